@@ -1,0 +1,30 @@
+//! saring: self-hosted comment moderation and spam filtering.
+//!
+//! Modules, from the bottom up:
+//! - [`tokenize`]: the one tokenizer training and serving share (look-alike folding, n-grams, meta tokens).
+//! - [`model`]: the served model, a sparse naive Bayes table, and its versioned file format.
+//! - [`decision`]: ACCEPT / HOLD / REJECT and the two thresholds that choose between them.
+//! - [`corpus`]: labelled JSONL and CSV data.
+//! - [`split`]: train/validation and k-fold splits by group.
+//! - [`metrics`]: quality figures, including the three rates a blog cares about.
+//! - [`train`]: fitting with linfa-bayes, choosing smoothing and thresholds, exporting the model.
+//! - [`cv`]: k-fold cross-validation of the whole training procedure.
+//! - [`card`]: the model card written beside a model file.
+//! - [`cli`]: the `saring` subcommands.
+//! - [`telemetry`]: logging set-up.
+//! - [`testdata`]: a synthetic corpus for tests and benchmarks.
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod card;
+pub mod cli;
+pub mod corpus;
+pub mod cv;
+pub mod decision;
+pub mod metrics;
+pub mod model;
+pub mod split;
+pub mod telemetry;
+pub mod testdata;
+pub mod tokenize;
+pub mod train;

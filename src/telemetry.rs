@@ -1,0 +1,22 @@
+//! Logging set-up: `RUST_LOG` filtering with a quiet default, plain or JSON lines on stderr.
+//!
+//! Comment text, e-mail addresses and IP addresses are only ever logged at debug level or below.
+
+use tracing_subscriber::EnvFilter;
+
+/// Filter used when `RUST_LOG` is unset.
+pub const DEFAULT_FILTER: &str = "warn,saring=info";
+
+/// Install the global subscriber. Call once, first thing in `main`.
+pub fn init(json: bool) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second init (as in tests that run commands in-process) keeps the first subscriber.
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}

@@ -1,0 +1,714 @@
+//! The one tokenizer that training and serving share: a comment and its form fields → feature strings.
+//!
+//! Spammers write `𝐌𝐄𝐆𝐀𝐁𝐄𝐓𝟗𝟗`, `AЕR𝐎𝟴𝟴` (a Cyrillic `Е`), `p u l a u w i n` and `s1tus sl0t` precisely so that
+//! word filters miss them. The tokenizer therefore works in three layers:
+//!
+//! 1. **Clean**: zero-width, bidi-control and other invisible characters are removed, control characters
+//!    become spaces, and the text is NFKC-normalised (mathematical bold, full-width and circled letters
+//!    become plain ones). This *clean* text keeps its case and punctuation; links, e-mail addresses,
+//!    phone numbers, emoji and the share of capitals are read from it.
+//! 2. **Skeleton**: every non-ASCII character of the clean text is folded to its plain look-alike with
+//!    `decancer` (Cyrillic `Е` → `e`, accented letters → bare letters), and everything is lower-cased.
+//! 3. **Features** from the skeleton: words, word pairs, leet-folded words (`sl0t` → `slot`), words
+//!    re-joined from spaced-out letters (`p u l a u w i n` → `pulauwin`) and character n-grams over the
+//!    letters and digits with spaces and punctuation removed, so all the disguises share features.
+//!
+//! Every feature is a string with a short prefix naming its kind, so that a person reading `saring check`
+//! or a moderator reading a held item's reasons can tell what fired:
+//!
+//! | prefix | feature |
+//! |---|---|
+//! | `w:` | a word (also leet-folded and re-joined forms) |
+//! | `w2:` | two adjacent words |
+//! | `c:` | a character n-gram over letters and digits |
+//! | `url.host:`, `url.tld:` | the host and top-level domain of a link in the text |
+//! | `email.domain:` | the domain of an e-mail address in the text |
+//! | `phone`, `phone:` | a phone number, and its first two digits |
+//! | `num:` | a number, by its count of digits |
+//! | `emoji`, `emoji:` | any emoji, and its class |
+//! | `len:`, `links:`, `caps:` | length bucket, link count bucket, share of capitals |
+//! | `lang:` | the language hint |
+//! | `author:`, `author_url.host:`, `author_email.domain:` | what the other form fields say |
+//!
+//! Absent fields add nothing. A document yields each feature at most once ([`Features::dedup`]): the model
+//! counts presence, not repetition, so a spammer repeating a word fifty times gains nothing.
+
+use linkify::{LinkFinder, LinkKind};
+use unicode_normalization::UnicodeNormalization;
+
+/// Version of the feature scheme. A model file records the version its vocabulary was built with, and a
+/// model built with another version is refused: its feature strings would silently stop matching.
+pub const TOKENIZER_VERSION: u32 = 1;
+
+/// Longest word, in characters, that becomes a feature. Longer runs (base64 blobs, keyboard mashing) are cut
+/// to this length so one token cannot carry unbounded text into the vocabulary.
+const MAX_WORD_CHARS: usize = 32;
+
+/// Shortest spaced-out run (`p u l a u w i n`) that is re-joined into a word; two single letters side by
+/// side are common in ordinary text ("a b"), three or more rarely are.
+const MIN_SPACED_RUN: usize = 3;
+
+/// Fewest letters before the share of capitals is meaningful; "OK" is not shouting.
+const MIN_LETTERS_FOR_CAPS: usize = 8;
+
+/// Tunable parts of the feature scheme, stored in the model file so serving tokenizes exactly as training did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// Shortest character n-gram.
+    pub char_ngram_min: u8,
+    /// Longest character n-gram.
+    pub char_ngram_max: u8,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            char_ngram_min: 3,
+            char_ngram_max: 5,
+        }
+    }
+}
+
+/// What a comment form sends, borrowed from wherever it is stored. Only `text` is required.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Document<'a> {
+    /// The comment body.
+    pub text: &'a str,
+    /// The display name the commenter typed.
+    pub author: Option<&'a str>,
+    /// The website the commenter typed.
+    pub author_url: Option<&'a str>,
+    /// The e-mail address the commenter typed.
+    pub author_email: Option<&'a str>,
+    /// A language hint such as `en` or `id`.
+    pub lang: Option<&'a str>,
+}
+
+/// The features of one document, kept in one buffer so tokenizing allocates nothing once warmed up.
+#[derive(Debug, Default, Clone)]
+pub struct Features {
+    buf: String,
+    ends: Vec<u32>,
+}
+
+impl Features {
+    /// An empty feature list.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Forget the features but keep the memory.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.ends.clear();
+    }
+
+    /// How many features there are.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The features in the order they were produced (after [`Features::dedup`], sorted).
+    pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        let mut start = 0usize;
+        self.ends.iter().map(move |&end| {
+            let end = end as usize;
+            let s = &self.buf[start..end];
+            start = end;
+            s
+        })
+    }
+
+    /// Sort the features and drop repeats, so each one counts once.
+    pub fn dedup(&mut self) {
+        let mut all: Vec<&str> = self.iter().collect();
+        all.sort_unstable();
+        all.dedup();
+        let mut out = Features {
+            buf: String::with_capacity(self.buf.len()),
+            ends: Vec::with_capacity(all.len()),
+        };
+        for f in all {
+            out.push_parts(&[f]);
+        }
+        *self = out;
+    }
+
+    fn push_parts(&mut self, parts: &[&str]) {
+        for p in parts {
+            self.buf.push_str(p);
+        }
+        // The buffer of one document stays far below 4 GiB: the service caps content long before that.
+        self.ends.push(self.buf.len() as u32);
+    }
+
+    fn push_chars(&mut self, prefix: &str, chars: impl Iterator<Item = char>) {
+        self.buf.push_str(prefix);
+        self.buf.extend(chars);
+        self.ends.push(self.buf.len() as u32);
+    }
+}
+
+/// Reusable scratch space for tokenizing; one per thread, so the hot path does not allocate.
+#[derive(Debug, Default)]
+pub struct Tokenizer {
+    settings: Settings,
+    clean: String,
+    skeleton: String,
+    words: Vec<(usize, usize)>,
+    alnum: Vec<char>,
+    scratch: String,
+}
+
+impl Tokenizer {
+    /// A tokenizer with the given settings.
+    pub fn new(settings: Settings) -> Self {
+        Tokenizer {
+            settings,
+            ..Self::default()
+        }
+    }
+
+    /// The settings this tokenizer was made with.
+    pub fn settings(&self) -> Settings {
+        self.settings
+    }
+
+    /// Tokenize `doc` into `out` (cleared first), each feature once.
+    pub fn tokenize(&mut self, doc: &Document<'_>, out: &mut Features) {
+        out.clear();
+        clean_into(doc.text, &mut self.clean);
+        skeleton_into(&self.clean, &mut self.skeleton);
+        let links = self.structure(out);
+        self.words(out);
+        self.char_ngrams(out);
+        self.meta(doc, links, out);
+        out.dedup();
+    }
+
+    /// Links, e-mail domains, phone numbers, emoji and capitals, read from the clean text. Returns the
+    /// number of links found.
+    fn structure(&mut self, out: &mut Features) -> usize {
+        let clean = self.clean.as_str();
+        let mut finder = LinkFinder::new();
+        finder.url_must_have_scheme(false);
+        finder.kinds(&[LinkKind::Url, LinkKind::Email]);
+        let mut links = 0;
+        for link in finder.links(clean) {
+            match link.kind() {
+                LinkKind::Email => {
+                    if let Some(domain) = email_domain(link.as_str()) {
+                        out.push_chars("email.domain:", domain.chars().flat_map(char::to_lowercase));
+                    }
+                }
+                _ => {
+                    links += 1;
+                    push_host_features(out, "url.host:", "url.tld:", link.as_str());
+                }
+            }
+        }
+        phone_numbers(clean, out);
+        emoji(clean, out);
+        caps(clean, out);
+        links
+    }
+
+    /// Words, word pairs, leet-folded words, re-joined spaced-out runs and number classes.
+    fn words(&mut self, out: &mut Features) {
+        let sk = self.skeleton.as_str();
+        self.words.clear();
+        let mut start = None;
+        for (i, c) in sk.char_indices() {
+            match (c.is_alphanumeric(), start) {
+                (true, None) => start = Some(i),
+                (false, Some(s)) => {
+                    self.words.push((s, i));
+                    start = None;
+                }
+                _ => {}
+            }
+        }
+        if let Some(s) = start {
+            self.words.push((s, sk.len()));
+        }
+
+        let mut prev: Option<&str> = None;
+        let mut spaced_run: Vec<&str> = Vec::new();
+        for &(s, e) in &self.words {
+            let word = truncate_chars(&sk[s..e], MAX_WORD_CHARS);
+            if word.bytes().all(|b| b.is_ascii_digit()) {
+                out.push_parts(&["num:", digit_class(word.len())]);
+            } else {
+                out.push_parts(&["w:", word]);
+                if leet_fold_into(word, &mut self.scratch) {
+                    out.push_parts(&["w:", &self.scratch]);
+                }
+            }
+            if let Some(p) = prev {
+                out.push_parts(&["w2:", p, " ", word]);
+            }
+            prev = Some(word);
+
+            if word.chars().nth(1).is_none() {
+                spaced_run.push(word);
+            } else {
+                flush_spaced_run(&mut spaced_run, out);
+            }
+        }
+        flush_spaced_run(&mut spaced_run, out);
+    }
+
+    /// Character n-grams over the letters and digits of the skeleton, spaces and punctuation removed.
+    fn char_ngrams(&mut self, out: &mut Features) {
+        self.alnum.clear();
+        self.alnum
+            .extend(self.skeleton.chars().filter(|c| c.is_alphanumeric()));
+        let lo = usize::from(self.settings.char_ngram_min.max(1));
+        let hi = usize::from(self.settings.char_ngram_max).max(lo);
+        for n in lo..=hi {
+            for window in self.alnum.windows(n) {
+                out.push_chars("c:", window.iter().copied());
+            }
+        }
+    }
+
+    /// Length, link count, language and the other form fields.
+    fn meta(&mut self, doc: &Document<'_>, links: usize, out: &mut Features) {
+        let chars = self.clean.chars().count();
+        out.push_parts(&["len:", length_class(chars)]);
+        out.push_parts(&["links:", link_class(links)]);
+        if let Some(lang) = doc.lang {
+            let lang: String = lang
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .take(8)
+                .flat_map(|c| c.to_lowercase())
+                .collect();
+            if !lang.is_empty() {
+                out.push_parts(&["lang:", &lang]);
+            }
+        }
+        if let Some(author) = doc.author {
+            author_features(author, &mut self.scratch, out);
+        }
+        if let Some(url) = doc.author_url {
+            push_host_features(out, "author_url.host:", "author_url.tld:", url);
+        }
+        if let Some(domain) = doc.author_email.and_then(email_domain) {
+            out.push_chars(
+                "author_email.domain:",
+                domain.chars().flat_map(char::to_lowercase),
+            );
+        }
+    }
+}
+
+/// Whether a character is invisible formatting that spammers insert to split words: zero-width characters,
+/// bidi controls, the soft hyphen, variation selectors and tag characters.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}'
+        | '\u{3164}' | '\u{FEFF}' | '\u{FFA0}'
+        | '\u{FE00}'..='\u{FE0F}'
+        | '\u{E0000}'..='\u{E0FFF}')
+}
+
+/// Layer 1: drop invisible characters, turn controls into spaces, NFKC-normalise.
+fn clean_into(text: &str, out: &mut String) {
+    out.clear();
+    let visible = text
+        .chars()
+        .filter(|&c| !is_invisible(c))
+        .map(|c| if c.is_control() { ' ' } else { c });
+    if text.is_ascii() {
+        // ASCII is already in NFKC; skipping the normaliser keeps short English comments cheap.
+        out.extend(visible);
+    } else {
+        out.extend(visible.nfkc());
+    }
+}
+
+/// Layer 2: fold look-alikes to their plain letters and lower-case everything.
+fn skeleton_into(clean: &str, out: &mut String) {
+    out.clear();
+    let options = decancer::Options::default();
+    for c in clean.chars() {
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+            continue;
+        }
+        match decancer::cure_char(c, options) {
+            decancer::Translation::Character(t) => out.extend(t.to_lowercase()),
+            decancer::Translation::String(s) => out.extend(s.chars().flat_map(char::to_lowercase)),
+            // decancer drops what it considers noise. A dropped combining mark belongs to its letter and
+            // must not split the word; any other dropped character (a symbol) still separates words.
+            decancer::Translation::None => {
+                if !is_combining_mark(c) {
+                    out.push(' ');
+                }
+            }
+        }
+    }
+}
+
+fn is_combining_mark(c: char) -> bool {
+    matches!(c,
+        '\u{0300}'..='\u{036F}'
+        | '\u{1AB0}'..='\u{1AFF}'
+        | '\u{1DC0}'..='\u{1DFF}'
+        | '\u{20D0}'..='\u{20FF}'
+        | '\u{FE20}'..='\u{FE2F}')
+}
+
+fn truncate_chars(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// Fold digits that stand between letters back to the letters they imitate (`sl0t` → `slot`,
+/// `s1tus` → `situs`). Digits at the edge of a word stay: `megabet99` and `4d` mean what they say.
+/// Returns whether anything changed (the folded form is in `out`).
+fn leet_fold_into(word: &str, out: &mut String) -> bool {
+    out.clear();
+    let chars: Vec<char> = word.chars().collect();
+    let mut changed = false;
+    for (i, &c) in chars.iter().enumerate() {
+        let folded = if c.is_ascii_digit() && has_letter_on_both_sides(&chars, i) {
+            match c {
+                '0' => 'o',
+                '1' => 'i',
+                '3' => 'e',
+                '4' => 'a',
+                '5' => 's',
+                '6' => 'g',
+                '7' => 't',
+                '8' => 'b',
+                '9' => 'g',
+                _ => c,
+            }
+        } else {
+            c
+        };
+        changed |= folded != c;
+        out.push(folded);
+    }
+    changed
+}
+
+/// Whether a letter is found on each side of position `i`, looking past other digits (`g4c0r`).
+fn has_letter_on_both_sides(chars: &[char], i: usize) -> bool {
+    let left = chars[..i]
+        .iter()
+        .rev()
+        .find(|c| !c.is_ascii_digit())
+        .is_some_and(|c| c.is_alphabetic());
+    let right = chars[i + 1..]
+        .iter()
+        .find(|c| !c.is_ascii_digit())
+        .is_some_and(|c| c.is_alphabetic());
+    left && right
+}
+
+fn flush_spaced_run(run: &mut Vec<&str>, out: &mut Features) {
+    if run.len() >= MIN_SPACED_RUN {
+        let mut parts = Vec::with_capacity(run.len() + 1);
+        parts.push("w:");
+        parts.extend(run.iter().copied());
+        out.push_parts(&parts);
+    }
+    run.clear();
+}
+
+fn digit_class(digits: usize) -> &'static str {
+    match digits {
+        1 => "1",
+        2 => "2",
+        3 => "3",
+        4 => "4",
+        5..=8 => "5-8",
+        _ => "9+",
+    }
+}
+
+fn length_class(chars: usize) -> &'static str {
+    match chars {
+        0..=15 => "0-15",
+        16..=63 => "16-63",
+        64..=255 => "64-255",
+        256..=1023 => "256-1023",
+        _ => "1024+",
+    }
+}
+
+fn link_class(links: usize) -> &'static str {
+    match links {
+        0 => "0",
+        1 => "1",
+        2 => "2",
+        _ => "3+",
+    }
+}
+
+/// The host of a link or URL-like string: scheme, credentials, port, path and `www.` removed, lower-cased.
+fn host_of(link: &str) -> Option<String> {
+    let rest = link.split_once("://").map_or(link, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_port = authority.rsplit('@').next()?;
+    let host = host_port.split(':').next()?.trim_end_matches('.');
+    let host = host.to_lowercase();
+    let host = host.strip_prefix("www.").unwrap_or(&host).to_string();
+    if host.is_empty() || !host.contains('.') {
+        return None;
+    }
+    Some(host)
+}
+
+fn push_host_features(out: &mut Features, host_prefix: &str, tld_prefix: &str, link: &str) {
+    if let Some(host) = host_of(link) {
+        let host = truncate_chars(&host, 64);
+        out.push_parts(&[host_prefix, host]);
+        if let Some((_, tld)) = host.rsplit_once('.') {
+            out.push_parts(&[tld_prefix, tld]);
+        }
+    }
+}
+
+fn email_domain(addr: &str) -> Option<&str> {
+    let (_, domain) = addr.rsplit_once('@')?;
+    let domain = domain.trim().trim_end_matches('.');
+    (!domain.is_empty() && domain.len() <= 255).then_some(domain)
+}
+
+/// Shortest digit count that makes a phone number rather than a price or a year.
+const MIN_PHONE_DIGITS: usize = 9;
+/// Longest (E.164 allows 15 digits).
+const MAX_PHONE_DIGITS: usize = 15;
+
+/// Phone numbers: a run of digits with the separators people type (`+62 812-3456-7890`, `(0800) 123 4567`).
+fn phone_numbers(clean: &str, out: &mut Features) {
+    let mut digits = String::new();
+    let flush = |digits: &mut String, out: &mut Features| {
+        if (MIN_PHONE_DIGITS..=MAX_PHONE_DIGITS).contains(&digits.len()) {
+            out.push_parts(&["phone"]);
+            out.push_parts(&["phone:", &digits[..2]]);
+        }
+        digits.clear();
+    };
+    let mut last_was_digit = false;
+    for c in clean.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            last_was_digit = true;
+        } else if matches!(c, ' ' | '-' | '.' | '(' | ')' | '+') && (last_was_digit || digits.is_empty()) {
+            // A separator may stand between digit groups, but two separators in a row end the number.
+            if !digits.is_empty() && !last_was_digit {
+                flush(&mut digits, out);
+            }
+            last_was_digit = false;
+        } else {
+            flush(&mut digits, out);
+            last_was_digit = false;
+        }
+        if digits.len() > MAX_PHONE_DIGITS {
+            digits.clear();
+        }
+    }
+    flush(&mut digits, out);
+}
+
+/// The class of an emoji, or `None` for a character that is not one. Classes, not the emoji themselves:
+/// spam picks among many money and fire emoji, and what it shares is the kind.
+fn emoji_class(c: char) -> Option<&'static str> {
+    Some(match c {
+        '💰' | '💵' | '💴' | '💶' | '💷' | '💸' | '💳' | '🤑' | '💲' | '🪙' => "money",
+        '🎰' | '🎲' | '🃏' | '🀄' | '🏆' | '🥇' | '🎯' | '💎' | '👑' => "win",
+        '🔥' | '⚡' | '💥' | '🚀' | '💯' | '✅' | '✔' | '☑' | '⭐' | '🌟' | '✨' => "hype",
+        '👉' | '👈' | '👇' | '👆' | '⬇' | '⬆' | '➡' | '⬅' | '🔗' | '📲' | '📞' | '☎' | '📱' => "pointer",
+        '❤' | '💕' | '💖' | '💗' | '💓' | '💞' | '💘' | '💝' | '🧡' | '💛' | '💚' | '💙' | '💜' => "heart",
+        '\u{1F600}'..='\u{1F64F}' | '\u{1F910}'..='\u{1F92F}' | '\u{1F970}'..='\u{1F97F}' => "face",
+        '\u{1F300}'..='\u{1F5FF}'
+        | '\u{1F680}'..='\u{1F6FF}'
+        | '\u{1F900}'..='\u{1F9FF}'
+        | '\u{1FA70}'..='\u{1FAFF}'
+        | '\u{2600}'..='\u{27BF}' => "other",
+        _ => return None,
+    })
+}
+
+fn emoji(clean: &str, out: &mut Features) {
+    for c in clean.chars() {
+        if let Some(class) = emoji_class(c) {
+            out.push_parts(&["emoji"]);
+            out.push_parts(&["emoji:", class]);
+        }
+    }
+}
+
+/// Share of capital letters among letters, in three bands.
+fn caps(clean: &str, out: &mut Features) {
+    let (mut letters, mut upper) = (0usize, 0usize);
+    for c in clean.chars().filter(|c| c.is_alphabetic()) {
+        letters += 1;
+        upper += usize::from(c.is_uppercase());
+    }
+    if letters >= MIN_LETTERS_FOR_CAPS {
+        let class = match upper * 10 / letters {
+            0..=2 => "low",
+            3..=6 => "mid",
+            _ => "high",
+        };
+        out.push_parts(&["caps:", class]);
+    }
+}
+
+/// What an author name gives away: digits (`Abatistalima-b4t`), a brand-like shape (`MEGABET99`), and the
+/// name's own words through the same skeleton as the text.
+fn author_features(author: &str, scratch: &mut String, out: &mut Features) {
+    let mut clean = String::new();
+    clean_into(author, &mut clean);
+    skeleton_into(&clean, scratch);
+    let has_digit = scratch.chars().any(|c| c.is_ascii_digit());
+    let letters = clean.chars().filter(|c| c.is_alphabetic()).count();
+    let upper = clean.chars().filter(|c| c.is_uppercase()).count();
+    if has_digit {
+        out.push_parts(&["author:has_digits"]);
+    }
+    let word_count = scratch.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).count();
+    // A brand is one run of capitals or of letters glued to digits ("MEGABET99", "slot88"), not a name.
+    let brand_like = word_count == 1 && ((letters >= 4 && upper == letters) || (has_digit && letters >= 3));
+    if brand_like {
+        out.push_parts(&["author:brand_like"]);
+    }
+    for word in scratch.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+        out.push_parts(&["author:", truncate_chars(word, MAX_WORD_CHARS)]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn features(text: &str) -> Vec<String> {
+        let mut t = Tokenizer::new(Settings::default());
+        let mut f = Features::new();
+        t.tokenize(
+            &Document {
+                text,
+                ..Document::default()
+            },
+            &mut f,
+        );
+        f.iter().map(str::to_string).collect()
+    }
+
+    fn has(fs: &[String], f: &str) -> bool {
+        fs.iter().any(|x| x == f)
+    }
+
+    #[test]
+    fn look_alike_brand_names_share_the_plain_word() {
+        let plain = features("MEGABET99 gacor");
+        let bold = features("𝐌𝐄𝐆𝐀𝐁𝐄𝐓𝟗𝟗 gacor");
+        assert!(has(&plain, "w:megabet99"));
+        assert_eq!(plain, bold);
+        let cyrillic = features("AЕR𝐎𝟴𝟴 gacor");
+        assert!(has(&cyrillic, "w:aero88"), "{cyrillic:?}");
+        assert_eq!(cyrillic, features("AERO88 gacor"));
+    }
+
+    #[test]
+    fn invisible_characters_do_not_split_words() {
+        assert_eq!(features("sl\u{200B}ot ga\u{202E}cor"), features("slot gacor"));
+        assert_eq!(features("s\u{00AD}lot"), features("slot"));
+    }
+
+    #[test]
+    fn spaced_out_letters_are_rejoined() {
+        let fs = features("main di p u l a u w i n sekarang");
+        assert!(has(&fs, "w:pulauwin"), "{fs:?}");
+        assert!(has(&fs, "c:pulau"));
+        assert!(has(&features("pulauwin"), "c:pulau"));
+    }
+
+    #[test]
+    fn digits_inside_words_fold_to_letters() {
+        let fs = features("s1tus sl0t");
+        assert!(has(&fs, "w:situs") && has(&fs, "w:slot"), "{fs:?}");
+        let brand = features("megabet99 4d");
+        assert!(!has(&brand, "w:megabetgg"));
+        assert!(has(&brand, "w:4d"));
+    }
+
+    #[test]
+    fn links_give_host_and_tld() {
+        let fs = features("cek di tsel.me/mytsel1 atau https://www.Example.co.id/x?y=1");
+        assert!(has(&fs, "url.host:tsel.me"), "{fs:?}");
+        assert!(has(&fs, "url.tld:me"));
+        assert!(has(&fs, "url.host:example.co.id"));
+        assert!(has(&fs, "links:2"));
+    }
+
+    #[test]
+    fn emails_phones_numbers_and_emoji_have_classes() {
+        let fs = features("call +62 812-3456-7890 or mail win@prize.example 💰🔥 code 87121");
+        assert!(has(&fs, "phone") && has(&fs, "phone:62"), "{fs:?}");
+        assert!(has(&fs, "email.domain:prize.example"));
+        assert!(has(&fs, "emoji:money") && has(&fs, "emoji:hype"));
+        assert!(has(&fs, "num:5-8"));
+        assert!(!has(&features("in 2024 it cost 15000"), "phone"));
+    }
+
+    #[test]
+    fn form_fields_add_meta_features_only_when_present() {
+        let mut t = Tokenizer::new(Settings::default());
+        let mut f = Features::new();
+        t.tokenize(
+            &Document {
+                text: "nice post",
+                author: Some("MEGABET99"),
+                author_url: Some("http://promo.example.com/path"),
+                author_email: Some("x@Mail.Example"),
+                lang: Some("id"),
+            },
+            &mut f,
+        );
+        let fs: Vec<String> = f.iter().map(str::to_string).collect();
+        for want in [
+            "author:has_digits",
+            "author:brand_like",
+            "author_url.host:promo.example.com",
+            "author_email.domain:mail.example",
+            "lang:id",
+        ] {
+            assert!(has(&fs, want), "missing {want} in {fs:?}");
+        }
+        let bare = features("nice post");
+        assert!(!bare.iter().any(|f| f.starts_with("author") || f.starts_with("lang:")));
+    }
+
+    #[test]
+    fn each_feature_counts_once() {
+        let fs = features("spam spam spam spam");
+        assert_eq!(fs.iter().filter(|f| *f == "w:spam").count(), 1);
+        let mut sorted = fs.clone();
+        sorted.sort();
+        assert_eq!(fs, sorted);
+    }
+
+    #[test]
+    fn shouting_is_a_feature() {
+        assert!(has(&features("BUY NOW CHEAP PILLS"), "caps:high"));
+        assert!(has(&features("a quiet ordinary sentence"), "caps:low"));
+    }
+}
