@@ -1,2 +1,261 @@
-//! The model card: a JSON file beside each model saying what it was trained on and how well it did.
-pub struct Placeholder;
+//! The model card: a JSON file beside each model file saying what it was trained on (files, SHA-256,
+//! rows), how it was split, which settings were chosen and how it scored on its validation split.
+//!
+//! The card is a record for people and tools; serving never reads it. The model file itself carries no
+//! date so that it stays byte-reproducible; the card carries the date instead.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::decision::probability;
+use crate::metrics::Report;
+use crate::train::{Options, Outcome};
+
+/// A data file a model was trained on.
+#[derive(Debug, Clone, Serialize)]
+pub struct DataFile {
+    /// The path as given on the command line.
+    pub path: String,
+    /// SHA-256 of the file's bytes, hex.
+    pub sha256: String,
+    /// Usable rows read from it.
+    pub rows: usize,
+}
+
+/// The card's contents.
+#[derive(Debug, Clone, Serialize)]
+pub struct Card {
+    /// The model's version string (as in every decision it makes).
+    pub model_version: String,
+    /// The model file's name.
+    pub model_file: String,
+    /// SHA-256 of the model file.
+    pub model_sha256: String,
+    /// Model file format version.
+    pub format_version: u32,
+    /// Tokenizer feature-scheme version.
+    pub tokenizer_version: u32,
+    /// When the model was trained (UTC).
+    pub created: String,
+    /// The saring version that trained it.
+    pub saring_version: String,
+    /// The command that reproduces it.
+    pub command: String,
+    /// Training data.
+    pub training_files: Vec<DataFile>,
+    /// Rows skipped as bad.
+    pub skipped_rows: usize,
+    /// How the data was split.
+    pub split: Split,
+    /// Chosen and tried settings.
+    pub hyperparameters: Hyperparameters,
+    /// The decision thresholds.
+    pub thresholds: ThresholdsCard,
+    /// Validation figures at those thresholds.
+    pub validation: Validation,
+}
+
+/// How the data was split.
+#[derive(Debug, Clone, Serialize)]
+pub struct Split {
+    /// Always "group": whole `(source, group)` pairs on one side.
+    pub method: &'static str,
+    /// Requested validation share.
+    pub validation_fraction: f64,
+    /// Seed of the split.
+    pub seed: u64,
+    /// Rows trained on.
+    pub train_rows: usize,
+    /// Rows validated on.
+    pub validation_rows: usize,
+    /// The held-out `(source, group)` pairs.
+    pub validation_groups: Vec<(String, String)>,
+}
+
+/// Settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hyperparameters {
+    /// Chosen smoothing.
+    pub alpha: f64,
+    /// Every smoothing tried with its validation figures.
+    pub alpha_trials: Vec<AlphaTrialCard>,
+    /// Minimum document frequency.
+    pub min_df: u32,
+    /// Vocabulary cap.
+    pub max_features: usize,
+    /// Vocabulary size reached.
+    pub vocabulary: usize,
+    /// Character n-gram range.
+    pub char_ngrams: [u8; 2],
+}
+
+/// One smoothing value tried.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlphaTrialCard {
+    /// The smoothing.
+    pub alpha: f64,
+    /// Its validation spam-accepted rate at its own thresholds.
+    pub spam_accepted_rate: f64,
+    /// Its validation hold rate.
+    pub hold_rate: f64,
+    /// Its validation ham-rejected rate.
+    pub ham_rejected_rate: f64,
+    /// Its validation F1 at probability 0.5.
+    pub f1: f64,
+}
+
+/// The thresholds in both scales, and the limits they were chosen under.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThresholdsCard {
+    /// Accept below this spam log-odds.
+    pub accept_below_log_odds: f64,
+    /// Reject at or above this spam log-odds.
+    pub reject_at_log_odds: f64,
+    /// The same as a probability.
+    pub accept_below_probability: f64,
+    /// The same as a probability.
+    pub reject_at_probability: f64,
+    /// The ham-rejected limit used.
+    pub max_ham_rejected: f64,
+    /// The hold-rate limit used.
+    pub max_hold_rate: f64,
+}
+
+/// Validation figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct Validation {
+    /// All sources.
+    pub overall: Report,
+    /// Per source.
+    pub by_source: BTreeMap<String, Report>,
+}
+
+/// Build the card for a freshly written model file.
+pub fn build(
+    outcome: &Outcome,
+    opts: &Options,
+    model_path: &Path,
+    data: &[(PathBuf, usize)],
+    skipped_rows: usize,
+    command: String,
+) -> std::io::Result<Card> {
+    let model = &outcome.model;
+    let thresholds = model.thresholds();
+    let mut training_files = Vec::new();
+    for (path, rows) in data {
+        training_files.push(DataFile {
+            path: path.display().to_string(),
+            sha256: sha256_file(path)?,
+            rows: *rows,
+        });
+    }
+    Ok(Card {
+        model_version: model.version().to_string(),
+        model_file: model_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        model_sha256: sha256_file(model_path)?,
+        format_version: crate::model::FORMAT_VERSION,
+        tokenizer_version: crate::tokenize::TOKENIZER_VERSION,
+        created: utc_now(),
+        saring_version: env!("CARGO_PKG_VERSION").to_string(),
+        command,
+        training_files,
+        skipped_rows,
+        split: Split {
+            method: "group",
+            validation_fraction: opts.validation_fraction,
+            seed: opts.seed,
+            train_rows: outcome.train_rows,
+            validation_rows: outcome.validation_rows,
+            validation_groups: outcome.validation_groups.clone(),
+        },
+        hyperparameters: Hyperparameters {
+            alpha: model.alpha(),
+            alpha_trials: outcome
+                .alpha_trials
+                .iter()
+                .map(|t| AlphaTrialCard {
+                    alpha: t.alpha,
+                    spam_accepted_rate: t.report.spam_accepted_rate,
+                    hold_rate: t.report.hold_rate,
+                    ham_rejected_rate: t.report.ham_rejected_rate,
+                    f1: t.report.f1,
+                })
+                .collect(),
+            min_df: opts.min_df,
+            max_features: opts.max_features,
+            vocabulary: model.vocabulary_len(),
+            char_ngrams: [opts.settings.char_ngram_min, opts.settings.char_ngram_max],
+        },
+        thresholds: ThresholdsCard {
+            accept_below_log_odds: thresholds.accept_below,
+            reject_at_log_odds: thresholds.reject_at,
+            accept_below_probability: probability(thresholds.accept_below),
+            reject_at_probability: probability(thresholds.reject_at),
+            max_ham_rejected: opts.targets.max_ham_rejected,
+            max_hold_rate: opts.targets.max_hold_rate,
+        },
+        validation: Validation {
+            overall: outcome.validation.clone(),
+            by_source: outcome.validation_by_source.clone(),
+        },
+    })
+}
+
+/// Where the card for a model file goes: `models/x.model` → `models/x.card.json`.
+pub fn path_for(model_path: &Path) -> PathBuf {
+    model_path.with_extension("card.json")
+}
+
+/// SHA-256 of a file, hex.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let bytes = std::fs::read(path)?;
+    Ok(Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The current time as `YYYY-MM-DDTHH:MM:SSZ`, without a calendar dependency.
+fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 → (year, month, day), Howard Hinnant's algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_convert_correctly() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_417), (2025, 11, 25));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(path_for(Path::new("models/default.model")), Path::new("models/default.card.json"));
+    }
+}

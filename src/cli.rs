@@ -1,1 +1,235 @@
-//! The saring subcommands.
+//! The `saring` command line: argument definitions and one module per subcommand.
+//!
+//! This is the outer edge: subcommands return `anyhow::Result` with context at each I/O point, and are
+//! the one place that prints reports to stdout.
+#![allow(clippy::print_stdout)]
+
+mod check;
+mod cv;
+mod eval;
+mod table;
+mod train;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Where the shipped model lives, relative to the working directory.
+pub const DEFAULT_MODEL_PATH: &str = "models/default.model";
+
+/// saring: self-hosted comment moderation and spam filtering.
+#[derive(Debug, Parser)]
+#[command(name = "saring", version, about)]
+pub struct Cli {
+    /// Log as JSON lines instead of plain text.
+    #[arg(long, global = true, env = "SARING_LOG_JSON")]
+    pub log_json: bool,
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train a model on labelled JSONL/CSV data and write it with its model card.
+    Train(TrainArgs),
+    /// Score a labelled file with a model and report quality figures.
+    Eval(EvalArgs),
+    /// Score one comment and show why.
+    Check(CheckArgs),
+    /// Cross-validate the training procedure over k folds split by (source, group).
+    Cv(CvArgs),
+}
+
+/// Options shared by commands that read labelled data.
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    /// A labelled JSONL or CSV file; repeat for several.
+    #[arg(long = "data", required = true, value_name = "FILE")]
+    pub data: Vec<PathBuf>,
+    /// Skip rows that are not valid (reporting each) instead of stopping at the first.
+    #[arg(long)]
+    pub skip_bad_rows: bool,
+}
+
+/// Options that shape training, shared by `train` and `cv`.
+#[derive(Debug, Args)]
+pub struct FitArgs {
+    /// Share of each source's rows, by whole groups, held out to choose smoothing and thresholds.
+    #[arg(long, default_value_t = crate::train::DEFAULT_VALIDATION_FRACTION)]
+    pub validation_fraction: f64,
+    /// Seed of the group split; the same data and seed give a byte-identical model.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Drop features found in fewer training documents than this.
+    #[arg(long, default_value_t = crate::train::DEFAULT_MIN_DF)]
+    pub min_df: u32,
+    /// Keep at most this many features (the most frequent).
+    #[arg(long, default_value_t = crate::train::DEFAULT_MAX_FEATURES)]
+    pub max_features: usize,
+    /// Documents per dense batch given to linfa-bayes.
+    #[arg(long, default_value_t = crate::train::DEFAULT_BATCH_ROWS)]
+    pub batch_rows: usize,
+    /// A smoothing value to try; repeat for several (default: 0.03, 0.1, 0.3, 1, 3).
+    #[arg(long = "alpha", value_name = "ALPHA")]
+    pub alphas: Vec<f64>,
+    /// Largest share of validation ham the reject threshold may reject.
+    #[arg(long, default_value_t = 0.005)]
+    pub max_ham_rejected: f64,
+    /// Largest share of validation comments the hold band may hold.
+    #[arg(long, default_value_t = 0.15)]
+    pub max_hold_rate: f64,
+    /// Shortest character n-gram.
+    #[arg(long, default_value_t = crate::tokenize::Settings::default().char_ngram_min)]
+    pub ngram_min: u8,
+    /// Longest character n-gram.
+    #[arg(long, default_value_t = crate::tokenize::Settings::default().char_ngram_max)]
+    pub ngram_max: u8,
+    /// Draw no progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl FitArgs {
+    fn options(&self) -> crate::train::Options {
+        crate::train::Options {
+            settings: crate::tokenize::Settings {
+                char_ngram_min: self.ngram_min,
+                char_ngram_max: self.ngram_max,
+            },
+            validation_fraction: self.validation_fraction,
+            seed: self.seed,
+            min_df: self.min_df,
+            max_features: self.max_features,
+            batch_rows: self.batch_rows,
+            alphas: if self.alphas.is_empty() {
+                crate::train::DEFAULT_ALPHAS.to_vec()
+            } else {
+                self.alphas.clone()
+            },
+            targets: crate::train::thresholds::Targets {
+                max_ham_rejected: self.max_ham_rejected,
+                max_hold_rate: self.max_hold_rate,
+            },
+            progress: !self.quiet,
+        }
+    }
+}
+
+/// `saring train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Training data.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Where to write the model; the card goes beside it as NAME.card.json.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Training options.
+    #[command(flatten)]
+    pub fit: FitArgs,
+}
+
+/// `saring eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The model file.
+    #[arg(long, env = "SARING_MODEL", default_value = DEFAULT_MODEL_PATH)]
+    pub model: PathBuf,
+    /// Labelled data.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `saring check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The model file.
+    #[arg(long, env = "SARING_MODEL", default_value = DEFAULT_MODEL_PATH)]
+    pub model: PathBuf,
+    /// The commenter's display name.
+    #[arg(long)]
+    pub author: Option<String>,
+    /// The commenter's website.
+    #[arg(long)]
+    pub author_url: Option<String>,
+    /// The commenter's e-mail address.
+    #[arg(long)]
+    pub author_email: Option<String>,
+    /// Language hint (en, id, ...).
+    #[arg(long)]
+    pub lang: Option<String>,
+    /// How many tokens to list each way.
+    #[arg(long, default_value_t = crate::model::DEFAULT_EXPLAIN_TOKENS)]
+    pub top: usize,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// The comment; read from stdin when absent.
+    pub text: Option<String>,
+}
+
+/// `saring cv`.
+#[derive(Debug, Args)]
+pub struct CvArgs {
+    /// Labelled data.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Number of folds.
+    #[arg(long, default_value_t = 5)]
+    pub folds: usize,
+    /// Training options used in every fold.
+    #[command(flatten)]
+    pub fit: FitArgs,
+    /// Fail unless SOURCE reaches this F1, e.g. `sms-spam-collection=0.94`; repeat per source.
+    #[arg(long = "min-f1", value_name = "SOURCE=F1", value_parser = parse_bar)]
+    pub min_f1: Vec<(String, f64)>,
+    /// Fail if any source rejects more than this share of its ham.
+    #[arg(long)]
+    pub max_ham_rejected_per_source: Option<f64>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_bar(s: &str) -> Result<(String, f64), String> {
+    let (source, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not SOURCE=VALUE"))?;
+    let value: f64 = value
+        .parse()
+        .map_err(|_| format!("`{value}` is not a number"))?;
+    Ok((source.to_string(), value))
+}
+
+/// Run the parsed command.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Check(args) => check::run(args),
+        Command::Cv(args) => cv::run(args),
+    }
+}
+
+/// Read labelled data, reporting skipped rows on stderr. Also returns the usable rows per file.
+fn load_data(args: &DataArgs) -> anyhow::Result<(crate::corpus::Loaded, Vec<(PathBuf, usize)>)> {
+    let mut loaded = crate::corpus::Loaded::default();
+    let mut per_file = Vec::new();
+    for path in &args.data {
+        let before = loaded.examples.len();
+        crate::corpus::read_into(path, args.skip_bad_rows, &mut loaded)?;
+        per_file.push((path.clone(), loaded.examples.len() - before));
+    }
+    for bad in &loaded.skipped {
+        tracing::warn!(row = %bad, "skipped a bad row");
+    }
+    if loaded.examples.is_empty() {
+        anyhow::bail!("no usable rows in the data given");
+    }
+    Ok((loaded, per_file))
+}
