@@ -90,6 +90,10 @@ pub struct Hyperparameters {
     pub vocabulary: usize,
     /// Character n-gram range.
     pub char_ngrams: [u8; 2],
+    /// Feature values: word, char n-gram, meta, length scale.
+    pub weighting: [f64; 4],
+    /// Exponent of the per-source balancing of the class histograms.
+    pub source_balance: f64,
 }
 
 /// One smoothing value tried.
@@ -120,6 +124,8 @@ pub struct ThresholdsCard {
     pub reject_at_probability: f64,
     /// The ham-rejected limit used.
     pub max_ham_rejected: f64,
+    /// The per-source ham-rejected limit used.
+    pub max_ham_rejected_per_source: f64,
     /// The hold-rate limit used.
     pub max_hold_rate: f64,
 }
@@ -191,6 +197,11 @@ pub fn build(
             max_features: opts.max_features,
             vocabulary: model.vocabulary_len(),
             char_ngrams: [opts.settings.char_ngram_min, opts.settings.char_ngram_max],
+            weighting: {
+                let w = model.weighting();
+                [w.word, w.char_ngram, w.meta, w.length_scale]
+            },
+            source_balance: opts.source_balance,
         },
         thresholds: ThresholdsCard {
             accept_below_log_odds: thresholds.accept_below,
@@ -198,6 +209,7 @@ pub fn build(
             accept_below_probability: probability(thresholds.accept_below),
             reject_at_probability: probability(thresholds.reject_at),
             max_ham_rejected: opts.targets.max_ham_rejected,
+            max_ham_rejected_per_source: opts.targets.max_ham_rejected_per_source,
             max_hold_rate: opts.targets.max_hold_rate,
         },
         validation: Validation {
@@ -215,7 +227,10 @@ pub fn path_for(model_path: &Path) -> PathBuf {
 /// SHA-256 of a file, hex.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     let bytes = std::fs::read(path)?;
-    Ok(Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
+    Ok(Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 /// The current time as `YYYY-MM-DDTHH:MM:SSZ`, without a calendar dependency.
@@ -256,6 +271,9 @@ mod tests {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(20_417), (2025, 11, 25));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-        assert_eq!(path_for(Path::new("models/default.model")), Path::new("models/default.card.json"));
+        assert_eq!(
+            path_for(Path::new("models/default.model")),
+            Path::new("models/default.card.json")
+        );
     }
 }

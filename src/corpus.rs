@@ -207,7 +207,11 @@ pub fn read_into(path: &Path, skip_bad_rows: bool, loaded: &mut Loaded) -> Resul
         Some("csv") => {
             let mut reader = csv::Reader::from_path(path).map_err(|e| csv_io(path, e))?;
             let headers = reader.headers().map_err(|e| csv_io(path, e))?.clone();
-            let col = |name: &str| headers.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
+            let col = |name: &str| {
+                headers
+                    .iter()
+                    .position(|h| h.trim().eq_ignore_ascii_case(name))
+            };
             let text_col = col("text").ok_or(Error::MissingColumn {
                 path: path.to_path_buf(),
                 column: "text",
@@ -298,7 +302,10 @@ fn example_from(raw: RawRow, default_source: &str) -> Result<Example, String> {
     let group = match raw.group {
         Some(serde_json::Value::String(s)) if !s.is_empty() => s,
         Some(serde_json::Value::Number(n)) => n.to_string(),
-        _ => format!("bucket-{}", stable_hash(text.as_bytes()) % UNGROUPED_BUCKETS),
+        _ => format!(
+            "bucket-{}",
+            stable_hash(text.as_bytes()) % UNGROUPED_BUCKETS
+        ),
     };
     Ok(Example {
         text,
@@ -376,7 +383,11 @@ mod tests {
     #[test]
     fn csv_needs_text_and_label_columns() {
         let dir = tempfile::tempdir().unwrap();
-        let ok = write(&dir, "a.csv", "label,text,group\nspam,\"buy, now\",7\nham,hello,8\n");
+        let ok = write(
+            &dir,
+            "a.csv",
+            "label,text,group\nspam,\"buy, now\",7\nham,hello,8\n",
+        );
         let l = read_all(&[ok], false).unwrap();
         assert_eq!(l.examples.len(), 2);
         assert_eq!(l.examples[0].text, "buy, now");

@@ -44,7 +44,11 @@ pub struct Outcome {
 }
 
 /// Cross-validate over `k` folds.
-pub fn cross_validate(examples: &[Example], k: usize, opts: &Options) -> Result<Outcome, train::Error> {
+pub fn cross_validate(
+    examples: &[Example],
+    k: usize,
+    opts: &Options,
+) -> Result<Outcome, train::Error> {
     let fold_of = split::k_folds(examples, k, opts.seed);
     let mut folds = Vec::new();
     let mut pooled: BTreeMap<String, (Vec<Scored>, Vec<Decision>)> = BTreeMap::new();
@@ -71,7 +75,8 @@ pub fn cross_validate(examples: &[Example], k: usize, opts: &Options) -> Result<
         let mut tokenizer = model.tokenizer();
         let (mut features, mut ids) = (Features::new(), Vec::new());
         for e in &test_set {
-            let score = model.score_document(&mut tokenizer, &e.document(), &mut features, &mut ids);
+            let score =
+                model.score_document(&mut tokenizer, &e.document(), &mut features, &mut ids);
             let scored = Scored {
                 label: e.label,
                 log_odds: score.log_odds,

@@ -70,7 +70,10 @@ fn ratio(a: usize, b: usize) -> f64 {
 
 /// Compute the report for `scored` at `thresholds`.
 pub fn report_at(scored: &[Scored], thresholds: &Thresholds) -> Report {
-    let decisions: Vec<Decision> = scored.iter().map(|s| thresholds.decide(s.log_odds)).collect();
+    let decisions: Vec<Decision> = scored
+        .iter()
+        .map(|s| thresholds.decide(s.log_odds))
+        .collect();
     report(scored, &decisions)
 }
 

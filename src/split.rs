@@ -93,7 +93,7 @@ mod tests {
     fn ex(source: &str, group: &str, i: usize) -> Example {
         Example {
             text: format!("t{i}"),
-            label: if i % 2 == 0 { Label::Ham } else { Label::Spam },
+            label: if i.is_multiple_of(2) { Label::Ham } else { Label::Spam },
             source: source.into(),
             group: group.into(),
             author: None,
@@ -128,7 +128,11 @@ mod tests {
             assert!(same_group.into_iter().all(|(_, ov)| ov == v));
         }
         let a_total = d.iter().filter(|e| e.source == "a").count();
-        let a_val = d.iter().zip(&val).filter(|(e, v)| e.source == "a" && **v).count();
+        let a_val = d
+            .iter()
+            .zip(&val)
+            .filter(|(e, v)| e.source == "a" && **v)
+            .count();
         let share = a_val as f64 / a_total as f64;
         assert!((0.15..0.35).contains(&share), "share {share}");
         // a source with one group stays in training
@@ -153,7 +157,10 @@ mod tests {
                 per_fold[*f] += 1;
             }
         }
-        let (lo, hi) = (per_fold.iter().min().unwrap(), per_fold.iter().max().unwrap());
+        let (lo, hi) = (
+            per_fold.iter().min().unwrap(),
+            per_fold.iter().max().unwrap(),
+        );
         assert!(hi - lo <= 19, "{per_fold:?}");
         assert_eq!(folds, k_folds(&d, 5, 1));
     }

@@ -21,8 +21,18 @@ const HAM_ID: &[&str] = &[
     "Wah baru tahu soal {t}, makasih min",
 ];
 const TOPICS: &[&str] = &[
-    "the election", "rice prices", "the new bridge", "flood warnings", "school fees", "the football match",
-    "harga beras", "banjir Jakarta", "ujian sekolah", "jalan tol", "pemilu", "cuaca",
+    "the election",
+    "rice prices",
+    "the new bridge",
+    "flood warnings",
+    "school fees",
+    "the football match",
+    "harga beras",
+    "banjir Jakarta",
+    "ujian sekolah",
+    "jalan tol",
+    "pemilu",
+    "cuaca",
 ];
 const SPAM: &[&str] = &[
     "{b} gacor hari ini, maxwin terus wd lancar",
@@ -34,20 +44,37 @@ const SPAM: &[&str] = &[
     "sudah coba {b}? kemarin wd 5jt 💰🔥",
 ];
 const BRANDS: &[&str] = &[
-    "MEGABET99", "𝐌𝐄𝐆𝐀𝐁𝐄𝐓𝟗𝟗", "AЕR𝐎𝟴𝟴", "AERO88", "p u l a u w i n", "PULAUWIN", "s1tus sl0t", "DEWA4D",
+    "MEGABET99",
+    "𝐌𝐄𝐆𝐀𝐁𝐄𝐓𝟗𝟗",
+    "AЕR𝐎𝟴𝟴",
+    "AERO88",
+    "p u l a u w i n",
+    "PULAUWIN",
+    "s1tus sl0t",
+    "DEWA4D",
 ];
-const URLS: &[&str] = &["http://cheap-followers.example", "bit.example/x1", "promo.example.net/win"];
+const URLS: &[&str] = &[
+    "http://cheap-followers.example",
+    "bit.example/x1",
+    "promo.example.net/win",
+];
 
 /// Tiny deterministic generator (an LCG), so fixtures are the same on every machine.
 struct Lcg(u64);
 
 impl Lcg {
     fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         xs[((self.0 >> 33) as usize) % xs.len()]
     }
     fn number(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         (self.0 >> 33) % 10_000
     }
 }
@@ -64,7 +91,11 @@ fn generate(seed: u64, rows: usize, group_offset: usize) -> Vec<Example> {
                     .replace("{u}", rng.pick(URLS))
                     .replace("{n}", &format!("{:04}", rng.number()))
             } else {
-                let template = if indonesian { rng.pick(HAM_ID) } else { rng.pick(HAM_EN) };
+                let template = if indonesian {
+                    rng.pick(HAM_ID)
+                } else {
+                    rng.pick(HAM_EN)
+                };
                 template.replace("{t}", rng.pick(TOPICS))
             };
             Example {
@@ -72,7 +103,10 @@ fn generate(seed: u64, rows: usize, group_offset: usize) -> Vec<Example> {
                 label: if spam { Label::Spam } else { Label::Ham },
                 source: if indonesian { "blog-id" } else { "blog-en" }.to_string(),
                 group: format!("post-{}", group_offset + i % 8),
-                author: spam.then(|| rng.pick(&["Slot88Official", "Andi-x9z", "PROMO"]).to_string()),
+                author: spam.then(|| {
+                    rng.pick(&["Slot88Official", "Andi-x9z", "PROMO"])
+                        .to_string()
+                }),
                 author_url: None,
                 author_email: None,
                 lang: Some(if indonesian { "id" } else { "en" }.to_string()),

@@ -25,6 +25,7 @@
 //! | `email.domain:` | the domain of an e-mail address in the text |
 //! | `phone`, `phone:` | a phone number, and its first two digits |
 //! | `num:` | a number, by its count of digits |
+//! | `currency`, `currency:`, `punct:!!` | a currency sign, which one, and repeated exclamation marks |
 //! | `emoji`, `emoji:` | any emoji, and its class |
 //! | `len:`, `links:`, `caps:` | length bucket, link count bucket, share of capitals |
 //! | `lang:` | the language hint |
@@ -154,6 +155,28 @@ impl Features {
     }
 }
 
+/// The kind of a feature, read from its prefix; the model weighs families differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// `w:` and `w2:`.
+    Word,
+    /// `c:`.
+    CharNgram,
+    /// Everything else: links, numbers, emoji, length, form fields.
+    Meta,
+}
+
+/// The family of a feature string.
+pub fn family(feature: &str) -> Family {
+    if feature.starts_with("c:") {
+        Family::CharNgram
+    } else if feature.starts_with("w:") || feature.starts_with("w2:") {
+        Family::Word
+    } else {
+        Family::Meta
+    }
+}
+
 /// Reusable scratch space for tokenizing; one per thread, so the hot path does not allocate.
 #[derive(Debug, Default)]
 pub struct Tokenizer {
@@ -203,7 +226,10 @@ impl Tokenizer {
             match link.kind() {
                 LinkKind::Email => {
                     if let Some(domain) = email_domain(link.as_str()) {
-                        out.push_chars("email.domain:", domain.chars().flat_map(char::to_lowercase));
+                        out.push_chars(
+                            "email.domain:",
+                            domain.chars().flat_map(char::to_lowercase),
+                        );
                     }
                 }
                 _ => {
@@ -213,6 +239,7 @@ impl Tokenizer {
             }
         }
         phone_numbers(clean, out);
+        symbols(clean, out);
         emoji(clean, out);
         caps(clean, out);
         links
@@ -325,10 +352,10 @@ fn is_invisible(c: char) -> bool {
 /// Layer 1: drop invisible characters, turn controls into spaces, NFKC-normalise.
 fn clean_into(text: &str, out: &mut String) {
     out.clear();
-    let visible = text
-        .chars()
-        .filter(|&c| !is_invisible(c))
-        .map(|c| if c.is_control() { ' ' } else { c });
+    let visible =
+        text.chars()
+            .filter(|&c| !is_invisible(c))
+            .map(|c| if c.is_control() { ' ' } else { c });
     if text.is_ascii() {
         // ASCII is already in NFKC; skipping the normaliser keeps short English comments cheap.
         out.extend(visible);
@@ -510,7 +537,9 @@ fn phone_numbers(clean: &str, out: &mut Features) {
         if c.is_ascii_digit() {
             digits.push(c);
             last_was_digit = true;
-        } else if matches!(c, ' ' | '-' | '.' | '(' | ')' | '+') && (last_was_digit || digits.is_empty()) {
+        } else if matches!(c, ' ' | '-' | '.' | '(' | ')' | '+')
+            && (last_was_digit || digits.is_empty())
+        {
             // A separator may stand between digit groups, but two separators in a row end the number.
             if !digits.is_empty() && !last_was_digit {
                 flush(&mut digits, out);
@@ -527,15 +556,41 @@ fn phone_numbers(clean: &str, out: &mut Features) {
     flush(&mut digits, out);
 }
 
+/// Currency signs (`£1000`, `$5`, `Rp 35 Ribu` is a word) and runs of exclamation marks: the
+/// skeleton keeps only letters and digits, so these would otherwise be lost.
+fn symbols(clean: &str, out: &mut Features) {
+    let mut previous = ' ';
+    for c in clean.chars() {
+        match c {
+            '$' | '£' | '€' | '¥' | '₹' | '₩' | '₽' | '¢' | '₱' | '฿' => {
+                out.push_parts(&["currency"]);
+                let mut buf = [0u8; 4];
+                out.push_parts(&["currency:", c.encode_utf8(&mut buf)]);
+            }
+            '!' if previous == '!' => out.push_parts(&["punct:!!"]),
+            _ => {}
+        }
+        previous = c;
+    }
+}
+
 /// The class of an emoji, or `None` for a character that is not one. Classes, not the emoji themselves:
 /// spam picks among many money and fire emoji, and what it shares is the kind.
 fn emoji_class(c: char) -> Option<&'static str> {
     Some(match c {
-        '💰' | '💵' | '💴' | '💶' | '💷' | '💸' | '💳' | '🤑' | '💲' | '🪙' => "money",
+        '💰' | '💵' | '💴' | '💶' | '💷' | '💸' | '💳' | '🤑' | '💲' | '🪙' => {
+            "money"
+        }
         '🎰' | '🎲' | '🃏' | '🀄' | '🏆' | '🥇' | '🎯' | '💎' | '👑' => "win",
-        '🔥' | '⚡' | '💥' | '🚀' | '💯' | '✅' | '✔' | '☑' | '⭐' | '🌟' | '✨' => "hype",
-        '👉' | '👈' | '👇' | '👆' | '⬇' | '⬆' | '➡' | '⬅' | '🔗' | '📲' | '📞' | '☎' | '📱' => "pointer",
-        '❤' | '💕' | '💖' | '💗' | '💓' | '💞' | '💘' | '💝' | '🧡' | '💛' | '💚' | '💙' | '💜' => "heart",
+        '🔥' | '⚡' | '💥' | '🚀' | '💯' | '✅' | '✔' | '☑' | '⭐' | '🌟' | '✨' => {
+            "hype"
+        }
+        '👉' | '👈' | '👇' | '👆' | '⬇' | '⬆' | '➡' | '⬅' | '🔗' | '📲' | '📞' | '☎' | '📱' => {
+            "pointer"
+        }
+        '❤' | '💕' | '💖' | '💗' | '💓' | '💞' | '💘' | '💝' | '🧡' | '💛' | '💚' | '💙' | '💜' => {
+            "heart"
+        }
         '\u{1F600}'..='\u{1F64F}' | '\u{1F910}'..='\u{1F92F}' | '\u{1F970}'..='\u{1F97F}' => "face",
         '\u{1F300}'..='\u{1F5FF}'
         | '\u{1F680}'..='\u{1F6FF}'
@@ -584,13 +639,20 @@ fn author_features(author: &str, scratch: &mut String, out: &mut Features) {
     if has_digit {
         out.push_parts(&["author:has_digits"]);
     }
-    let word_count = scratch.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).count();
+    let word_count = scratch
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .count();
     // A brand is one run of capitals or of letters glued to digits ("MEGABET99", "slot88"), not a name.
-    let brand_like = word_count == 1 && ((letters >= 4 && upper == letters) || (has_digit && letters >= 3));
+    let brand_like =
+        word_count == 1 && ((letters >= 4 && upper == letters) || (has_digit && letters >= 3));
     if brand_like {
         out.push_parts(&["author:brand_like"]);
     }
-    for word in scratch.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+    for word in scratch
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
         out.push_parts(&["author:", truncate_chars(word, MAX_WORD_CHARS)]);
     }
 }
@@ -629,7 +691,10 @@ mod tests {
 
     #[test]
     fn invisible_characters_do_not_split_words() {
-        assert_eq!(features("sl\u{200B}ot ga\u{202E}cor"), features("slot gacor"));
+        assert_eq!(
+            features("sl\u{200B}ot ga\u{202E}cor"),
+            features("slot gacor")
+        );
         assert_eq!(features("s\u{00AD}lot"), features("slot"));
     }
 
@@ -666,6 +731,8 @@ mod tests {
         assert!(has(&fs, "email.domain:prize.example"));
         assert!(has(&fs, "emoji:money") && has(&fs, "emoji:hype"));
         assert!(has(&fs, "num:5-8"));
+        let prize = features("WIN £1000 cash now!!!");
+        assert!(has(&prize, "currency") && has(&prize, "currency:£") && has(&prize, "punct:!!"));
         assert!(!has(&features("in 2024 it cost 15000"), "phone"));
     }
 
@@ -694,7 +761,9 @@ mod tests {
             assert!(has(&fs, want), "missing {want} in {fs:?}");
         }
         let bare = features("nice post");
-        assert!(!bare.iter().any(|f| f.starts_with("author") || f.starts_with("lang:")));
+        assert!(!bare
+            .iter()
+            .any(|f| f.starts_with("author") || f.starts_with("lang:")));
     }
 
     #[test]

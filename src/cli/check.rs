@@ -70,7 +70,10 @@ pub(super) fn run(args: CheckArgs) -> anyhow::Result<()> {
         ex.known_tokens,
         features.len()
     );
-    for (title, list) in [("towards spam", &ex.towards_spam), ("towards ham", &ex.towards_ham)] {
+    for (title, list) in [
+        ("towards spam", &ex.towards_spam),
+        ("towards ham", &ex.towards_ham),
+    ] {
         println!("{title}:");
         if list.is_empty() {
             println!("  (none)");

@@ -11,7 +11,10 @@ pub(super) fn run(args: CvArgs) -> anyhow::Result<()> {
         .context("cross-validation failed")?;
 
     if args.json {
-        println!("{}", serde_json::to_string(&outcome).context("encoding the report")?);
+        println!(
+            "{}",
+            serde_json::to_string(&outcome).context("encoding the report")?
+        );
     } else {
         println!(
             "{}-fold cross-validation by (source, group), {} rows; held-out figures pooled over folds:",
@@ -28,7 +31,7 @@ pub(super) fn run(args: CvArgs) -> anyhow::Result<()> {
             None => missed.push(format!("{source}: no rows of this source in the data")),
         }
     }
-    if let Some(max) = args.max_ham_rejected_per_source {
+    if let Some(max) = args.bar_ham_rejected {
         for (source, r) in &outcome.by_source {
             if r.ham_rejected_rate > max {
                 missed.push(format!(
@@ -41,7 +44,7 @@ pub(super) fn run(args: CvArgs) -> anyhow::Result<()> {
     if !missed.is_empty() {
         anyhow::bail!("quality bars missed: {}", missed.join("; "));
     }
-    if !args.min_f1.is_empty() || args.max_ham_rejected_per_source.is_some() {
+    if !args.min_f1.is_empty() || args.bar_ham_rejected.is_some() {
         eprintln!("quality bars met");
     }
     Ok(())

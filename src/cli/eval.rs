@@ -56,7 +56,10 @@ pub(super) fn run(args: EvalArgs) -> anyhow::Result<()> {
             model_version: model.version(),
             by_source: &by_source,
         };
-        println!("{}", serde_json::to_string(&out).context("encoding the report")?);
+        println!(
+            "{}",
+            serde_json::to_string(&out).context("encoding the report")?
+        );
     } else {
         println!(
             "model {}: {} rows, {:.1} µs per comment",

@@ -21,8 +21,15 @@ pub(super) fn run(args: TrainArgs) -> anyhow::Result<()> {
         .chain(std::env::args().skip(1))
         .collect::<Vec<_>>()
         .join(" ");
-    let card = card::build(&outcome, &opts, &args.out, &per_file, loaded.skipped.len(), command)
-        .context("hashing the data files for the model card")?;
+    let card = card::build(
+        &outcome,
+        &opts,
+        &args.out,
+        &per_file,
+        loaded.skipped.len(),
+        command,
+    )
+    .context("hashing the data files for the model card")?;
     let card_path = card::path_for(&args.out);
     let json = serde_json::to_string_pretty(&card).context("encoding the model card")?;
     std::fs::write(&card_path, json + "\n")

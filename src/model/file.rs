@@ -11,6 +11,7 @@
 //!
 //! Payload, all integers little-endian, floats as IEEE-754 bits, strings as u32 length + UTF-8 bytes:
 //! model version (string); tokenizer version (u32); char n-gram min and max (u8, u8); alpha (f64);
+//! weighting word, char n-gram, meta and length scale (4 × f64);
 //! thresholds accept_below and reject_at on spam log-odds (f64, f64); ln P(ham), ln P(spam) (f64, f64);
 //! vocabulary length (u32); then per token in ascending byte order: token (string), ln P(token|ham),
 //! ln P(token|spam) (f64, f64).
@@ -22,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::{Model, Parts};
+use super::{Model, Parts, Weighting};
 use crate::decision::Thresholds;
 use crate::tokenize::{Settings, TOKENIZER_VERSION};
 
@@ -92,9 +93,14 @@ pub(super) fn encode(model: &Model) -> Vec<u8> {
         &model.version,
         model.settings,
         model.alpha,
+        model.weighting,
         model.thresholds,
         model.log_prior,
-        model.tokens.iter().map(|t| &**t).zip(model.log_prob.iter().copied()),
+        model
+            .tokens
+            .iter()
+            .map(|t| &**t)
+            .zip(model.log_prob.iter().copied()),
     );
     frame(&payload)
 }
@@ -114,6 +120,7 @@ fn encode_payload<'a>(
     version: &str,
     settings: Settings,
     alpha: f64,
+    weighting: Weighting,
     thresholds: Thresholds,
     log_prior: [f64; 2],
     vocabulary: impl ExactSizeIterator<Item = (&'a str, [f64; 2])>,
@@ -125,6 +132,10 @@ fn encode_payload<'a>(
     w.push(settings.char_ngram_max);
     for f in [
         alpha,
+        weighting.word,
+        weighting.char_ngram,
+        weighting.meta,
+        weighting.length_scale,
         thresholds.accept_below,
         thresholds.reject_at,
         log_prior[0],
@@ -152,6 +163,7 @@ pub(super) fn content_version(parts: &Parts) -> String {
         "",
         parts.settings,
         parts.alpha,
+        parts.weighting,
         parts.thresholds,
         parts.log_prior,
         parts.vocabulary.iter().map(|(t, lp)| (t.as_str(), *lp)),
@@ -164,7 +176,8 @@ pub(super) fn content_version(parts: &Parts) -> String {
 /// The checks every model passes, whether built by training or read from a file.
 pub(super) fn validate_parts(parts: &Parts) -> Result<(), String> {
     let s = parts.settings;
-    if s.char_ngram_min == 0 || s.char_ngram_min > s.char_ngram_max || s.char_ngram_max > MAX_NGRAM {
+    if s.char_ngram_min == 0 || s.char_ngram_min > s.char_ngram_max || s.char_ngram_max > MAX_NGRAM
+    {
         return Err(format!(
             "char n-gram range {}..={} is not valid",
             s.char_ngram_min, s.char_ngram_max
@@ -172,6 +185,13 @@ pub(super) fn validate_parts(parts: &Parts) -> Result<(), String> {
     }
     if !(parts.alpha.is_finite() && parts.alpha > 0.0) {
         return Err(format!("smoothing alpha {} is not positive", parts.alpha));
+    }
+    let w = parts.weighting;
+    if [w.word, w.char_ngram, w.meta, w.length_scale]
+        .iter()
+        .any(|v| !(v.is_finite() && *v >= 0.0))
+    {
+        return Err("feature weights must be finite and not negative".to_string());
     }
     let t = parts.thresholds;
     if t.accept_below.is_nan() || t.reject_at.is_nan() || t.accept_below > t.reject_at {
@@ -185,10 +205,14 @@ pub(super) fn validate_parts(parts: &Parts) -> Result<(), String> {
     }
     for (i, (token, lp)) in parts.vocabulary.iter().enumerate() {
         if lp.iter().any(|p| !p.is_finite() || *p > 0.0) {
-            return Err(format!("token {token:?} has a weight that is not a log-probability"));
+            return Err(format!(
+                "token {token:?} has a weight that is not a log-probability"
+            ));
         }
         if i > 0 && parts.vocabulary[i - 1].0.as_str() >= token.as_str() {
-            return Err(format!("vocabulary is not sorted and unique at token {token:?}"));
+            return Err(format!(
+                "vocabulary is not sorted and unique at token {token:?}"
+            ));
         }
     }
     Ok(())
@@ -201,11 +225,20 @@ pub(super) fn decode(bytes: &[u8], path: &Path) -> Result<Model, Error> {
     };
     if bytes.len() < HEADER_LEN || &bytes[..8] != MAGIC {
         if bytes.len() >= 8 && &bytes[..8] == MAGIC {
-            return Err(invalid(format!("truncated: {} bytes, shorter than the header", bytes.len())));
+            return Err(invalid(format!(
+                "truncated: {} bytes, shorter than the header",
+                bytes.len()
+            )));
         }
-        return Err(invalid("not a saring model file (bad magic bytes)".to_string()));
+        return Err(invalid(
+            "not a saring model file (bad magic bytes)".to_string(),
+        ));
     }
-    let version = u32::from_le_bytes(bytes[8..12].try_into().map_err(|_| invalid("header".into()))?);
+    let version = u32::from_le_bytes(
+        bytes[8..12]
+            .try_into()
+            .map_err(|_| invalid("header".into()))?,
+    );
     if version != FORMAT_VERSION {
         return Err(Error::WrongVersion {
             path: path.to_path_buf(),
@@ -213,7 +246,11 @@ pub(super) fn decode(bytes: &[u8], path: &Path) -> Result<Model, Error> {
             supported: FORMAT_VERSION,
         });
     }
-    let payload_len = u64::from_le_bytes(bytes[12..20].try_into().map_err(|_| invalid("header".into()))?);
+    let payload_len = u64::from_le_bytes(
+        bytes[12..20]
+            .try_into()
+            .map_err(|_| invalid("header".into()))?,
+    );
     let expected = (HEADER_LEN as u64)
         .checked_add(payload_len)
         .and_then(|n| n.checked_add(CHECKSUM_LEN as u64));
@@ -235,7 +272,9 @@ pub(super) fn decode(bytes: &[u8], path: &Path) -> Result<Model, Error> {
     }
     let body_end = HEADER_LEN + payload_len as usize;
     if Sha256::digest(&bytes[..body_end]).as_slice() != &bytes[body_end..] {
-        return Err(invalid("checksum mismatch: the file is corrupted".to_string()));
+        return Err(invalid(
+            "checksum mismatch: the file is corrupted".to_string(),
+        ));
     }
 
     let mut r = Reader {
@@ -245,7 +284,10 @@ pub(super) fn decode(bytes: &[u8], path: &Path) -> Result<Model, Error> {
         .ok_or_else(|| invalid("payload ends early".to_string()))?
         .map_err(invalid)?;
     if !r.bytes.is_empty() {
-        return Err(invalid(format!("{} unread bytes after the vocabulary", r.bytes.len())));
+        return Err(invalid(format!(
+            "{} unread bytes after the vocabulary",
+            r.bytes.len()
+        )));
     }
     Model::from_parts(parts).map_err(invalid)
 }
@@ -264,6 +306,12 @@ fn read_payload(r: &mut Reader<'_>) -> Option<Result<Parts, String>> {
         char_ngram_max: r.u8()?,
     };
     let alpha = r.f64()?;
+    let weighting = Weighting {
+        word: r.f64()?,
+        char_ngram: r.f64()?,
+        meta: r.f64()?,
+        length_scale: r.f64()?,
+    };
     let thresholds = Thresholds {
         accept_below: r.f64()?,
         reject_at: r.f64()?,
@@ -283,6 +331,7 @@ fn read_payload(r: &mut Reader<'_>) -> Option<Result<Parts, String>> {
         version,
         settings,
         alpha,
+        weighting,
         thresholds,
         log_prior,
         vocabulary,
@@ -326,6 +375,7 @@ mod tests {
             version: String::new(),
             settings: Settings::default(),
             alpha: 0.5,
+            weighting: Weighting::default(),
             thresholds: Thresholds {
                 accept_below: -1.0,
                 reject_at: 4.0,
@@ -361,7 +411,10 @@ mod tests {
         let msg = |b: &[u8]| decode(b, p()).unwrap_err().to_string();
 
         let m = msg(&bytes[..bytes.len() - 10]);
-        assert!(m.contains("models/x.model") && m.contains("truncated"), "{m}");
+        assert!(
+            m.contains("models/x.model") && m.contains("truncated"),
+            "{m}"
+        );
         assert!(msg(&bytes[..12]).contains("truncated"));
 
         let mut flipped = bytes.clone();
@@ -388,6 +441,7 @@ mod tests {
             version: "v".into(),
             settings: Settings::default(),
             alpha: 1.0,
+            weighting: Weighting::default(),
             thresholds: Thresholds {
                 accept_below: 0.0,
                 reject_at: 1.0,
@@ -395,7 +449,9 @@ mod tests {
             log_prior: [-0.7, -0.7],
             vocabulary: vec![("b".into(), [-1.0, -1.0]), ("a".into(), [-1.0, -1.0])],
         };
-        assert!(Model::from_parts(parts.clone()).unwrap_err().contains("sorted"));
+        assert!(Model::from_parts(parts.clone())
+            .unwrap_err()
+            .contains("sorted"));
         parts.vocabulary = vec![("a".into(), [f64::NAN, -1.0])];
         assert!(Model::from_parts(parts.clone()).is_err());
         parts.vocabulary.clear();

@@ -13,6 +13,8 @@ use crate::metrics::Scored;
 pub struct Targets {
     /// Largest share of validation ham that may be rejected.
     pub max_ham_rejected: f64,
+    /// Largest share of one source's validation ham that may be rejected.
+    pub max_ham_rejected_per_source: f64,
     /// Largest share of all validation comments that may be held.
     pub max_hold_rate: f64,
 }
@@ -21,30 +23,35 @@ impl Default for Targets {
     fn default() -> Self {
         Targets {
             max_ham_rejected: 0.005,
+            max_ham_rejected_per_source: 0.01,
             max_hold_rate: 0.15,
         }
     }
 }
 
-/// Pick thresholds for `scored` under `targets`.
+/// Pick thresholds for `scored` under `targets`. `stratum[i]` names the source of `scored[i]`.
 ///
-/// `reject_at` is just above the highest-scoring ham that must not be rejected, and never below log-odds 0:
-/// the model never rejects a comment it thinks more likely ham. `accept_below` is the lowest spam score
-/// that can still be held without the hold band exceeding its budget, so the hold band only grows while it
-/// catches more spam.
-pub fn choose(scored: &[Scored], targets: Targets) -> Thresholds {
-    let mut ham: Vec<f64> = scored
-        .iter()
-        .filter(|s| s.label == Label::Ham)
-        .map(|s| s.log_odds)
-        .collect();
-    ham.sort_by(|a, b| b.total_cmp(a));
-    let allowed = (targets.max_ham_rejected * ham.len() as f64).floor() as usize;
-    let reject_at = match ham.get(allowed) {
-        Some(&h) => h.next_up().max(0.0),
-        // Fewer ham than the allowance (or none): nothing tells where ham ends, so stay at even odds.
-        None => 0.0,
-    };
+/// `reject_at` is just above the highest-scoring ham that must not be rejected — all sources together
+/// within `max_ham_rejected`, and every source on its own within `max_ham_rejected_per_source`, because a
+/// blog sees one kind of traffic and a small source's false rejects would hide in the pooled rate — and
+/// never below log-odds 0: the model never rejects a comment it thinks
+/// more likely ham. `accept_below` is the lowest spam score that can still be held without the hold band
+/// exceeding its budget, so the hold band only grows while it catches more spam.
+pub fn choose(scored: &[Scored], stratum: &[usize], targets: Targets) -> Thresholds {
+    debug_assert_eq!(scored.len(), stratum.len());
+    let strata = stratum.iter().copied().max().map_or(0, |m| m + 1);
+    let mut reject_at = reject_threshold(scored.iter(), targets.max_ham_rejected);
+    for k in 0..strata {
+        let members = scored
+            .iter()
+            .zip(stratum)
+            .filter(|(_, &s)| s == k)
+            .map(|(x, _)| x);
+        reject_at = reject_at.max(reject_threshold(
+            members,
+            targets.max_ham_rejected_per_source,
+        ));
+    }
 
     let mut all: Vec<f64> = scored.iter().map(|s| s.log_odds).collect();
     all.sort_by(f64::total_cmp);
@@ -67,6 +74,21 @@ pub fn choose(scored: &[Scored], targets: Targets) -> Thresholds {
     }
 }
 
+/// The lowest threshold that rejects at most `max_share` of the ham among `scored`, never below 0.
+fn reject_threshold<'a>(scored: impl Iterator<Item = &'a Scored>, max_share: f64) -> f64 {
+    let mut ham: Vec<f64> = scored
+        .filter(|s| s.label == Label::Ham)
+        .map(|s| s.log_odds)
+        .collect();
+    ham.sort_by(|a, b| b.total_cmp(a));
+    let allowed = (max_share * ham.len() as f64).floor() as usize;
+    match ham.get(allowed) {
+        Some(&h) => h.next_up().max(0.0),
+        // Fewer ham than the allowance (or none): nothing tells where ham ends, so stay at even odds.
+        None => 0.0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,7 +103,8 @@ mod tests {
         // 200 ham spread over [-100, 99], 100 spam over [-20, 79]
         let mut data: Vec<Scored> = (0..200).map(|i| s(Label::Ham, i as f64 - 100.0)).collect();
         data.extend((0..100).map(|i| s(Label::Spam, i as f64 - 20.0)));
-        let t = choose(&data, Targets::default());
+        let one = vec![0; data.len()];
+        let t = choose(&data, &one, Targets::default());
         let r = report_at(&data, &t);
         assert!(r.ham_rejected_rate <= 0.005, "{r:?}");
         assert!(r.hold_rate <= 0.15, "{r:?}");
@@ -90,6 +113,7 @@ mod tests {
         // loosening the hold budget must not accept more spam
         let looser = choose(
             &data,
+            &one,
             Targets {
                 max_hold_rate: 0.3,
                 ..Targets::default()
@@ -102,9 +126,31 @@ mod tests {
     fn a_clean_separation_needs_no_hold_band() {
         let mut data: Vec<Scored> = (0..100).map(|i| s(Label::Ham, -10.0 - i as f64)).collect();
         data.extend((0..100).map(|i| s(Label::Spam, 10.0 + i as f64)));
-        let t = choose(&data, Targets::default());
+        let t = choose(&data, &vec![0; data.len()], Targets::default());
         let r = report_at(&data, &t);
-        assert_eq!((r.ham_rejected_rate, r.spam_accepted_rate, r.hold_rate), (0.0, 0.0, 0.0));
+        assert_eq!(
+            (r.ham_rejected_rate, r.spam_accepted_rate, r.hold_rate),
+            (0.0, 0.0, 0.0)
+        );
         assert!(t.reject_at >= 0.0);
+    }
+
+    #[test]
+    fn every_source_keeps_its_own_ham_rejected_limit() {
+        // A big source whose ham all scores low, and a small one with one ham scoring high.
+        let mut data: Vec<Scored> = (0..1000).map(|i| s(Label::Ham, -50.0 - i as f64)).collect();
+        data.extend((0..1000).map(|i| s(Label::Spam, 10.0 + i as f64)));
+        let mut stratum = vec![0; data.len()];
+        data.extend((0..99).map(|i| s(Label::Ham, -40.0 - i as f64)));
+        data.push(s(Label::Ham, 30.0));
+        data.extend((0..100).map(|i| s(Label::Spam, 5.0 + i as f64)));
+        stratum.resize(data.len(), 1);
+        // Pooled, 0.5% of 1100 ham allows five false rejects; 1% of the small source's 100 allows one.
+        data.push(s(Label::Ham, 35.0));
+        stratum.push(1);
+        let t = choose(&data, &stratum, Targets::default());
+        assert_eq!(t.reject_at, 30f64.next_up(), "{t:?}");
+        let pooled_only = choose(&data, &vec![0; data.len()], Targets::default());
+        assert!(pooled_only.reject_at <= 30.0);
     }
 }

@@ -1,0 +1,176 @@
+//! The `saring` command line, run as a real process on fixture data it writes itself.
+
+use crate::support::{assert_success, saring, saring_with_stdin, stderr, stdout, Fixture};
+
+#[test]
+fn train_writes_a_model_and_a_card_naming_the_data() {
+    let fx = Fixture::new();
+    let model = fx.train("blog.model");
+    assert!(model.exists());
+    let card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fx.path("blog.card.json")).unwrap()).unwrap();
+    let file = &card["training_files"][0];
+    assert_eq!(file["path"], fx.data.to_str().unwrap());
+    assert_eq!(file["sha256"], saring::card::sha256_file(&fx.data).unwrap());
+    assert_eq!(file["rows"], 400);
+    assert_eq!(
+        card["model_sha256"],
+        saring::card::sha256_file(&model).unwrap()
+    );
+    assert_eq!(card["split"]["method"], "group");
+    let by_source = card["validation"]["by_source"].as_object().unwrap();
+    assert!(by_source.contains_key("blog-en") && by_source.contains_key("blog-id"));
+    let loaded = saring::model::Model::load(&model).unwrap();
+    assert_eq!(card["model_version"], loaded.version());
+}
+
+#[test]
+fn the_same_data_and_seed_give_a_byte_identical_model() {
+    let fx = Fixture::new();
+    let a = std::fs::read(fx.train("a.model")).unwrap();
+    let b = std::fs::read(fx.train("b.model")).unwrap();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn eval_json_has_every_documented_key() {
+    let fx = Fixture::new();
+    let model = fx.train("m.model");
+    let o = saring(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        fx.data.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_success(&o);
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    for key in [
+        "n",
+        "spam",
+        "ham",
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "fpr",
+        "recall_at_fpr_1pct",
+        "decisions",
+        "ham_rejected_rate",
+        "spam_accepted_rate",
+        "hold_rate",
+        "mean_us_per_doc",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key} in {v}");
+    }
+    assert_eq!(v["n"], 400);
+    let d = &v["decisions"];
+    let total =
+        d["accept"].as_u64().unwrap() + d["hold"].as_u64().unwrap() + d["reject"].as_u64().unwrap();
+    assert_eq!(total, 400);
+    assert!(v["f1"].as_f64().unwrap() > 0.8);
+}
+
+#[test]
+fn check_explains_a_decision_from_argument_or_stdin() {
+    let fx = Fixture::new();
+    let model = fx.train("m.model");
+    let m = model.to_str().unwrap();
+    let o = saring(&[
+        "check",
+        "--model",
+        m,
+        "--json",
+        "𝐌𝐄𝐆𝐀𝐁𝐄𝐓𝟗𝟗 gacor hari ini, maxwin terus wd lancar",
+    ]);
+    assert_success(&o);
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["decision"], "reject");
+    assert!(v["spam_probability"].as_f64().unwrap() > 0.9);
+    assert!(!v["towards_spam"].as_array().unwrap().is_empty());
+
+    let o = saring_with_stdin(
+        &["check", "--model", m],
+        Some("Terima kasih artikelnya, bagian tentang harga beras sangat membantu\n"),
+    );
+    assert_success(&o);
+    let out = stdout(&o);
+    assert!(out.starts_with("ACCEPT"), "{out}");
+    assert!(out.contains("towards ham:"));
+
+    let empty = saring_with_stdin(&["check", "--model", m], Some("  \n"));
+    assert!(!empty.status.success());
+    assert!(stderr(&empty).contains("no comment text"));
+}
+
+#[test]
+fn bad_rows_stop_training_with_file_and_line_unless_skipped() {
+    let fx = Fixture::new();
+    let mut body = std::fs::read_to_string(&fx.data).unwrap();
+    body.push_str("{\"text\": \"x\", \"label\": \"perhaps\"}\n");
+    let bad = fx.path("bad.jsonl");
+    std::fs::write(&bad, body).unwrap();
+    let out = fx.path("m.model");
+    let args = [
+        "train",
+        "--quiet",
+        "--data",
+        bad.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let o = saring(&args);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("bad.jsonl:401") && err.contains("perhaps"),
+        "{err}"
+    );
+    assert!(!out.exists());
+
+    let mut skipping = args.to_vec();
+    skipping.push("--skip-bad-rows");
+    assert_success(&saring(&skipping));
+    assert!(out.exists());
+}
+
+#[test]
+fn a_damaged_model_file_is_refused_by_name() {
+    let fx = Fixture::new();
+    let model = fx.train("m.model");
+    let bytes = std::fs::read(&model).unwrap();
+    std::fs::write(&model, &bytes[..bytes.len() / 2]).unwrap();
+    let o = saring(&["check", "--model", model.to_str().unwrap(), "hello"]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("m.model") && err.contains("truncated"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "one clear line: {err}");
+}
+
+#[test]
+fn cv_fails_when_a_quality_bar_is_missed() {
+    let fx = Fixture::new();
+    let data = fx.data.to_str().unwrap();
+    let base = [
+        "cv", "--quiet", "--folds", "4", "--alpha", "1", "--data", data,
+    ];
+    let mut pass = base.to_vec();
+    pass.extend(["--min-f1", "blog-en=0.5", "--bar-ham-rejected", "0.5"]);
+    let o = saring(&pass);
+    assert_success(&o);
+    assert!(stdout(&o).contains("blog-id"));
+
+    let mut fail = base.to_vec();
+    fail.extend(["--min-f1", "blog-en=1.01"]);
+    let o = saring(&fail);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("blog-en"));
+
+    let mut unknown = base.to_vec();
+    unknown.extend(["--min-f1", "no-such-source=0.1"]);
+    assert!(!saring(&unknown).status.success());
+}

@@ -1,0 +1,69 @@
+//! The model shipped in `models/` loads, matches its card, and catches the spam the mission names.
+
+use saring::decision::Decision;
+use saring::model::Model;
+use saring::tokenize::{Document, Features};
+
+use crate::support::repo_path;
+
+fn decide(model: &Model, text: &str) -> Decision {
+    let mut tokenizer = model.tokenizer();
+    let (mut features, mut ids) = (Features::new(), Vec::new());
+    let score = model.score_document(
+        &mut tokenizer,
+        &Document {
+            text,
+            ..Document::default()
+        },
+        &mut features,
+        &mut ids,
+    );
+    model.thresholds().decide(score.log_odds)
+}
+
+#[test]
+fn the_shipped_model_matches_its_card() {
+    let path = repo_path("models/default.model");
+    let model = Model::load(&path).unwrap();
+    let card: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_path("models/default.card.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(card["model_version"], model.version());
+    assert_eq!(
+        card["model_sha256"],
+        saring::card::sha256_file(&path).unwrap()
+    );
+    assert_eq!(
+        card["thresholds"]["reject_at_log_odds"].as_f64().unwrap(),
+        model.thresholds().reject_at
+    );
+    let files: Vec<&str> = card["training_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(files.len(), 4, "{files:?}");
+    for f in card["training_files"].as_array().unwrap() {
+        assert_eq!(f["sha256"].as_str().unwrap().len(), 64);
+    }
+}
+
+#[test]
+fn the_shipped_model_sees_through_look_alike_gambling_spam() {
+    let model = Model::load(&repo_path("models/default.model")).unwrap();
+    for spam in [
+        "𝐌𝐄𝐆𝐀𝐁𝐄𝐓𝟗𝟗 gacor hari ini, maxwin terus wd lancar",
+        "AЕR𝐎𝟴𝟴 gua main dikit aja, saldo lngsg nambah",
+        "main di p u l a u w i n aja bos, s1tus sl0t paling gacor",
+    ] {
+        assert_ne!(decide(&model, spam), Decision::Accept, "{spam}");
+    }
+    for ham in [
+        "Terima kasih atas artikelnya, sangat membantu untuk tugas sekolah anak saya.",
+        "I disagree with the second point, the bridge was planned long before the election.",
+    ] {
+        assert_ne!(decide(&model, ham), Decision::Reject, "{ham}");
+    }
+}
