@@ -93,7 +93,11 @@ mod tests {
     fn ex(source: &str, group: &str, i: usize) -> Example {
         Example {
             text: format!("t{i}"),
-            label: if i.is_multiple_of(2) { Label::Ham } else { Label::Spam },
+            label: if i.is_multiple_of(2) {
+                Label::Ham
+            } else {
+                Label::Spam
+            },
             source: source.into(),
             group: group.into(),
             author: None,
