@@ -10,6 +10,15 @@ if [ ! -d "$corpus" ]; then
   exit 1
 fi
 
+# The shipped model's card must name exactly these corpora; a changed corpus means the model is stale.
+for f in indonesian_youtube_gambling youtube_spam_collection sms_spam_collection indonesian_sms_spam; do
+  sum=$(sha256sum "$corpus/$f.jsonl" | cut -d' ' -f1)
+  if ! grep -q "\"sha256\": \"$sum\"" models/default.card.json; then
+    echo "models/default.card.json does not record $f.jsonl as it is now: retrain the model (README)" >&2
+    exit 1
+  fi
+done
+
 cargo build --release --locked --quiet
 ./target/release/saring cv --quiet --folds 5 \
   --data "$corpus/indonesian_youtube_gambling.jsonl" \

@@ -184,7 +184,8 @@ pub struct Tokenizer {
     clean: String,
     skeleton: String,
     words: Vec<(usize, usize)>,
-    alnum: Vec<char>,
+    alnum: String,
+    alnum_starts: Vec<usize>,
     scratch: String,
 }
 
@@ -202,8 +203,16 @@ impl Tokenizer {
         self.settings
     }
 
-    /// Tokenize `doc` into `out` (cleared first), each feature once.
+    /// Tokenize `doc` into `out` (cleared first), each feature once, sorted.
     pub fn tokenize(&mut self, doc: &Document<'_>, out: &mut Features) {
+        self.tokenize_raw(doc, out);
+        out.dedup();
+    }
+
+    /// Tokenize `doc` into `out` (cleared first) in the order features are found, repeats included.
+    /// Serving uses this and removes repeats among the model's token ids instead, which is several times
+    /// cheaper than sorting strings; the set of features is the same as [`Tokenizer::tokenize`]'s.
+    pub fn tokenize_raw(&mut self, doc: &Document<'_>, out: &mut Features) {
         out.clear();
         clean_into(doc.text, &mut self.clean);
         skeleton_into(&self.clean, &mut self.skeleton);
@@ -211,7 +220,6 @@ impl Tokenizer {
         self.words(out);
         self.char_ngrams(out);
         self.meta(doc, links, out);
-        out.dedup();
     }
 
     /// Links, e-mail domains, phone numbers, emoji and capitals, read from the clean text. Returns the
@@ -292,14 +300,22 @@ impl Tokenizer {
 
     /// Character n-grams over the letters and digits of the skeleton, spaces and punctuation removed.
     fn char_ngrams(&mut self, out: &mut Features) {
+        // The letters and digits as one string plus each character's start, so every n-gram is a slice
+        // copied in one go rather than re-encoded character by character.
         self.alnum.clear();
-        self.alnum
-            .extend(self.skeleton.chars().filter(|c| c.is_alphanumeric()));
+        self.alnum_starts.clear();
+        for c in self.skeleton.chars().filter(|c| c.is_alphanumeric()) {
+            self.alnum_starts.push(self.alnum.len());
+            self.alnum.push(c);
+        }
+        self.alnum_starts.push(self.alnum.len());
+        let chars = self.alnum_starts.len() - 1;
         let lo = usize::from(self.settings.char_ngram_min.max(1));
         let hi = usize::from(self.settings.char_ngram_max).max(lo);
-        for n in lo..=hi {
-            for window in self.alnum.windows(n) {
-                out.push_chars("c:", window.iter().copied());
+        for n in lo..=hi.min(chars) {
+            for i in 0..=chars - n {
+                let gram = &self.alnum[self.alnum_starts[i]..self.alnum_starts[i + n]];
+                out.push_parts(&["c:", gram]);
             }
         }
     }
@@ -349,18 +365,27 @@ fn is_invisible(c: char) -> bool {
         | '\u{E0000}'..='\u{E0FFF}')
 }
 
-/// Layer 1: drop invisible characters, turn controls into spaces, NFKC-normalise.
+/// Layer 1: drop invisible characters, turn controls into spaces, NFKC-normalise each character.
 fn clean_into(text: &str, out: &mut String) {
     out.clear();
     let visible =
         text.chars()
             .filter(|&c| !is_invisible(c))
             .map(|c| if c.is_control() { ' ' } else { c });
-    if text.is_ascii() {
-        // ASCII is already in NFKC; skipping the normaliser keeps short English comments cheap.
-        out.extend(visible);
-    } else {
-        out.extend(visible.nfkc());
+    // NFKC character by character: ASCII and most other characters are their own normal form and cost
+    // nothing; only the rest (mathematical bold, full-width, circled letters) go through the normaliser.
+    // Composition across characters (a letter and a following combining accent) is skipped on purpose:
+    // the skeleton drops accents anyway, and whole-text normalisation cost more than the rest of the
+    // tokenizer put together.
+    for c in visible {
+        if c.is_ascii()
+            || unicode_normalization::is_nfkc_quick(std::iter::once(c))
+                == unicode_normalization::IsNormalized::Yes
+        {
+            out.push(c);
+        } else {
+            out.extend(std::iter::once(c).nfkc());
+        }
     }
 }
 
@@ -408,6 +433,10 @@ fn truncate_chars(s: &str, max: usize) -> &str {
 /// Returns whether anything changed (the folded form is in `out`).
 fn leet_fold_into(word: &str, out: &mut String) -> bool {
     out.clear();
+    // Most words have no digit at all; they need no folding and no scratch.
+    if !word.bytes().any(|b| b.is_ascii_digit()) {
+        return false;
+    }
     let chars: Vec<char> = word.chars().collect();
     let mut changed = false;
     for (i, &c) in chars.iter().enumerate() {

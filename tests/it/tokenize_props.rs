@@ -68,7 +68,13 @@ proptest! {
         let mut sorted = a.clone();
         sorted.sort();
         sorted.dedup();
-        prop_assert_eq!(a, sorted);
+        prop_assert_eq!(&a, &sorted);
+        // The serving path's raw features are the same set.
+        t.tokenize_raw(&doc, &mut f);
+        let mut raw: Vec<String> = f.iter().map(str::to_string).collect();
+        raw.sort();
+        raw.dedup();
+        prop_assert_eq!(a, raw);
     }
 
     #[test]
