@@ -163,12 +163,18 @@ fn cv_fails_when_a_quality_bar_is_missed() {
     let o = saring(&pass);
     assert_success(&o);
     assert!(stdout(&o).contains("blog-id"));
+    assert!(
+        stdout(&o).contains("quality bars: 3 passed, 0 failed"),
+        "{}",
+        stdout(&o)
+    );
 
     let mut fail = base.to_vec();
     fail.extend(["--min-f1", "blog-en=1.01"]);
     let o = saring(&fail);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("blog-en"));
+    assert!(stdout(&o).contains("quality bars: 0 passed, 1 failed"));
 
     let mut unknown = base.to_vec();
     unknown.extend(["--min-f1", "no-such-source=0.1"]);
