@@ -7,6 +7,7 @@
 mod check;
 mod cv;
 mod eval;
+mod serve;
 mod table;
 mod train;
 
@@ -40,6 +41,25 @@ pub enum Command {
     Check(CheckArgs),
     /// Cross-validate the training procedure over k folds split by (source, group).
     Cv(CvArgs),
+    /// Serve the Moderation gRPC API (with health and reflection).
+    Serve(ServeArgs),
+}
+
+/// `saring serve`. Flags and `SARING_*` variables override the config file, which overrides defaults.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A TOML config file (see the README for every setting).
+    #[arg(long, env = "SARING_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:50051].
+    #[arg(long, env = "SARING_ADDR")]
+    pub addr: Option<std::net::SocketAddr>,
+    /// The model file [default: models/default.model].
+    #[arg(long, env = "SARING_MODEL")]
+    pub model: Option<PathBuf>,
+    /// Largest comment body in bytes [default: 65536].
+    #[arg(long, env = "SARING_MAX_CONTENT_BYTES")]
+    pub max_content_bytes: Option<usize>,
 }
 
 /// Options shared by commands that read labelled data.
@@ -232,6 +252,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Check(args) => check::run(args),
         Command::Cv(args) => cv::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }
 

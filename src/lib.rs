@@ -13,17 +13,35 @@
 //! - [`cli`]: the `saring` subcommands.
 //! - [`telemetry`]: logging set-up.
 //! - [`testdata`]: a synthetic corpus for tests and benchmarks.
+//! - [`config`]: the service configuration (TOML, flags, environment) and per-site overrides.
+//! - [`comment`]: a validated comment.
+//! - [`ratelimit`]: rate-limit buckets and GCRA.
+//! - [`store`]: shared state (rate limits, remembered decisions) behind one trait.
+//! - [`policy`]: rules, rate limits and the model combined into a decision with reasons.
+//! - [`check`]: one CheckComment, transport aside.
+//! - [`grpc`]: the gRPC service, validation and status mapping.
+//! - [`server`]: serving Moderation, health and reflection until shutdown.
+//! - [`pb`]: generated protobuf types.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod card;
+pub mod check;
 pub mod cli;
+pub mod comment;
+pub mod config;
 pub mod corpus;
 pub mod cv;
 pub mod decision;
 pub mod metrics;
+pub mod grpc;
 pub mod model;
+pub mod pb;
+pub mod policy;
+pub mod ratelimit;
+pub mod server;
 pub mod split;
+pub mod store;
 pub mod telemetry;
 pub mod testdata;
 pub mod tokenize;

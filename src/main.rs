@@ -12,7 +12,12 @@ fn main() -> ExitCode {
         Err(err) => {
             // One line: the error and its causes, outermost first.
             eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+            // EX_CONFIG-style 64 for a configuration the operator must fix, as STYLE asks.
+            if err.downcast_ref::<saring::config::Error>().is_some() {
+                ExitCode::from(64)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -147,6 +147,8 @@ pub struct Explanation {
     pub decision: Decision,
     /// Features of the comment that the model knows.
     pub known_tokens: usize,
+    /// Of those, the ones about its content rather than its shape (see `tokenize::is_shape`).
+    pub evidence_tokens: usize,
     /// Strongest pushes towards spam, strongest first.
     pub towards_spam: Vec<Contribution>,
     /// Strongest pushes towards ham, strongest first.
@@ -332,6 +334,10 @@ impl Model {
             score,
             decision: self.thresholds.decide(score.log_odds),
             known_tokens: ids.len(),
+            evidence_tokens: ids
+                .iter()
+                .filter(|&&id| !crate::tokenize::is_shape(&self.tokens[id as usize]))
+                .count(),
             towards_spam,
             towards_ham,
         }

@@ -177,6 +177,14 @@ pub fn family(feature: &str) -> Family {
     }
 }
 
+/// Whether a feature only describes a comment's shape (length, link count, capitals, language hint).
+/// Every comment has these, so they are no evidence about what it says.
+pub fn is_shape(feature: &str) -> bool {
+    ["len:", "links:", "caps:", "lang:"]
+        .iter()
+        .any(|p| feature.starts_with(p))
+}
+
 /// Reusable scratch space for tokenizing; one per thread, so the hot path does not allocate.
 #[derive(Debug, Default)]
 pub struct Tokenizer {
@@ -226,9 +234,7 @@ impl Tokenizer {
     /// number of links found.
     fn structure(&mut self, out: &mut Features) -> usize {
         let clean = self.clean.as_str();
-        let mut finder = LinkFinder::new();
-        finder.url_must_have_scheme(false);
-        finder.kinds(&[LinkKind::Url, LinkKind::Email]);
+        let finder = link_finder();
         let mut links = 0;
         for link in finder.links(clean) {
             match link.kind() {
@@ -349,6 +355,36 @@ impl Tokenizer {
             );
         }
     }
+}
+
+/// Links with or without a scheme (`tsel.me/x` counts), and e-mail addresses.
+fn link_finder() -> LinkFinder {
+    let mut finder = LinkFinder::new();
+    finder.url_must_have_scheme(false);
+    finder.kinds(&[LinkKind::Url, LinkKind::Email]);
+    finder
+}
+
+/// How many links a text holds, found exactly as the tokenizer finds them (e-mail addresses excluded).
+pub fn count_links(text: &str) -> usize {
+    let mut clean = String::new();
+    clean_into(text, &mut clean);
+    link_finder()
+        .links(&clean)
+        .filter(|l| *l.kind() != LinkKind::Email)
+        .count()
+}
+
+/// The look-alike-folded, lower-cased form of a text with runs of non-alphanumeric characters turned into
+/// single spaces, for matching configured terms: `𝐂𝐀𝐒𝐈𝐍𝐎  bonus!` → `casino bonus`.
+pub fn skeleton(text: &str) -> String {
+    let (mut clean, mut sk) = (String::new(), String::new());
+    clean_into(text, &mut clean);
+    skeleton_into(&clean, &mut sk);
+    sk.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Whether a character is invisible formatting that spammers insert to split words: zero-width characters,
@@ -802,6 +838,12 @@ mod tests {
         let mut sorted = fs.clone();
         sorted.sort();
         assert_eq!(fs, sorted);
+    }
+
+    #[test]
+    fn terms_match_through_disguises_and_links_are_counted() {
+        assert_eq!(skeleton("𝐂𝐀𝐒𝐈𝐍𝐎  b\u{200B}onus!!"), "casino bonus");
+        assert_eq!(count_links("see a.example/x and http://b.example, mail me@c.example"), 2);
     }
 
     #[test]

@@ -1,0 +1,163 @@
+//! A submitted comment after validation: every field within its limit, the IP parsed, timestamps read.
+//! `grpc` builds it from the wire type; everything after works on this.
+
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime};
+
+use crate::tokenize::Document;
+
+/// Longest identifier (site, comment, post), in bytes.
+pub const MAX_ID_BYTES: usize = 256;
+/// Longest URL-like field (author URL, permalink, referrer), in bytes.
+pub const MAX_URL_BYTES: usize = 2048;
+/// Longest e-mail address (RFC 5321 allows 254; a little slack for what forms accept).
+pub const MAX_EMAIL_BYTES: usize = 320;
+/// Longest author name, user agent, honeypot or role, in bytes.
+pub const MAX_SHORT_TEXT_BYTES: usize = 1024;
+
+/// A request field that is missing, too long or malformed. `field` is the wire name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct Invalid {
+    /// The field, as named in the proto.
+    pub field: &'static str,
+    /// What is wrong.
+    pub problem: String,
+}
+
+/// A validated comment.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Comment {
+    /// The site.
+    pub site_id: String,
+    /// The blog's id for the comment; empty when the blog sent none.
+    pub comment_id: String,
+    /// The post.
+    pub post_id: String,
+    /// Comment body.
+    pub content: String,
+    /// Display name.
+    pub author_name: String,
+    /// E-mail address.
+    pub author_email: String,
+    /// Website.
+    pub author_url: String,
+    /// Client IP.
+    pub user_ip: Option<IpAddr>,
+    /// Language hint.
+    pub lang: String,
+    /// Role on the blog.
+    pub user_role: String,
+    /// The blog verified the commenter.
+    pub author_verified: bool,
+    /// When the form was rendered.
+    pub form_rendered_at: Option<SystemTime>,
+    /// When it was submitted.
+    pub submitted_at: Option<SystemTime>,
+    /// The hidden field's value.
+    pub honeypot: String,
+    /// A test submission.
+    pub is_test: bool,
+}
+
+impl Comment {
+    /// The comment as the tokenizer sees it.
+    pub fn document(&self) -> Document<'_> {
+        fn present(s: &str) -> Option<&str> {
+            (!s.is_empty()).then_some(s)
+        }
+        Document {
+            text: &self.content,
+            author: present(&self.author_name),
+            author_url: present(&self.author_url),
+            author_email: present(&self.author_email),
+            lang: present(&self.lang),
+        }
+    }
+
+    /// Seconds between rendering and submitting the form, when both are known and in order.
+    pub fn seconds_to_submit(&self) -> Option<f64> {
+        let (rendered, submitted) = (self.form_rendered_at?, self.submitted_at?);
+        submitted
+            .duration_since(rendered)
+            .ok()
+            .map(|d| d.as_secs_f64())
+    }
+}
+
+/// Check a field's length.
+pub fn check_len(field: &'static str, value: &str, max: usize) -> Result<(), Invalid> {
+    if value.len() > max {
+        return Err(Invalid {
+            field,
+            problem: format!("{} bytes, at most {max} allowed", value.len()),
+        });
+    }
+    Ok(())
+}
+
+/// Check a required field.
+pub fn check_required(field: &'static str, value: &str) -> Result<(), Invalid> {
+    if value.trim().is_empty() {
+        return Err(Invalid {
+            field,
+            problem: "is required".to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Parse an IP address; empty means absent. IPv6 zone ids (`fe80::1%eth0`) are dropped: a zone names an
+/// interface of the blog's own host and says nothing about the commenter.
+pub fn parse_ip(value: &str) -> Result<Option<IpAddr>, Invalid> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    let without_zone = v.split('%').next().unwrap_or(v);
+    without_zone.parse().map(Some).map_err(|_| Invalid {
+        field: "user_ip",
+        problem: format!("`{}` is not an IP address", truncate(v, 64)),
+    })
+}
+
+/// A timestamp from seconds and nanoseconds since the epoch; out-of-range values count as absent.
+pub fn timestamp(seconds: i64, nanos: i32) -> Option<SystemTime> {
+    let secs = u64::try_from(seconds).ok()?;
+    let nanos = u32::try_from(nanos).ok().filter(|n| *n < 1_000_000_000)?;
+    SystemTime::UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ips_parse_with_zones_and_fail_by_name() {
+        assert_eq!(parse_ip("").unwrap(), None);
+        assert_eq!(parse_ip("203.0.113.7").unwrap(), Some("203.0.113.7".parse().unwrap()));
+        assert_eq!(parse_ip("fe80::1%eth0").unwrap(), Some("fe80::1".parse().unwrap()));
+        assert_eq!(parse_ip("999.1.1.1").unwrap_err().field, "user_ip");
+    }
+
+    #[test]
+    fn timestamps_out_of_range_are_absent() {
+        assert!(timestamp(-5, 0).is_none());
+        assert!(timestamp(0, -1).is_none());
+        assert!(timestamp(i64::MAX, 0).is_none());
+        assert!(timestamp(1_700_000_000, 5).is_some());
+        let c = Comment {
+            form_rendered_at: timestamp(100, 0),
+            submitted_at: timestamp(90, 0),
+            ..Comment::default()
+        };
+        assert_eq!(c.seconds_to_submit(), None);
+    }
+}

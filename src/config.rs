@@ -1,0 +1,366 @@
+//! The service configuration: one `Config`, from defaults, an optional TOML file, then flags and `SARING_*`
+//! environment variables (applied by the CLI), validated before any socket is bound.
+//!
+//! ```toml
+//! addr = "127.0.0.1:50051"
+//! model = "models/default.model"
+//! max_content_bytes = 65536
+//! idempotency_window_secs = 86400
+//!
+//! [rules]                        # every site, unless the site overrides
+//! max_links = 2
+//! min_seconds_to_submit = 3
+//! blocked_terms = ["casino bonus"]
+//! moderation_terms = ["refund"]
+//! privileged_roles = ["administrator", "editor"]
+//!
+//! [limits]
+//! ip = { burst = 5, per_hour = 30 }
+//! author = { burst = 5, per_hour = 20 }
+//! site = { burst = 300, per_hour = 6000 }
+//!
+//! [sites.myblog]                 # per-site overrides; unspecified keys keep the defaults above
+//! rules = { max_links = 0 }
+//! accept_below_probability = 0.2
+//! reject_at_probability = 0.999
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Where the server listens by default: loopback only, so a first start exposes nothing.
+pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
+/// Largest comment body accepted, in bytes (64 KiB: far beyond any real comment, small enough to score).
+pub const DEFAULT_MAX_CONTENT_BYTES: usize = 64 * 1024;
+/// Largest encoded request the server decodes; anything bigger is refused by tonic before it is parsed.
+pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+/// How long a (site, comment id) pair is remembered so a retry gets the same decision: one day covers
+/// any client's retry policy.
+pub const DEFAULT_IDEMPOTENCY_WINDOW_SECS: u64 = 24 * 60 * 60;
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file could not be read.
+    #[error("cannot read config file {path}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this configuration.
+    #[error("config file {path} is not valid")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// A value is out of range.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The cheap rules blog owners rely on.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Rules {
+    /// More links than this → HOLD.
+    pub max_links: usize,
+    /// Submitted sooner than this many seconds after the form was rendered → HOLD.
+    pub min_seconds_to_submit: f64,
+    /// A comment containing one of these (after look-alike folding, case-insensitive) → REJECT.
+    pub blocked_terms: Vec<String>,
+    /// A comment containing one of these → HOLD.
+    pub moderation_terms: Vec<String>,
+    /// A commenter with one of these roles → ACCEPT.
+    pub privileged_roles: Vec<String>,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            max_links: 2,
+            min_seconds_to_submit: 3.0,
+            blocked_terms: Vec::new(),
+            moderation_terms: Vec::new(),
+            privileged_roles: vec!["administrator".into(), "editor".into()],
+        }
+    }
+}
+
+/// Partial rules for a site; what is absent comes from the defaults.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesOverride {
+    /// See [`Rules::max_links`].
+    pub max_links: Option<usize>,
+    /// See [`Rules::min_seconds_to_submit`].
+    pub min_seconds_to_submit: Option<f64>,
+    /// See [`Rules::blocked_terms`].
+    pub blocked_terms: Option<Vec<String>>,
+    /// See [`Rules::moderation_terms`].
+    pub moderation_terms: Option<Vec<String>>,
+    /// See [`Rules::privileged_roles`].
+    pub privileged_roles: Option<Vec<String>>,
+}
+
+/// One rate limit: a burst, refilled at a sustained rate (GCRA).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limit {
+    /// Requests allowed at once.
+    pub burst: u32,
+    /// Requests allowed per hour, sustained.
+    pub per_hour: u32,
+}
+
+/// The three rate-limit dimensions.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Per client IP (IPv4 address, IPv6 /64).
+    pub ip: Limit,
+    /// Per normalised author e-mail.
+    pub author: Limit,
+    /// Per site, all commenters together.
+    pub site: Limit,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        // A reader rarely posts more than a few comments in a row; a site's total is a flood guard.
+        Limits {
+            ip: Limit {
+                burst: 5,
+                per_hour: 30,
+            },
+            author: Limit {
+                burst: 5,
+                per_hour: 20,
+            },
+            site: Limit {
+                burst: 300,
+                per_hour: 6000,
+            },
+        }
+    }
+}
+
+/// Per-site overrides.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteOverride {
+    /// Rules to change.
+    #[serde(default)]
+    pub rules: RulesOverride,
+    /// Limits to replace.
+    pub limits: Option<Limits>,
+    /// Accept below this spam probability instead of the model's threshold.
+    pub accept_below_probability: Option<f64>,
+    /// Reject at or above this spam probability instead of the model's threshold.
+    pub reject_at_probability: Option<f64>,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// gRPC listen address.
+    pub addr: SocketAddr,
+    /// The model file served.
+    pub model: PathBuf,
+    /// Largest comment body in bytes.
+    pub max_content_bytes: usize,
+    /// Seconds a decision is remembered for retries with the same comment id.
+    pub idempotency_window_secs: u64,
+    /// Rules for every site.
+    pub rules: Rules,
+    /// Rate limits for every site.
+    pub limits: Limits,
+    /// Per-site overrides by site id.
+    pub sites: BTreeMap<String, SiteOverride>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            addr: DEFAULT_GRPC_ADDR
+                .parse()
+                .expect("DEFAULT_GRPC_ADDR is a valid socket address"),
+            model: PathBuf::from(crate::cli::DEFAULT_MODEL_PATH),
+            max_content_bytes: DEFAULT_MAX_CONTENT_BYTES,
+            idempotency_window_secs: DEFAULT_IDEMPOTENCY_WINDOW_SECS,
+            rules: Rules::default(),
+            limits: Limits::default(),
+            sites: BTreeMap::new(),
+        }
+    }
+}
+
+/// What applies to one site after overrides.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteConfig {
+    /// Effective rules.
+    pub rules: Rules,
+    /// Effective limits.
+    pub limits: Limits,
+    /// Threshold overrides as probabilities.
+    pub accept_below_probability: Option<f64>,
+    /// See above.
+    pub reject_at_probability: Option<f64>,
+}
+
+impl Config {
+    /// Read a TOML file over the defaults.
+    pub fn from_file(path: &Path) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|source| Error::Parse {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Parse TOML over the defaults.
+    pub fn from_toml(text: &str) -> Result<Config, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// Check every value; the first problem is the error.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |m: String| Err(Error::Invalid(m));
+        if self.max_content_bytes == 0 || self.max_content_bytes > MAX_MESSAGE_BYTES {
+            return bad(format!(
+                "max_content_bytes {} must be between 1 and {MAX_MESSAGE_BYTES}",
+                self.max_content_bytes
+            ));
+        }
+        check_limits("limits", &self.limits)?;
+        check_rules("rules", &self.rules)?;
+        for (site, o) in &self.sites {
+            if let Some(l) = &o.limits {
+                check_limits(&format!("sites.{site}.limits"), l)?;
+            }
+            let s = self.site(site);
+            check_rules(&format!("sites.{site}.rules"), &s.rules)?;
+            for (name, p) in [
+                ("accept_below_probability", o.accept_below_probability),
+                ("reject_at_probability", o.reject_at_probability),
+            ] {
+                if let Some(p) = p {
+                    if !(0.0..=1.0).contains(&p) {
+                        return bad(format!("sites.{site}.{name} {p} is not a probability"));
+                    }
+                }
+            }
+            if let (Some(a), Some(r)) = (o.accept_below_probability, o.reject_at_probability) {
+                if a > r {
+                    return bad(format!(
+                        "sites.{site}: accept_below_probability {a} is above reject_at_probability {r}"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The effective settings of `site`.
+    pub fn site(&self, site: &str) -> SiteConfig {
+        let o = self.sites.get(site);
+        let mut rules = self.rules.clone();
+        if let Some(r) = o.map(|o| &o.rules) {
+            if let Some(v) = r.max_links {
+                rules.max_links = v;
+            }
+            if let Some(v) = r.min_seconds_to_submit {
+                rules.min_seconds_to_submit = v;
+            }
+            if let Some(v) = &r.blocked_terms {
+                rules.blocked_terms = v.clone();
+            }
+            if let Some(v) = &r.moderation_terms {
+                rules.moderation_terms = v.clone();
+            }
+            if let Some(v) = &r.privileged_roles {
+                rules.privileged_roles = v.clone();
+            }
+        }
+        SiteConfig {
+            rules,
+            limits: o.and_then(|o| o.limits).unwrap_or(self.limits),
+            accept_below_probability: o.and_then(|o| o.accept_below_probability),
+            reject_at_probability: o.and_then(|o| o.reject_at_probability),
+        }
+    }
+}
+
+fn check_limits(at: &str, l: &Limits) -> Result<(), Error> {
+    for (name, limit) in [("ip", l.ip), ("author", l.author), ("site", l.site)] {
+        if limit.burst == 0 || limit.per_hour == 0 {
+            return Err(Error::Invalid(format!(
+                "{at}.{name}: burst and per_hour must be at least 1"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn check_rules(at: &str, r: &Rules) -> Result<(), Error> {
+    if !(r.min_seconds_to_submit.is_finite() && r.min_seconds_to_submit >= 0.0) {
+        return Err(Error::Invalid(format!(
+            "{at}.min_seconds_to_submit must be a non-negative number"
+        )));
+    }
+    if r
+        .blocked_terms
+        .iter()
+        .chain(&r.moderation_terms)
+        .any(|t| t.trim().is_empty())
+    {
+        return Err(Error::Invalid(format!("{at}: a term is empty")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sites_override_only_what_they_name() {
+        let c = Config::from_toml(
+            r#"
+            [rules]
+            blocked_terms = ["casino"]
+            [sites.a]
+            rules = { max_links = 0 }
+            reject_at_probability = 0.99
+            "#,
+        )
+        .unwrap();
+        c.validate().unwrap();
+        let a = c.site("a");
+        assert_eq!(a.rules.max_links, 0);
+        assert_eq!(a.rules.blocked_terms, vec!["casino".to_string()]);
+        assert_eq!(a.reject_at_probability, Some(0.99));
+        assert_eq!(c.site("b").rules.max_links, 2);
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_their_place() {
+        let c = Config::from_toml("[sites.x]\naccept_below_probability = 0.9\nreject_at_probability = 0.5\n").unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("sites.x"));
+        let c = Config::from_toml("[limits]\nip = { burst = 0, per_hour = 1 }\n").unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("limits.ip"));
+        assert!(Config::from_toml("no_such_key = 1").is_err());
+    }
+}

@@ -1,0 +1,59 @@
+//! The one way to serve: `run(listener, checker, shutdown)`. `main` passes a future that resolves on
+//! SIGINT or SIGTERM; tests pass a oneshot.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::check::Checker;
+use crate::config::MAX_MESSAGE_BYTES;
+use crate::grpc::ModerationService;
+use crate::pb;
+use crate::store::Store;
+
+/// Why the server stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Building the reflection service failed.
+    #[error("building the reflection service failed")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The transport failed.
+    #[error("the gRPC server failed")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Serve Moderation, health and reflection on `listener` until `shutdown` resolves, then finish the
+/// requests in flight and return.
+pub async fn run<S: Store>(
+    listener: TcpListener,
+    checker: Arc<Checker<S>>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), Error> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<pb::moderation_server::ModerationServer<ModerationService<S>>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let moderation = pb::moderation_server::ModerationServer::new(ModerationService::new(checker))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES);
+
+    let shutdown = async move {
+        shutdown.await;
+        tracing::info!("shutting down: no new requests, finishing those in flight");
+        health
+            .set_not_serving::<pb::moderation_server::ModerationServer<ModerationService<S>>>()
+            .await;
+    };
+    tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(moderation)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    Ok(())
+}

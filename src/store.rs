@@ -1,0 +1,68 @@
+//! Where shared state lives: rate-limit buckets and remembered decisions (idempotency).
+//!
+//! One trait, two implementations: [`memory::MemoryStore`], the embedded default used when no Redis is
+//! configured, and (next) a Redis store for several replicas. Both must behave alike; the behavioural
+//! tests in `tests/it/store.rs` run the same suite against each.
+
+pub mod memory;
+
+use std::future::Future;
+
+use crate::ratelimit::{Bucket, Dimension};
+
+/// Why the store could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The store is unreachable or refused the operation.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The verdict of the rate limits on one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// Every bucket admitted the request and counted it.
+    Admitted,
+    /// A bucket refused; nothing was counted.
+    Refused {
+        /// The bucket's dimension.
+        dimension: Dimension,
+        /// Microseconds until a retry can succeed.
+        retry_after_us: u64,
+        /// The refusing bucket's burst.
+        burst: u32,
+        /// Its sustained rate.
+        per_hour: u32,
+    },
+}
+
+/// Shared state behind the service.
+pub trait Store: Send + Sync + 'static {
+    /// Count one request against every bucket, all or nothing: it is admitted and counted in every
+    /// bucket only when every bucket admits it. Exact under concurrency.
+    fn admit(
+        &self,
+        site: &str,
+        buckets: &[Bucket],
+        now_us: u64,
+    ) -> impl Future<Output = Result<Admission, Error>> + Send;
+
+    /// The response remembered for `(site, comment_id)`, if it has not expired.
+    fn recall(
+        &self,
+        site: &str,
+        comment_id: &str,
+        now_us: u64,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, Error>> + Send;
+
+    /// Remember `response` for `(site, comment_id)` for `ttl_us`, unless a response is already there;
+    /// returns the response that stands (the earlier one wins, so concurrent retries agree).
+    fn remember(
+        &self,
+        site: &str,
+        comment_id: &str,
+        response: Vec<u8>,
+        ttl_us: u64,
+        now_us: u64,
+    ) -> impl Future<Output = Result<Vec<u8>, Error>> + Send;
+}
