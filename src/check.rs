@@ -60,7 +60,11 @@ impl<S: Store> Checker<S> {
         let now = now_us();
         let idempotent = !comment.comment_id.is_empty() && !comment.is_test;
         if idempotent {
-            if let Some(bytes) = self.store.recall(&comment.site_id, &comment.comment_id, now).await? {
+            if let Some(bytes) = self
+                .store
+                .recall(&comment.site_id, &comment.comment_id, now)
+                .await?
+            {
                 return Ok(pb::CheckCommentResponse::decode(bytes.as_slice())?);
             }
         }
@@ -128,7 +132,10 @@ impl<S: Store> Checker<S> {
         tracing::debug!(site = %comment.site_id, decision = ?verdict.decision, "checked a comment");
 
         if idempotent {
-            let ttl = self.config.idempotency_window_secs.saturating_mul(1_000_000);
+            let ttl = self
+                .config
+                .idempotency_window_secs
+                .saturating_mul(1_000_000);
             let standing = self
                 .store
                 .remember(

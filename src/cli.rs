@@ -57,6 +57,9 @@ pub struct ServeArgs {
     /// The model file [default: models/default.model].
     #[arg(long, env = "SARING_MODEL")]
     pub model: Option<PathBuf>,
+    /// Share state through this Redis (several replicas may share one); without it, the embedded store.
+    #[arg(long, env = "SARING_REDIS_URL")]
+    pub redis_url: Option<String>,
     /// Largest comment body in bytes [default: 65536].
     #[arg(long, env = "SARING_MAX_CONTENT_BYTES")]
     pub max_content_bytes: Option<usize>,

@@ -121,8 +121,17 @@ pub fn parse_ip(value: &str) -> Result<Option<IpAddr>, Invalid> {
     })
 }
 
-/// A timestamp from seconds and nanoseconds since the epoch; out-of-range values count as absent.
+/// Earliest timestamp taken at face value: 2000-01-01. Before it, a clock or a client is broken.
+const EARLIEST_TIMESTAMP: i64 = 946_684_800;
+/// Latest: 2200-01-01.
+const LATEST_TIMESTAMP: i64 = 7_258_118_400;
+
+/// A timestamp from seconds and nanoseconds since the epoch; values outside 2000–2200 or with invalid
+/// nanoseconds count as absent, so a broken client clock can neither trip nor dodge the too-fast rule.
 pub fn timestamp(seconds: i64, nanos: i32) -> Option<SystemTime> {
+    if !(EARLIEST_TIMESTAMP..=LATEST_TIMESTAMP).contains(&seconds) {
+        return None;
+    }
     let secs = u64::try_from(seconds).ok()?;
     let nanos = u32::try_from(nanos).ok().filter(|n| *n < 1_000_000_000)?;
     SystemTime::UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
@@ -142,8 +151,14 @@ mod tests {
     #[test]
     fn ips_parse_with_zones_and_fail_by_name() {
         assert_eq!(parse_ip("").unwrap(), None);
-        assert_eq!(parse_ip("203.0.113.7").unwrap(), Some("203.0.113.7".parse().unwrap()));
-        assert_eq!(parse_ip("fe80::1%eth0").unwrap(), Some("fe80::1".parse().unwrap()));
+        assert_eq!(
+            parse_ip("203.0.113.7").unwrap(),
+            Some("203.0.113.7".parse().unwrap())
+        );
+        assert_eq!(
+            parse_ip("fe80::1%eth0").unwrap(),
+            Some("fe80::1".parse().unwrap())
+        );
         assert_eq!(parse_ip("999.1.1.1").unwrap_err().field, "user_ip");
     }
 
@@ -153,9 +168,10 @@ mod tests {
         assert!(timestamp(0, -1).is_none());
         assert!(timestamp(i64::MAX, 0).is_none());
         assert!(timestamp(1_700_000_000, 5).is_some());
+        assert!(timestamp(100, 0).is_none());
         let c = Comment {
-            form_rendered_at: timestamp(100, 0),
-            submitted_at: timestamp(90, 0),
+            form_rendered_at: timestamp(1_700_000_100, 0),
+            submitted_at: timestamp(1_700_000_090, 0),
             ..Comment::default()
         };
         assert_eq!(c.seconds_to_submit(), None);

@@ -6,6 +6,8 @@
 //! model = "models/default.model"
 //! max_content_bytes = 65536
 //! idempotency_window_secs = 86400
+//! redis_url = "redis://127.0.0.1:6379"   # omit for the embedded store
+//! store_timeout_ms = 50
 //!
 //! [rules]                        # every site, unless the site overrides
 //! max_links = 2
@@ -40,6 +42,10 @@ pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 /// How long a (site, comment id) pair is remembered so a retry gets the same decision: one day covers
 /// any client's retry policy.
 pub const DEFAULT_IDEMPOTENCY_WINDOW_SECS: u64 = 24 * 60 * 60;
+
+/// How long a store operation may take: a comment check must answer in milliseconds even when Redis
+/// is slow, and a Redis round trip on a LAN takes well under one.
+pub const DEFAULT_STORE_TIMEOUT_MS: u64 = 50;
 
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -180,6 +186,10 @@ pub struct Config {
     pub max_content_bytes: usize,
     /// Seconds a decision is remembered for retries with the same comment id.
     pub idempotency_window_secs: u64,
+    /// Redis to share state through (`redis://host:port/db`); absent → the embedded in-memory store.
+    pub redis_url: Option<String>,
+    /// Milliseconds a store operation may take before the check gives up on it.
+    pub store_timeout_ms: u64,
     /// Rules for every site.
     pub rules: Rules,
     /// Rate limits for every site.
@@ -197,6 +207,8 @@ impl Default for Config {
             model: PathBuf::from(crate::cli::DEFAULT_MODEL_PATH),
             max_content_bytes: DEFAULT_MAX_CONTENT_BYTES,
             idempotency_window_secs: DEFAULT_IDEMPOTENCY_WINDOW_SECS,
+            redis_url: None,
+            store_timeout_ms: DEFAULT_STORE_TIMEOUT_MS,
             rules: Rules::default(),
             limits: Limits::default(),
             sites: BTreeMap::new(),
@@ -243,6 +255,19 @@ impl Config {
                 "max_content_bytes {} must be between 1 and {MAX_MESSAGE_BYTES}",
                 self.max_content_bytes
             ));
+        }
+        if self.store_timeout_ms == 0 {
+            return bad("store_timeout_ms must be at least 1".into());
+        }
+        if let Some(url) = &self.redis_url {
+            if !(url.starts_with("redis://")
+                || url.starts_with("rediss://")
+                || url.starts_with("unix://"))
+            {
+                return bad(format!(
+                    "redis_url `{url}` must start with redis://, rediss:// or unix://"
+                ));
+            }
         }
         check_limits("limits", &self.limits)?;
         check_rules("rules", &self.rules)?;
@@ -320,8 +345,7 @@ fn check_rules(at: &str, r: &Rules) -> Result<(), Error> {
             "{at}.min_seconds_to_submit must be a non-negative number"
         )));
     }
-    if r
-        .blocked_terms
+    if r.blocked_terms
         .iter()
         .chain(&r.moderation_terms)
         .any(|t| t.trim().is_empty())
@@ -357,7 +381,10 @@ mod tests {
 
     #[test]
     fn bad_values_are_refused_with_their_place() {
-        let c = Config::from_toml("[sites.x]\naccept_below_probability = 0.9\nreject_at_probability = 0.5\n").unwrap();
+        let c = Config::from_toml(
+            "[sites.x]\naccept_below_probability = 0.9\nreject_at_probability = 0.5\n",
+        )
+        .unwrap();
         assert!(c.validate().unwrap_err().to_string().contains("sites.x"));
         let c = Config::from_toml("[limits]\nip = { burst = 0, per_hour = 1 }\n").unwrap();
         assert!(c.validate().unwrap_err().to_string().contains("limits.ip"));

@@ -32,8 +32,11 @@ impl<S: Store> pb::moderation_server::Moderation for ModerationService<S> {
         request: Request<pb::CheckCommentRequest>,
     ) -> Result<Response<pb::CheckCommentResponse>, Status> {
         let started = std::time::Instant::now();
-        let comment = validate(request.into_inner(), self.checker.config().max_content_bytes)
-            .map_err(status::invalid)?;
+        let comment = validate(
+            request.into_inner(),
+            self.checker.config().max_content_bytes,
+        )
+        .map_err(status::invalid)?;
         let span = tracing::info_span!("check_comment", site = %comment.site_id);
         let _entered = span.enter();
         let response = self.checker.check(&comment).await.map_err(status::check)?;
@@ -48,7 +51,10 @@ impl<S: Store> pb::moderation_server::Moderation for ModerationService<S> {
 
 /// Turn the wire request into a [`Comment`], refusing what is missing, too long or malformed.
 pub fn validate(r: pb::CheckCommentRequest, max_content_bytes: usize) -> Result<Comment, Invalid> {
-    use comment::{check_len, check_required, MAX_EMAIL_BYTES, MAX_ID_BYTES, MAX_SHORT_TEXT_BYTES, MAX_URL_BYTES};
+    use comment::{
+        check_len, check_required, MAX_EMAIL_BYTES, MAX_ID_BYTES, MAX_SHORT_TEXT_BYTES,
+        MAX_URL_BYTES,
+    };
     check_required("site_id", &r.site_id)?;
     check_len("site_id", &r.site_id, MAX_ID_BYTES)?;
     check_required("content", &r.content)?;
@@ -69,7 +75,8 @@ pub fn validate(r: pb::CheckCommentRequest, max_content_bytes: usize) -> Result<
         check_len(field, value, max)?;
     }
     let user_ip = comment::parse_ip(&r.user_ip)?;
-    let ts = |t: Option<prost_types::Timestamp>| t.and_then(|t| comment::timestamp(t.seconds, t.nanos));
+    let ts =
+        |t: Option<prost_types::Timestamp>| t.and_then(|t| comment::timestamp(t.seconds, t.nanos));
     Ok(Comment {
         site_id: r.site_id.trim().to_string(),
         comment_id: r.comment_id,

@@ -102,7 +102,9 @@ pub fn is_privileged(comment: &Comment, site: &SiteConfig) -> bool {
 pub fn thresholds(model: Thresholds, site: &SiteConfig) -> Thresholds {
     let logit = |p: f64| (p / (1.0 - p)).ln();
     Thresholds {
-        accept_below: site.accept_below_probability.map_or(model.accept_below, logit),
+        accept_below: site
+            .accept_below_probability
+            .map_or(model.accept_below, logit),
         reject_at: site.reject_at_probability.map_or(model.reject_at, logit),
     }
 }
@@ -147,7 +149,10 @@ pub fn decide(comment: &Comment, input: &Inputs<'_>) -> Verdict {
     if is_privileged(comment, input.site) {
         reasons.push(Reason::rule(
             code::PRIVILEGED_ROLE,
-            format!("the commenter's role `{}` is trusted", comment.user_role.trim()),
+            format!(
+                "the commenter's role `{}` is trusted",
+                comment.user_role.trim()
+            ),
         ));
         return hard(reasons, Decision::Accept, None);
     }
@@ -174,7 +179,10 @@ pub fn decide(comment: &Comment, input: &Inputs<'_>) -> Verdict {
         return hard(reasons, Decision::Reject, rate_limited);
     }
     if let Some(term) = find_term(input.skeleton, &rules.blocked_terms) {
-        reasons.push(Reason::rule(code::BLOCKED_TERM, format!("contains the blocked term `{term}`")));
+        reasons.push(Reason::rule(
+            code::BLOCKED_TERM,
+            format!("contains the blocked term `{term}`"),
+        ));
         return hard(reasons, Decision::Reject, None);
     }
 
@@ -189,7 +197,10 @@ pub fn decide(comment: &Comment, input: &Inputs<'_>) -> Verdict {
     if input.links > rules.max_links {
         reasons.push(Reason::rule(
             code::TOO_MANY_LINKS,
-            format!("{} links, more than the {} allowed", input.links, rules.max_links),
+            format!(
+                "{} links, more than the {} allowed",
+                input.links, rules.max_links
+            ),
         ));
         floor = Decision::Hold;
     }

@@ -167,7 +167,12 @@ mod tests {
                 Step::Refuse { .. } => panic!("burst refused"),
             }
         }
-        assert_eq!(step(&b, tat, now), Step::Refuse { retry_after_us: 1_000_000 });
+        assert_eq!(
+            step(&b, tat, now),
+            Step::Refuse {
+                retry_after_us: 1_000_000
+            }
+        );
         assert!(matches!(step(&b, tat, now + 1_000_000), Step::Admit { .. }));
     }
 
@@ -178,10 +183,16 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, ip_subject("2001:db8:1:3::1".parse().unwrap()));
         assert_eq!(ip_subject("::ffff:192.0.2.1".parse().unwrap()), "192.0.2.1");
-        assert_eq!(normalise_email(" Ann+blog@Example.ORG ").as_deref(), Some("ann@example.org"));
+        assert_eq!(
+            normalise_email(" Ann+blog@Example.ORG ").as_deref(),
+            Some("ann@example.org")
+        );
         assert_eq!(normalise_email("nonsense"), None);
         let limits = Limits::default();
         assert_eq!(buckets(&limits, None, "").len(), 1);
-        assert_eq!(buckets(&limits, Some("192.0.2.1".parse().unwrap()), "a@b.c").len(), 3);
+        assert_eq!(
+            buckets(&limits, Some("192.0.2.1".parse().unwrap()), "a@b.c").len(),
+            3
+        );
     }
 }

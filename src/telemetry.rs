@@ -11,8 +11,11 @@ pub const DEFAULT_FILTER: &str = "warn,saring=info";
 pub fn init(json: bool) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    // Colour only for a person at a terminal; files and pipes get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     // A second init (as in tests that run commands in-process) keeps the first subscriber.
     let _ = if json {

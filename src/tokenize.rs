@@ -843,7 +843,10 @@ mod tests {
     #[test]
     fn terms_match_through_disguises_and_links_are_counted() {
         assert_eq!(skeleton("𝐂𝐀𝐒𝐈𝐍𝐎  b\u{200B}onus!!"), "casino bonus");
-        assert_eq!(count_links("see a.example/x and http://b.example, mail me@c.example"), 2);
+        assert_eq!(
+            count_links("see a.example/x and http://b.example, mail me@c.example"),
+            2
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `saring serve`: load and validate everything, bind, serve until SIGINT or SIGTERM.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 
@@ -9,6 +10,8 @@ use crate::check::Checker;
 use crate::config::Config;
 use crate::model::Model;
 use crate::store::memory::MemoryStore;
+use crate::store::redis::RedisStore;
+use crate::store::Store;
 
 pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = match &args.config {
@@ -24,6 +27,9 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(n) = args.max_content_bytes {
         config.max_content_bytes = n;
     }
+    if let Some(url) = args.redis_url {
+        config.redis_url = Some(url);
+    }
     config.validate()?;
     let model = Model::load(&config.model).context("loading the model")?;
 
@@ -33,17 +39,44 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding {}", config.addr))?;
         let addr = listener.local_addr().context("reading the bound address")?;
-        tracing::info!(
-            addr = %addr,
-            model = model.version(),
-            store = "embedded (in memory)",
-            "saring serving"
-        );
-        let checker = Arc::new(Checker::new(Arc::new(model), Arc::new(config), MemoryStore::new()));
-        crate::server::run(listener, checker, shutdown_signal())
-            .await
-            .context("serving")
+        let model = Arc::new(model);
+        match config.redis_url.clone() {
+            Some(url) => {
+                let timeout = Duration::from_millis(config.store_timeout_ms);
+                let store = RedisStore::connect(&url, timeout)
+                    .await
+                    .with_context(|| format!("connecting to redis at {url}"))?;
+                serve(listener, addr, model, config, store, "redis").await
+            }
+            None => {
+                serve(
+                    listener,
+                    addr,
+                    model,
+                    config,
+                    MemoryStore::new(),
+                    "embedded (in memory)",
+                )
+                .await
+            }
+        }
     })
+}
+
+async fn serve<S: Store>(
+    listener: tokio::net::TcpListener,
+    addr: std::net::SocketAddr,
+    model: Arc<Model>,
+    config: Config,
+    store: S,
+    store_name: &'static str,
+) -> anyhow::Result<()> {
+    // Tests and scripts read this line to find the port when started with --addr 127.0.0.1:0.
+    tracing::info!(addr = %addr, model = model.version(), store = store_name, "saring serving");
+    let checker = Arc::new(Checker::new(model, Arc::new(config), store));
+    crate::server::run(listener, checker, shutdown_signal())
+        .await
+        .context("serving")
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -25,7 +25,7 @@ struct State {
 impl State {
     fn sweep(&mut self, now_us: u64) {
         self.writes += 1;
-        if self.writes % SWEEP_EVERY == 0 {
+        if self.writes.is_multiple_of(SWEEP_EVERY) {
             self.tat.retain(|_, tat| *tat > now_us);
             self.remembered.retain(|_, (expiry, _)| *expiry > now_us);
         }
@@ -82,7 +82,12 @@ impl Store for MemoryStore {
         Ok(Admission::Admitted)
     }
 
-    async fn recall(&self, site: &str, comment_id: &str, now_us: u64) -> Result<Option<Vec<u8>>, Error> {
+    async fn recall(
+        &self,
+        site: &str,
+        comment_id: &str,
+        now_us: u64,
+    ) -> Result<Option<Vec<u8>>, Error> {
         let state = self.lock()?;
         Ok(state
             .remembered

@@ -52,7 +52,10 @@ async fn a_reader_is_accepted_and_lookalike_gambling_spam_rejected() {
 
     let spam = decide(&server, request("blog", GAMBLING)).await;
     assert_eq!(spam.decision(), Decision::Reject, "{spam:?}");
-    assert!(spam.reasons.iter().any(|r| r.code == "model.token" && r.weight > 0.0));
+    assert!(spam
+        .reasons
+        .iter()
+        .any(|r| r.code == "model.token" && r.weight > 0.0));
     assert_ne!(ok.decision_id, spam.decision_id);
 }
 
@@ -66,12 +69,29 @@ async fn each_rule_fires_with_its_reason() {
     let mut honeypot = request("blog", READER);
     honeypot.honeypot = "http://x.example".into();
     let r = decide(&server, honeypot).await;
-    assert_eq!((r.decision(), codes(&r)[0]), (Decision::Reject, "rule.honeypot"));
+    assert_eq!(
+        (r.decision(), codes(&r)[0]),
+        (Decision::Reject, "rule.honeypot")
+    );
 
-    let r = decide(&server, request("blog", "I won a 𝐂𝐀𝐒𝐈𝐍𝐎 b\u{200B}onus yesterday at the fair")).await;
-    assert_eq!((r.decision(), codes(&r)[0]), (Decision::Reject, "rule.blocked_term"));
+    let r = decide(
+        &server,
+        request("blog", "I won a 𝐂𝐀𝐒𝐈𝐍𝐎 b\u{200B}onus yesterday at the fair"),
+    )
+    .await;
+    assert_eq!(
+        (r.decision(), codes(&r)[0]),
+        (Decision::Reject, "rule.blocked_term")
+    );
 
-    let r = decide(&server, request("blog", "Terima kasih, tapi saya minta refund untuk tiket seminar kemarin")).await;
+    let r = decide(
+        &server,
+        request(
+            "blog",
+            "Terima kasih, tapi saya minta refund untuk tiket seminar kemarin",
+        ),
+    )
+    .await;
     assert_eq!(r.decision(), Decision::Hold, "{r:?}");
     assert!(codes(&r).contains(&"rule.moderation_term"));
     assert_eq!(r.held_id, r.decision_id);
@@ -82,18 +102,30 @@ async fn each_rule_fires_with_its_reason() {
     assert!(codes(&r).contains(&"rule.too_many_links"));
 
     let mut fast = request("blog", READER);
-    fast.form_rendered_at = Some(prost_types::Timestamp { seconds: 1_700_000_000, nanos: 0 });
-    fast.submitted_at = Some(prost_types::Timestamp { seconds: 1_700_000_001, nanos: 0 });
+    fast.form_rendered_at = Some(prost_types::Timestamp {
+        seconds: 1_700_000_000,
+        nanos: 0,
+    });
+    fast.submitted_at = Some(prost_types::Timestamp {
+        seconds: 1_700_000_001,
+        nanos: 0,
+    });
     let r = decide(&server, fast.clone()).await;
     assert_eq!(r.decision(), Decision::Hold);
     assert!(codes(&r).contains(&"rule.too_fast"));
-    fast.submitted_at = Some(prost_types::Timestamp { seconds: 1_700_000_030, nanos: 0 });
+    fast.submitted_at = Some(prost_types::Timestamp {
+        seconds: 1_700_000_030,
+        nanos: 0,
+    });
     assert_eq!(decide(&server, fast).await.decision(), Decision::Accept);
 
     let mut admin = request("blog", GAMBLING);
     admin.user_role = "Administrator".into();
     let r = decide(&server, admin).await;
-    assert_eq!((r.decision(), codes(&r)[0]), (Decision::Accept, "rule.privileged_role"));
+    assert_eq!(
+        (r.decision(), codes(&r)[0]),
+        (Decision::Accept, "rule.privileged_role")
+    );
 }
 
 #[tokio::test]
@@ -112,17 +144,20 @@ async fn thin_evidence_is_held_and_site_thresholds_override_the_model() {
     assert_eq!(r.decision(), Decision::Hold, "{r:?}");
     assert!(codes(&r).contains(&"model.low_evidence"));
 
-    assert_eq!(decide(&server, request("blog", READER)).await.decision(), Decision::Accept);
+    assert_eq!(
+        decide(&server, request("blog", READER)).await.decision(),
+        Decision::Accept
+    );
     // The same reader's comment on a site that accepts only near-certain ham is held.
-    assert_eq!(decide(&server, request("strict", READER)).await.decision(), Decision::Hold);
+    assert_eq!(
+        decide(&server, request("strict", READER)).await.decision(),
+        Decision::Hold
+    );
 }
 
 fn limited(dim: &str, burst: u32) -> Config {
     let mut limits = generous();
-    let tight = Limit {
-        burst,
-        per_hour: 1,
-    };
+    let tight = Limit { burst, per_hour: 1 };
     match dim {
         "ip" => limits.ip = tight,
         "author" => limits.author = tight,
@@ -142,9 +177,17 @@ async fn each_rate_limit_dimension_rejects_past_its_burst() {
         let req = |i: usize| {
             let mut r = request("blog", READER);
             // Only the dimension under test repeats; the others vary per request.
-            r.user_ip = if dim == "ip" { "203.0.113.9".into() } else { format!("198.51.100.{i}") };
-            r.author_email = if dim == "author" { "Ann+x@Example.org".into() } else { format!("r{i}@example.org") };
-            if dim == "author" && i % 2 == 0 {
+            r.user_ip = if dim == "ip" {
+                "203.0.113.9".into()
+            } else {
+                format!("198.51.100.{i}")
+            };
+            r.author_email = if dim == "author" {
+                "Ann+x@Example.org".into()
+            } else {
+                format!("r{i}@example.org")
+            };
+            if dim == "author" && i.is_multiple_of(2) {
                 r.author_email = "ann@example.org".into(); // the same person, normalised
             }
             r
@@ -169,8 +212,24 @@ async fn ipv6_neighbours_share_a_bucket() {
     a.user_ip = "2001:db8:1:2::1".into();
     let mut b = request("blog", READER);
     b.user_ip = "2001:db8:1:2:ffff::7".into();
-    assert_eq!(client.check_comment(a).await.unwrap().into_inner().decision(), Decision::Accept);
-    assert_eq!(client.check_comment(b).await.unwrap().into_inner().decision(), Decision::Reject);
+    assert_eq!(
+        client
+            .check_comment(a)
+            .await
+            .unwrap()
+            .into_inner()
+            .decision(),
+        Decision::Accept
+    );
+    assert_eq!(
+        client
+            .check_comment(b)
+            .await
+            .unwrap()
+            .into_inner()
+            .decision(),
+        Decision::Reject
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -203,9 +262,16 @@ async fn a_retry_gets_the_same_decision_and_counts_once() {
     let mut first = request("blog", READER);
     first.comment_id = "c-42".into();
     first.user_ip = "192.0.2.7".into();
-    let a = client.check_comment(first.clone()).await.unwrap().into_inner();
+    let a = client
+        .check_comment(first.clone())
+        .await
+        .unwrap()
+        .into_inner();
     let b = client.check_comment(first).await.unwrap().into_inner();
-    assert_eq!(a, b, "a retry must return the same response, decision id included");
+    assert_eq!(
+        a, b,
+        "a retry must return the same response, decision id included"
+    );
     assert_eq!(a.decision(), Decision::Accept);
     // The bucket was counted once: a new comment from that IP is now over the burst of 1.
     let mut other = request("blog", READER);
@@ -245,7 +311,11 @@ async fn bad_input_is_invalid_argument_naming_the_field_and_the_server_keeps_ser
     for (req, field) in cases {
         let status = client.check_comment(req).await.unwrap_err();
         assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
-        assert!(status.message().starts_with(field), "{field}: {}", status.message());
+        assert!(
+            status.message().starts_with(field),
+            "{field}: {}",
+            status.message()
+        );
     }
     // Over the 1 MiB decode limit: refused by the transport, not a panic, not INTERNAL.
     let huge = request("blog", &"b".repeat(2 * 1024 * 1024));
@@ -256,8 +326,14 @@ async fn bad_input_is_invalid_argument_naming_the_field_and_the_server_keeps_ser
     // Unknown enum values and absent or absurd timestamps count as absent.
     let mut odd = request("blog", READER);
     odd.comment_type = 999;
-    odd.form_rendered_at = Some(prost_types::Timestamp { seconds: -1, nanos: -5 });
-    odd.submitted_at = Some(prost_types::Timestamp { seconds: i64::MAX, nanos: 0 });
+    odd.form_rendered_at = Some(prost_types::Timestamp {
+        seconds: -1,
+        nanos: -5,
+    });
+    odd.submitted_at = Some(prost_types::Timestamp {
+        seconds: i64::MAX,
+        nanos: 0,
+    });
     odd.user_ip = "fe80::1%eth0".into();
     let r = client.check_comment(odd).await.unwrap().into_inner();
     assert_eq!(r.decision(), Decision::Accept);

@@ -3,7 +3,9 @@
 
 mod check_comment;
 mod cli;
+mod replicas;
 mod server;
 mod shipped_model;
+mod store;
 mod support;
 mod tokenize_props;

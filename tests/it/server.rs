@@ -24,9 +24,15 @@ impl TestServer {
     pub(crate) async fn start(config: Config) -> TestServer {
         config.validate().expect("test config is valid");
         let model = Model::load(&repo_path("models/default.model")).expect("shipped model loads");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("local addr");
-        let checker = Arc::new(Checker::new(Arc::new(model), Arc::new(config), MemoryStore::new()));
+        let checker = Arc::new(Checker::new(
+            Arc::new(model),
+            Arc::new(config),
+            MemoryStore::new(),
+        ));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             saring::server::run(listener, checker, async {

@@ -89,3 +89,77 @@ pub(crate) fn stderr(o: &Output) -> String {
 pub(crate) fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
+
+/// A `redis-server` of this test's own on a free port, killed and reaped on drop.
+pub(crate) struct Redis {
+    child: std::process::Child,
+    pub(crate) port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Redis {
+    /// Start one; fails (never skips) when `redis-server` is not installed.
+    pub(crate) fn start() -> Redis {
+        let dir = tempfile::tempdir().expect("temp dir for redis");
+        // Ask the OS for a free port, then hand it to redis-server. Another process could take it in
+        // between; the bounded PING wait below turns that rare race into a clear failure.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start redis-server ({e}): install it with `apt-get install redis-server` \
+                     (bash scripts/test.sh does this for you)"
+                )
+            });
+        let mut redis = Redis {
+            child,
+            port,
+            _dir: dir,
+        };
+        redis.wait_for_ping();
+        redis
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn wait_for_ping(&mut self) {
+        use std::io::{Read, Write};
+        for _ in 0..200 {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                let mut buf = [0u8; 7];
+                if s.write_all(b"PING\r\n").is_ok()
+                    && s.read_exact(&mut buf).is_ok()
+                    && &buf == b"+PONG\r\n"
+                {
+                    return;
+                }
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("redis-server exited early with {status}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        panic!(
+            "redis-server on port {} did not answer PING within 5 s",
+            self.port
+        );
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,162 @@
+//! Two real `saring serve` processes sharing one real Redis: limits stay exact and retries agree.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use saring::pb;
+use saring::pb::moderation_client::ModerationClient;
+
+use crate::support::{repo_path, saring, stderr, Redis};
+
+/// A `saring serve` child process, killed on drop.
+struct Serve {
+    child: Child,
+    addr: String,
+}
+
+impl Serve {
+    fn start(args: &[&str]) -> Serve {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_saring"))
+            .arg("serve")
+            .args(["--addr", "127.0.0.1:0", "--model"])
+            .arg(repo_path("models/default.model"))
+            .args(args)
+            .env("RUST_LOG", "saring=info")
+            .env_remove("SARING_REDIS_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn saring serve");
+        let stderr = child.stderr.take().expect("stderr");
+        // A reader thread forwards stderr lines (and keeps draining them so the child never blocks on a
+        // full pipe); the start-up log line names the bound address. Bounded wait: 30 s.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let addr = loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = rx
+                .recv_timeout(left)
+                .expect("saring serve did not log its address within 30 s (or exited)");
+            if let Some(rest) = line.split("addr=").nth(1) {
+                break rest.split_whitespace().next().expect("address").to_string();
+            }
+        };
+        Serve { child, addr }
+    }
+
+    async fn client(&self) -> ModerationClient<tonic::transport::Channel> {
+        ModerationClient::connect(format!("http://{}", self.addr))
+            .await
+            .expect("connect")
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn config_file(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    let path = dir.path().join("saring.toml");
+    std::fs::write(
+        &path,
+        "[limits]\nip = { burst = 10, per_hour = 1 }\nauthor = { burst = 1000, per_hour = 1000 }\nsite = { burst = 1000, per_hour = 1000 }\n",
+    )
+    .unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_sharing_redis_admit_exactly_the_limit_and_agree_on_retries() {
+    let redis = Redis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(&dir);
+    let url = redis.url();
+    let args = [
+        "--redis-url",
+        url.as_str(),
+        "--config",
+        cfg.to_str().unwrap(),
+    ];
+    let (a, b) = (Serve::start(&args), Serve::start(&args));
+    let (ca, cb) = (a.client().await, b.client().await);
+
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let mut client = if i % 2 == 0 { ca.clone() } else { cb.clone() };
+        tasks.push(tokio::spawn(async move {
+            let r = pb::CheckCommentRequest {
+                site_id: "blog".into(),
+                content: "Terima kasih atas artikelnya, sangat membantu.".into(),
+                user_ip: "198.51.100.20".into(),
+                ..Default::default()
+            };
+            client.check_comment(r).await.unwrap().into_inner()
+        }));
+    }
+    let mut admitted = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        if !r.reasons.iter().any(|x| x.code == "ratelimit.ip") {
+            admitted += 1;
+        }
+    }
+    assert_eq!(admitted, 10);
+
+    let retry = pb::CheckCommentRequest {
+        site_id: "blog".into(),
+        comment_id: "wp-1001".into(),
+        content: "Ulasan yang bagus, terima kasih.".into(),
+        user_ip: "198.51.100.21".into(),
+        ..Default::default()
+    };
+    let first = ca
+        .clone()
+        .check_comment(retry.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    let again = cb.clone().check_comment(retry).await.unwrap().into_inner();
+    assert_eq!(
+        first, again,
+        "the other replica must return the remembered response"
+    );
+}
+
+#[tokio::test]
+async fn the_embedded_default_serves_health() {
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::HealthCheckRequest;
+    let s = Serve::start(&[]);
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", s.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let reply = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reply.status, 1, "SERVING");
+}
+
+#[test]
+fn an_invalid_config_is_one_line_and_exit_code_64() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(&cfg, "[limits]\nip = { burst = 0, per_hour = 5 }\n").unwrap();
+    let o = saring(&["serve", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(64), "{}", stderr(&o));
+    assert!(stderr(&o).contains("limits.ip"));
+    assert_eq!(stderr(&o).trim().lines().count(), 1);
+}
