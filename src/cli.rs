@@ -57,6 +57,9 @@ pub struct ServeArgs {
     /// The model file [default: models/default.model].
     #[arg(long, env = "SARING_MODEL")]
     pub model: Option<PathBuf>,
+    /// Directory of the embedded store's database file [default: data].
+    #[arg(long, env = "SARING_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
     /// Share state through this Redis (several replicas may share one); without it, the embedded store.
     #[arg(long, env = "SARING_REDIS_URL")]
     pub redis_url: Option<String>,

@@ -6,6 +6,7 @@
 //! model = "models/default.model"
 //! max_content_bytes = 65536
 //! idempotency_window_secs = 86400
+//! data_dir = "data"                      # the embedded store's file: data/saring.redb
 //! redis_url = "redis://127.0.0.1:6379"   # omit for the embedded store
 //! store_timeout_ms = 50
 //!
@@ -42,6 +43,9 @@ pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 /// How long a (site, comment id) pair is remembered so a retry gets the same decision: one day covers
 /// any client's retry policy.
 pub const DEFAULT_IDEMPOTENCY_WINDOW_SECS: u64 = 24 * 60 * 60;
+
+/// Where the embedded store keeps its file by default, relative to the working directory.
+pub const DEFAULT_DATA_DIR: &str = "data";
 
 /// How long a store operation may take: a comment check must answer in milliseconds even when Redis
 /// is slow, and a Redis round trip on a LAN takes well under one.
@@ -186,6 +190,8 @@ pub struct Config {
     pub max_content_bytes: usize,
     /// Seconds a decision is remembered for retries with the same comment id.
     pub idempotency_window_secs: u64,
+    /// Where the embedded store keeps its database file (ignored with Redis).
+    pub data_dir: PathBuf,
     /// Redis to share state through (`redis://host:port/db`); absent → the embedded in-memory store.
     pub redis_url: Option<String>,
     /// Milliseconds a store operation may take before the check gives up on it.
@@ -207,6 +213,7 @@ impl Default for Config {
             model: PathBuf::from(crate::cli::DEFAULT_MODEL_PATH),
             max_content_bytes: DEFAULT_MAX_CONTENT_BYTES,
             idempotency_window_secs: DEFAULT_IDEMPOTENCY_WINDOW_SECS,
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             redis_url: None,
             store_timeout_ms: DEFAULT_STORE_TIMEOUT_MS,
             rules: Rules::default(),

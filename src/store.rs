@@ -1,10 +1,10 @@
 //! Where shared state lives: rate-limit buckets and remembered decisions (idempotency).
 //!
-//! One trait, two implementations: [`memory::MemoryStore`], the embedded default used when no Redis is
+//! One trait, two implementations: [`embedded::EmbeddedStore`], the embedded default used when no Redis is
 //! configured, and [`redis::RedisStore`] for one or several replicas sharing one Redis. Both must behave alike; the behavioural
 //! tests in `tests/it/store.rs` run the same suite against each.
 
-pub mod memory;
+pub mod embedded;
 pub mod redis;
 
 use std::future::Future;

@@ -9,7 +9,7 @@ use super::ServeArgs;
 use crate::check::Checker;
 use crate::config::Config;
 use crate::model::Model;
-use crate::store::memory::MemoryStore;
+use crate::store::embedded::EmbeddedStore;
 use crate::store::redis::RedisStore;
 use crate::store::Store;
 
@@ -27,50 +27,46 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(n) = args.max_content_bytes {
         config.max_content_bytes = n;
     }
+    if let Some(dir) = args.data_dir {
+        config.data_dir = dir;
+    }
     if let Some(url) = args.redis_url {
         config.redis_url = Some(url);
     }
     config.validate()?;
     let model = Model::load(&config.model).context("loading the model")?;
 
+    let model = Arc::new(model);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(config.addr)
-            .await
-            .with_context(|| format!("binding {}", config.addr))?;
-        let addr = listener.local_addr().context("reading the bound address")?;
-        let model = Arc::new(model);
         match config.redis_url.clone() {
             Some(url) => {
                 let timeout = Duration::from_millis(config.store_timeout_ms);
                 let store = RedisStore::connect(&url, timeout)
                     .await
                     .with_context(|| format!("connecting to redis at {url}"))?;
-                serve(listener, addr, model, config, store, "redis").await
+                serve(model, config, store, "redis").await
             }
             None => {
-                serve(
-                    listener,
-                    addr,
-                    model,
-                    config,
-                    MemoryStore::new(),
-                    "embedded (in memory)",
-                )
-                .await
+                let store =
+                    EmbeddedStore::open(&config.data_dir).context("opening the embedded store")?;
+                serve(model, config, store, "embedded").await
             }
         }
     })
 }
 
+/// Bind, log the address, serve until a signal.
 async fn serve<S: Store>(
-    listener: tokio::net::TcpListener,
-    addr: std::net::SocketAddr,
     model: Arc<Model>,
     config: Config,
     store: S,
     store_name: &'static str,
 ) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("binding {}", config.addr))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
     // Tests and scripts read this line to find the port when started with --addr 127.0.0.1:0.
     tracing::info!(addr = %addr, model = model.version(), store = store_name, "saring serving");
     let checker = Arc::new(Checker::new(model, Arc::new(config), store));

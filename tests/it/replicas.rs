@@ -134,7 +134,8 @@ async fn two_processes_sharing_redis_admit_exactly_the_limit_and_agree_on_retrie
 async fn the_embedded_default_serves_health() {
     use tonic_health::pb::health_client::HealthClient;
     use tonic_health::pb::HealthCheckRequest;
-    let s = Serve::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Serve::start(&["--data-dir", dir.path().to_str().unwrap()]);
     let channel = tonic::transport::Channel::from_shared(format!("http://{}", s.addr))
         .unwrap()
         .connect()
@@ -148,6 +149,37 @@ async fn the_embedded_default_serves_health() {
         .unwrap()
         .into_inner();
     assert_eq!(reply.status, 1, "SERVING");
+}
+
+#[tokio::test]
+async fn the_embedded_store_remembers_decisions_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--data-dir", dir.path().to_str().unwrap()];
+    let req = pb::CheckCommentRequest {
+        site_id: "blog".into(),
+        comment_id: "wp-7".into(),
+        content: "Ulasan yang bagus, terima kasih.".into(),
+        ..Default::default()
+    };
+    let first = {
+        let s = Serve::start(&args);
+        s.client()
+            .await
+            .check_comment(req.clone())
+            .await
+            .unwrap()
+            .into_inner()
+    }; // dropped: the process is killed, not shut down gracefully
+    assert!(dir.path().join("saring.redb").exists());
+    let s = Serve::start(&args);
+    let again = s
+        .client()
+        .await
+        .check_comment(req)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first, again);
 }
 
 #[test]

@@ -8,7 +8,7 @@ use saring::config::Config;
 use saring::model::Model;
 use saring::pb;
 use saring::pb::moderation_client::ModerationClient;
-use saring::store::memory::MemoryStore;
+use saring::store::embedded::EmbeddedStore;
 use tonic::transport::Channel;
 
 use crate::support::repo_path;
@@ -31,7 +31,7 @@ impl TestServer {
         let checker = Arc::new(Checker::new(
             Arc::new(model),
             Arc::new(config),
-            MemoryStore::new(),
+            EmbeddedStore::open_in_memory(),
         ));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use saring::config::Limit;
 use saring::ratelimit::{Bucket, Dimension};
-use saring::store::memory::MemoryStore;
+use saring::store::embedded::EmbeddedStore;
 use saring::store::redis::RedisStore;
 use saring::store::{Admission, Store};
 
@@ -165,7 +165,7 @@ async fn suite<S: Store>(make: impl Fn() -> S) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_embedded_store_passes_the_suite() {
-    suite(MemoryStore::new).await;
+    suite(EmbeddedStore::open_in_memory).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
