@@ -5,6 +5,9 @@
 //! (defaults 127.0.0.1:50051, 32, 10). With `WITH_COMMENT_IDS=1` every request carries a unique
 //! comment id, so the server also writes each decision to its idempotency store.
 
+// A load generator reports on stdout; that is its whole purpose.
+#![allow(clippy::print_stdout)]
+
 use std::time::{Duration, Instant};
 
 use saring::pb;
