@@ -12,7 +12,7 @@ use crate::model::{Model, DEFAULT_EXPLAIN_TOKENS};
 use crate::pb;
 use crate::policy::{self, Inputs};
 use crate::ratelimit;
-use crate::store::{self, Store};
+use crate::store::{self, Once, Store};
 use crate::tokenize::Features;
 
 /// Why a check could not be answered (the comment itself was valid).
@@ -59,6 +59,10 @@ impl<S: Store> Checker<S> {
     pub async fn check(&self, comment: &Comment) -> Result<pb::CheckCommentResponse, Error> {
         let now = now_us();
         let idempotent = !comment.comment_id.is_empty() && !comment.is_test;
+        let window_us = self
+            .config
+            .idempotency_window_secs
+            .saturating_mul(1_000_000);
         if idempotent {
             if let Some(bytes) = self
                 .store
@@ -74,7 +78,15 @@ impl<S: Store> Checker<S> {
             None
         } else {
             let buckets = ratelimit::buckets(&site.limits, comment.user_ip, &comment.author_email);
-            Some(self.store.admit(&comment.site_id, &buckets, now).await?)
+            let once = idempotent.then_some(Once {
+                comment_id: &comment.comment_id,
+                ttl_us: window_us,
+            });
+            Some(
+                self.store
+                    .admit(&comment.site_id, once, &buckets, now)
+                    .await?,
+            )
         };
 
         let mut tokenizer = self.model.tokenizer();
@@ -126,16 +138,17 @@ impl<S: Store> Checker<S> {
             rate_limit: verdict.rate_limited.map(|r| pb::RateLimitState {
                 dimension: r.dimension.as_str().to_string(),
                 limit: r.burst,
-                period_seconds: (3600 * u64::from(r.burst) / u64::from(r.per_hour.max(1))) as u32,
+                // Time to refill the whole burst, rounded up to whole seconds.
+                period_seconds: (3600 * u64::from(r.burst)).div_ceil(u64::from(r.per_hour.max(1)))
+                    as u32,
             }),
         };
         tracing::debug!(site = %comment.site_id, decision = ?verdict.decision, "checked a comment");
 
-        if idempotent {
-            let ttl = self
-                .config
-                .idempotency_window_secs
-                .saturating_mul(1_000_000);
+        // A rate-limited answer is not remembered: its retry_after promises that a later retry can
+        // succeed, and a remembered REJECT would break that promise for the whole window.
+        if idempotent && verdict.rate_limited.is_none() {
+            let ttl = window_us;
             let standing = self
                 .store
                 .remember(

@@ -37,13 +37,26 @@ pub enum Admission {
     },
 }
 
+/// Makes an admission count at most once per comment: a retry of a comment already counted (within
+/// `ttl_us`) is admitted without charging any bucket again, even when it arrives while the first attempt
+/// is still being decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Once<'a> {
+    /// The blog's comment id.
+    pub comment_id: &'a str,
+    /// How long the comment is remembered as counted, in microseconds.
+    pub ttl_us: u64,
+}
+
 /// Shared state behind the service.
 pub trait Store: Send + Sync + 'static {
     /// Count one request against every bucket, all or nothing: it is admitted and counted in every
-    /// bucket only when every bucket admits it. Exact under concurrency.
+    /// bucket only when every bucket admits it. Exact under concurrency. With `once`, a comment already
+    /// counted is admitted free.
     fn admit(
         &self,
         site: &str,
+        once: Option<Once<'_>>,
         buckets: &[Bucket],
         now_us: u64,
     ) -> impl Future<Output = Result<Admission, Error>> + Send;

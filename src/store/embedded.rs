@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::{Admission, Error, Store};
+use super::{Admission, Error, Once, Store};
 use crate::ratelimit::{step, Bucket, Step};
 
 /// After this many writes, expired entries are swept, so memory and the file stay bounded by live entries.
@@ -52,6 +52,8 @@ pub enum OpenError {
 struct Buckets {
     /// Bucket key → theoretical arrival time (µs since the epoch).
     tat: HashMap<String, u64>,
+    /// (site, NUL, comment id) → until when the comment counts as counted (µs since the epoch).
+    counted: HashMap<String, u64>,
     writes: u64,
 }
 
@@ -134,8 +136,20 @@ fn live(value: &[u8], now_us: u64) -> Option<Vec<u8>> {
 }
 
 impl Store for EmbeddedStore {
-    async fn admit(&self, site: &str, buckets: &[Bucket], now_us: u64) -> Result<Admission, Error> {
+    async fn admit(
+        &self,
+        site: &str,
+        once: Option<Once<'_>>,
+        buckets: &[Bucket],
+        now_us: u64,
+    ) -> Result<Admission, Error> {
         let mut state = self.lock_buckets()?;
+        let once_key = once.map(|o| (remembered_key(site, o.comment_id), o.ttl_us));
+        if let Some((k, _)) = &once_key {
+            if state.counted.get(k).is_some_and(|until| *until > now_us) {
+                return Ok(Admission::Admitted);
+            }
+        }
         let mut new_tats = Vec::with_capacity(buckets.len());
         for b in buckets {
             let k = bucket_key(site, b);
@@ -155,9 +169,13 @@ impl Store for EmbeddedStore {
         for (k, tat) in new_tats {
             state.tat.insert(k, tat);
         }
+        if let Some((k, ttl)) = once_key {
+            state.counted.insert(k, now_us.saturating_add(ttl));
+        }
         state.writes += 1;
         if state.writes.is_multiple_of(SWEEP_EVERY) {
             state.tat.retain(|_, tat| *tat > now_us);
+            state.counted.retain(|_, until| *until > now_us);
         }
         Ok(Admission::Admitted)
     }

@@ -11,28 +11,36 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use redis::Script;
 
-use super::{Admission, Error, Store};
+use super::{Admission, Error, Once, Store};
 use crate::ratelimit::Bucket;
 
-/// GCRA over every bucket, all or nothing. KEYS: bucket keys. ARGV: now (µs), then interval and
-/// tolerance (µs) per key. Returns `{1}` when admitted, or `{0, index (1-based), retry_after_us}`.
-/// Microsecond timestamps stay below 2^53, so Lua's doubles hold them exactly.
+/// GCRA over every bucket, all or nothing. KEYS[1]: the comment's "counted" marker; KEYS[2..]: bucket
+/// keys. ARGV: now (µs), marker TTL (ms, 0 for no marker), then interval and tolerance (µs) per bucket.
+/// Returns `{1}` when admitted (free if the marker exists), or `{0, bucket index (1-based),
+/// retry_after_us}`. Microsecond timestamps stay below 2^53, so Lua's doubles hold them exactly.
 const ADMIT_LUA: &str = r#"
 local now = tonumber(ARGV[1])
+local marker_ttl = tonumber(ARGV[2])
+if marker_ttl > 0 and redis.call('EXISTS', KEYS[1]) == 1 then
+  return {1}
+end
 local new_tats = {}
-for i, key in ipairs(KEYS) do
-  local interval = tonumber(ARGV[2 * i])
-  local tolerance = tonumber(ARGV[2 * i + 1])
-  local tat = tonumber(redis.call('GET', key) or '0')
+for i = 2, #KEYS do
+  local interval = tonumber(ARGV[2 * i - 1])
+  local tolerance = tonumber(ARGV[2 * i])
+  local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
   if tat < now then tat = now end
   if tat - now > tolerance then
-    return {0, i, tat - now - tolerance}
+    return {0, i - 1, tat - now - tolerance}
   end
   new_tats[i] = tat + interval
 end
-for i, key in ipairs(KEYS) do
+for i = 2, #KEYS do
   local ttl_ms = math.floor((new_tats[i] - now) / 1000) + 1
-  redis.call('SET', key, string.format('%.0f', new_tats[i]), 'PX', ttl_ms)
+  redis.call('SET', KEYS[i], string.format('%.0f', new_tats[i]), 'PX', ttl_ms)
+end
+if marker_ttl > 0 then
+  redis.call('SET', KEYS[1], '1', 'PX', marker_ttl)
 end
 return {1}
 "#;
@@ -119,14 +127,28 @@ fn bucket_key(site: &str, b: &Bucket) -> String {
     )
 }
 
+fn counted_key(site: &str, comment_id: &str) -> String {
+    format!("{}:counted:{comment_id}", site_tag(site))
+}
+
 fn remembered_key(site: &str, comment_id: &str) -> String {
     format!("{}:idem:{comment_id}", site_tag(site))
 }
 
 impl Store for RedisStore {
-    async fn admit(&self, site: &str, buckets: &[Bucket], now_us: u64) -> Result<Admission, Error> {
+    async fn admit(
+        &self,
+        site: &str,
+        once: Option<Once<'_>>,
+        buckets: &[Bucket],
+        now_us: u64,
+    ) -> Result<Admission, Error> {
         let mut inv = self.admit.prepare_invoke();
-        inv.arg(now_us);
+        let (marker, marker_ttl_ms) = match once {
+            Some(o) => (counted_key(site, o.comment_id), (o.ttl_us / 1000).max(1)),
+            None => (counted_key(site, ""), 0),
+        };
+        inv.key(marker).arg(now_us).arg(marker_ttl_ms);
         for b in buckets {
             inv.key(bucket_key(site, b));
             inv.arg(b.interval_us()).arg(b.tolerance_us());

@@ -282,6 +282,52 @@ async fn a_retry_gets_the_same_decision_and_counts_once() {
 }
 
 #[tokio::test]
+async fn a_rate_limited_reject_is_not_remembered_so_its_retry_can_succeed() {
+    let mut cfg = config();
+    // Burst 1, refilled every 100 ms.
+    cfg.limits.ip = Limit {
+        burst: 1,
+        per_hour: 36_000,
+    };
+    let server = TestServer::start(cfg).await;
+    let mut client = server.client().await;
+    let with_id = |id: &str| {
+        let mut r = request("blog", READER);
+        r.comment_id = id.into();
+        r.user_ip = "192.0.2.70".into();
+        r
+    };
+    assert_eq!(
+        client
+            .check_comment(with_id("a"))
+            .await
+            .unwrap()
+            .into_inner()
+            .decision(),
+        Decision::Accept
+    );
+    let limited = client
+        .check_comment(with_id("b"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(codes(&limited)[0], "ratelimit.ip");
+    // The bucket refills on the real clock: poll, bounded.
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let retry = client
+            .check_comment(with_id("b"))
+            .await
+            .unwrap()
+            .into_inner();
+        if retry.decision() == Decision::Accept {
+            return;
+        }
+    }
+    panic!("the retry of a rate-limited comment was still refused after 2 s");
+}
+
+#[tokio::test]
 async fn bad_input_is_invalid_argument_naming_the_field_and_the_server_keeps_serving() {
     let server = TestServer::start(Config {
         max_content_bytes: 1000,

@@ -67,7 +67,9 @@ fn config_file(dir: &tempfile::TempDir) -> std::path::PathBuf {
     let path = dir.path().join("saring.toml");
     std::fs::write(
         &path,
-        "[limits]\nip = { burst = 10, per_hour = 1 }\nauthor = { burst = 1000, per_hour = 1000 }\nsite = { burst = 1000, per_hour = 1000 }\n",
+        // A generous store timeout: this test is about exact counting, and a loaded two-core test machine
+        // can take longer than the 50 ms default for a round trip.
+        "store_timeout_ms = 5000\n[limits]\nip = { burst = 10, per_hour = 1 }\nauthor = { burst = 1000, per_hour = 1000 }\nsite = { burst = 1000, per_hour = 1000 }\n",
     )
     .unwrap();
     path

@@ -22,9 +22,15 @@ const T0: u64 = 1_800_000_000_000_000;
 
 async fn admits_the_burst_then_refuses_with_a_retry_time(store: &impl Store) {
     let b = [bucket(Dimension::Ip, "192.0.2.1", 2, 3600)];
-    assert_eq!(store.admit("s", &b, T0).await.unwrap(), Admission::Admitted);
-    assert_eq!(store.admit("s", &b, T0).await.unwrap(), Admission::Admitted);
-    match store.admit("s", &b, T0).await.unwrap() {
+    assert_eq!(
+        store.admit("s", None, &b, T0).await.unwrap(),
+        Admission::Admitted
+    );
+    assert_eq!(
+        store.admit("s", None, &b, T0).await.unwrap(),
+        Admission::Admitted
+    );
+    match store.admit("s", None, &b, T0).await.unwrap() {
         Admission::Refused {
             dimension,
             retry_after_us,
@@ -38,11 +44,11 @@ async fn admits_the_burst_then_refuses_with_a_retry_time(store: &impl Store) {
     }
     // One interval later, one more fits; sites are separate.
     assert_eq!(
-        store.admit("s", &b, T0 + 1_000_000).await.unwrap(),
+        store.admit("s", None, &b, T0 + 1_000_000).await.unwrap(),
         Admission::Admitted
     );
     assert_eq!(
-        store.admit("other", &b, T0).await.unwrap(),
+        store.admit("other", None, &b, T0).await.unwrap(),
         Admission::Admitted
     );
 }
@@ -52,7 +58,7 @@ async fn a_refusal_counts_nothing(store: &impl Store) {
     let author = bucket(Dimension::Author, "ann@example.org", 1, 3600);
     assert_eq!(
         store
-            .admit("s", &[ip.clone(), author.clone()], T0)
+            .admit("s", None, &[ip.clone(), author.clone()], T0)
             .await
             .unwrap(),
         Admission::Admitted
@@ -60,7 +66,7 @@ async fn a_refusal_counts_nothing(store: &impl Store) {
     // The author bucket refuses; the IP bucket must not have been charged for it.
     for _ in 0..3 {
         let r = store
-            .admit("s", &[ip.clone(), author.clone()], T0)
+            .admit("s", None, &[ip.clone(), author.clone()], T0)
             .await
             .unwrap();
         assert!(
@@ -77,14 +83,14 @@ async fn a_refusal_counts_nothing(store: &impl Store) {
     for _ in 0..4 {
         assert_eq!(
             store
-                .admit("s", std::slice::from_ref(&ip), T0)
+                .admit("s", None, std::slice::from_ref(&ip), T0)
                 .await
                 .unwrap(),
             Admission::Admitted
         );
     }
     assert!(matches!(
-        store.admit("s", &[ip], T0).await.unwrap(),
+        store.admit("s", None, &[ip], T0).await.unwrap(),
         Admission::Refused { .. }
     ));
 }
@@ -95,7 +101,7 @@ async fn concurrent_admissions_are_exact<S: Store>(store: std::sync::Arc<S>) {
     for _ in 0..100 {
         let (store, b) = (store.clone(), b.clone());
         tasks.push(tokio::spawn(async move {
-            store.admit("s", &b, T0).await.unwrap()
+            store.admit("s", None, &b, T0).await.unwrap()
         }));
     }
     let mut admitted = 0;
@@ -105,6 +111,29 @@ async fn concurrent_admissions_are_exact<S: Store>(store: std::sync::Arc<S>) {
         }
     }
     assert_eq!(admitted, 10);
+}
+
+async fn a_comment_counts_once(store: &impl Store) {
+    let b = [bucket(Dimension::Ip, "192.0.2.9", 1, 3600)];
+    let once = |id| {
+        Some(saring::store::Once {
+            comment_id: id,
+            ttl_us: 60_000_000,
+        })
+    };
+    assert_eq!(
+        store.admit("s", once("c1"), &b, T0).await.unwrap(),
+        Admission::Admitted
+    );
+    // A retry of c1 is free; c2 is a new comment and finds the bucket spent.
+    assert_eq!(
+        store.admit("s", once("c1"), &b, T0).await.unwrap(),
+        Admission::Admitted
+    );
+    assert!(matches!(
+        store.admit("s", once("c2"), &b, T0).await.unwrap(),
+        Admission::Refused { .. }
+    ));
 }
 
 async fn the_first_remembered_response_stands(store: &impl Store) {
@@ -159,6 +188,7 @@ async fn suite<S: Store>(make: impl Fn() -> S) {
     admits_the_burst_then_refuses_with_a_retry_time(&make()).await;
     a_refusal_counts_nothing(&make()).await;
     concurrent_admissions_are_exact(std::sync::Arc::new(make())).await;
+    a_comment_counts_once(&make()).await;
     the_first_remembered_response_stands(&make()).await;
     remembered_responses_expire(&make()).await;
 }
@@ -171,7 +201,7 @@ async fn the_embedded_store_passes_the_suite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_redis_store_passes_the_suite() {
     // A fresh redis-server per case, so cases cannot see each other's keys.
-    let servers: Vec<Redis> = (0..5).map(|_| Redis::start()).collect();
+    let servers: Vec<Redis> = (0..6).map(|_| Redis::start()).collect();
     let mut stores = Vec::new();
     for r in &servers {
         stores.push(
@@ -191,7 +221,10 @@ async fn redis_reloads_its_scripts_after_a_flush() {
         .await
         .unwrap();
     let b = [bucket(Dimension::Ip, "192.0.2.3", 1, 3600)];
-    assert_eq!(store.admit("s", &b, T0).await.unwrap(), Admission::Admitted);
+    assert_eq!(
+        store.admit("s", None, &b, T0).await.unwrap(),
+        Admission::Admitted
+    );
     let client = redis::Client::open(redis.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let _: () = redis::cmd("SCRIPT")
@@ -201,7 +234,7 @@ async fn redis_reloads_its_scripts_after_a_flush() {
         .unwrap();
     // EVALSHA now fails with NOSCRIPT; the store must reload and still count correctly.
     assert!(matches!(
-        store.admit("s", &b, T0).await.unwrap(),
+        store.admit("s", None, &b, T0).await.unwrap(),
         Admission::Refused { .. }
     ));
     let ttl: i64 = redis::cmd("PTTL")
