@@ -200,11 +200,6 @@ impl Model {
         file::load(path)
     }
 
-    /// Decode a model from the bytes of a model file; `origin` names it in errors.
-    pub fn from_bytes(bytes: &[u8], origin: &Path) -> Result<Model, Error> {
-        file::decode(bytes, origin)
-    }
-
     /// Write the model file.
     pub fn save(&self, path: &Path) -> Result<(), Error> {
         file::save(self, path)
@@ -243,14 +238,6 @@ impl Model {
     /// The decision thresholds.
     pub fn thresholds(&self) -> Thresholds {
         self.thresholds
-    }
-
-    /// A copy of the model with other thresholds (per-site overrides, threshold selection).
-    pub fn with_thresholds(&self, thresholds: Thresholds) -> Model {
-        Model {
-            thresholds,
-            ..self.clone()
-        }
     }
 
     /// `ln P(ham)`, `ln P(spam)`.
