@@ -55,8 +55,12 @@ impl<S: Store> Checker<S> {
         &self.config
     }
 
-    /// Decide on a validated comment.
-    pub async fn check(&self, comment: &Comment) -> Result<pb::CheckCommentResponse, Error> {
+    /// Decide on a validated comment; `request` is what the client sent, kept whole with a held item.
+    pub async fn check(
+        &self,
+        comment: &Comment,
+        request: &pb::CheckCommentRequest,
+    ) -> Result<pb::CheckCommentResponse, Error> {
         let now = now_us();
         let idempotent = !comment.comment_id.is_empty() && !comment.is_test;
         let window_us = self
@@ -144,6 +148,28 @@ impl<S: Store> Checker<S> {
             }),
         };
         tracing::debug!(site = %comment.site_id, decision = ?verdict.decision, "checked a comment");
+
+        // A HOLD is a promise that the comment waits for a person: store it before answering, and if the
+        // store cannot take it, answer UNAVAILABLE (the error) rather than a HOLD that was not kept.
+        if verdict.decision == Decision::Hold {
+            let item = pb::HeldItem {
+                held_id: response.held_id.clone(),
+                request: Some(request.clone()),
+                response: Some(response.clone()),
+                held_at: Some(prost_types::Timestamp {
+                    seconds: (now / 1_000_000) as i64,
+                    nanos: ((now % 1_000_000) * 1000) as i32,
+                }),
+            };
+            self.store
+                .hold(
+                    &comment.site_id,
+                    &response.held_id,
+                    item.encode_to_vec(),
+                    now,
+                )
+                .await?;
+        }
 
         // A rate-limited answer is not remembered: its retry_after promises that a later retry can
         // succeed, and a remembered REJECT would break that promise for the whole window.

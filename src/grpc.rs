@@ -32,14 +32,16 @@ impl<S: Store> pb::moderation_server::Moderation for ModerationService<S> {
         request: Request<pb::CheckCommentRequest>,
     ) -> Result<Response<pb::CheckCommentResponse>, Status> {
         let started = std::time::Instant::now();
-        let comment = validate(
-            request.into_inner(),
-            self.checker.config().max_content_bytes,
-        )
-        .map_err(status::invalid)?;
+        let request = request.into_inner();
+        let comment = validate(request.clone(), self.checker.config().max_content_bytes)
+            .map_err(status::invalid)?;
         let span = tracing::info_span!("check_comment", site = %comment.site_id);
         let _entered = span.enter();
-        let response = self.checker.check(&comment).await.map_err(status::check)?;
+        let response = self
+            .checker
+            .check(&comment, &request)
+            .await
+            .map_err(status::check)?;
         tracing::info!(
             decision = response.decision().as_str_name(),
             latency_us = started.elapsed().as_micros() as u64,

@@ -1,4 +1,4 @@
-//! Where shared state lives: rate-limit buckets and remembered decisions (idempotency).
+//! Where shared state lives: rate-limit buckets, remembered decisions (idempotency) and held comments.
 //!
 //! One trait, two implementations: [`embedded::EmbeddedStore`], the embedded default used when no Redis is
 //! configured, and [`redis::RedisStore`] for one or several replicas sharing one Redis. Both must behave alike; the behavioural
@@ -67,6 +67,23 @@ pub trait Store: Send + Sync + 'static {
         site: &str,
         comment_id: &str,
         now_us: u64,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, Error>> + Send;
+
+    /// Keep a held comment (an encoded `HeldItem`) under `held_id`, durably, before HOLD is answered.
+    /// Held items never expire: they wait for a person.
+    fn hold(
+        &self,
+        site: &str,
+        held_id: &str,
+        item: Vec<u8>,
+        held_at_us: u64,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// A held item, if there is one under `held_id`.
+    fn held(
+        &self,
+        site: &str,
+        held_id: &str,
     ) -> impl Future<Output = Result<Option<Vec<u8>>, Error>> + Send;
 
     /// Remember `response` for `(site, comment_id)` for `ttl_us`, unless a response is already there;

@@ -4,7 +4,8 @@
 //! empty after a restart, which at worst lets a commenter a fresh burst. Remembered decisions must
 //! survive a restart — a blog retrying after saring restarted must get the decision it was already given
 //! — so they live in a redb database file under the data directory, each write committed durably before
-//! the response is sent.
+//! the response is sent. Held comments are kept in the same file, committed durably before HOLD is
+//! answered.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,9 @@ pub const DATABASE_FILE: &str = "saring.redb";
 /// (site, NUL, comment id) → expiry (µs since the epoch, 8 bytes little-endian) followed by the encoded
 /// response.
 const REMEMBERED: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("remembered");
+
+/// (site, NUL, held id) → held-at time (µs, 8 bytes little-endian) followed by the encoded `HeldItem`.
+const HELD: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("held");
 
 /// Why the embedded store could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +96,7 @@ impl EmbeddedStore {
         // Create the table up front so readers never meet a missing table.
         let txn = db.begin_write()?;
         txn.open_table(REMEMBERED)?;
+        txn.open_table(HELD)?;
         txn.commit()?;
         Ok(EmbeddedStore {
             buckets: Arc::default(),
@@ -178,6 +183,40 @@ impl Store for EmbeddedStore {
             state.counted.retain(|_, until| *until > now_us);
         }
         Ok(Admission::Admitted)
+    }
+
+    async fn hold(
+        &self,
+        site: &str,
+        held_id: &str,
+        item: Vec<u8>,
+        held_at_us: u64,
+    ) -> Result<(), Error> {
+        let key = remembered_key(site, held_id);
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            {
+                let mut table = txn.open_table(HELD)?;
+                let mut value = held_at_us.to_le_bytes().to_vec();
+                value.extend_from_slice(&item);
+                table.insert(key.as_str(), value.as_slice())?;
+            }
+            txn.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn held(&self, site: &str, held_id: &str) -> Result<Option<Vec<u8>>, Error> {
+        let key = remembered_key(site, held_id);
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(HELD)?;
+            Ok(table
+                .get(key.as_str())?
+                .and_then(|v| v.value().get(8..).map(<[u8]>::to_vec)))
+        })
+        .await
     }
 
     async fn recall(

@@ -3,8 +3,9 @@
 //! Each operation is one round trip: a Lua script, sent with EVALSHA and reloaded on NOSCRIPT (redis-rs'
 //! `Script` does both), so it is atomic in Redis and cancel-safe in saring — a dropped request either ran
 //! its script whole or not at all. Keys carry the site as a hash tag, `saring:{site}:…`, so all of one
-//! site's keys live in one slot and the same scheme works on Redis Cluster; every key has a TTL, so Redis
-//! never grows without bound. The connection manager reconnects by itself after Redis restarts.
+//! site's keys live in one slot and the same scheme works on Redis Cluster. Rate-limit and idempotency
+//! keys have TTLs, so Redis never grows without bound from traffic; held comments have none — they wait
+//! for a moderator (the queue's resolution will remove them). The connection manager reconnects by itself after Redis restarts.
 
 use std::time::Duration;
 
@@ -54,12 +55,21 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return ARGV[1]
 "#;
 
+/// Keep a held item. KEYS: the item's hash, the site's index. ARGV: held id, item, held-at (µs).
+/// The hash and the index entry are written together; neither expires.
+const HOLD_LUA: &str = r#"
+redis.call('HSET', KEYS[1], 'item', ARGV[2], 'held_at_us', ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+return 1
+"#;
+
 /// The Redis-backed store.
 #[derive(Clone)]
 pub struct RedisStore {
     conn: ConnectionManager,
     admit: Script,
     remember: Script,
+    hold: Script,
     timeout: Duration,
 }
 
@@ -86,6 +96,7 @@ impl RedisStore {
             conn,
             admit: Script::new(ADMIT_LUA),
             remember: Script::new(REMEMBER_LUA),
+            hold: Script::new(HOLD_LUA),
             timeout,
         })
     }
@@ -129,6 +140,15 @@ fn bucket_key(site: &str, b: &Bucket) -> String {
 
 fn counted_key(site: &str, comment_id: &str) -> String {
     format!("{}:counted:{comment_id}", site_tag(site))
+}
+
+fn held_key(site: &str, held_id: &str) -> String {
+    format!("{}:held:{held_id}", site_tag(site))
+}
+
+/// The site's held items by the time they were held (a sorted set: score = µs since the epoch).
+fn held_index_key(site: &str) -> String {
+    format!("{}:held_index", site_tag(site))
 }
 
 fn remembered_key(site: &str, comment_id: &str) -> String {
@@ -175,6 +195,35 @@ impl Store for RedisStore {
                 "unexpected rate-limit reply {other:?}"
             ))),
         }
+    }
+
+    async fn hold(
+        &self,
+        site: &str,
+        held_id: &str,
+        item: Vec<u8>,
+        held_at_us: u64,
+    ) -> Result<(), Error> {
+        let mut conn = self.conn.clone();
+        let mut inv = self.hold.prepare_invoke();
+        inv.key(held_key(site, held_id))
+            .key(held_index_key(site))
+            .arg(held_id)
+            .arg(item)
+            .arg(held_at_us);
+        let _: i64 = self.bounded(inv.invoke_async(&mut conn)).await?;
+        Ok(())
+    }
+
+    async fn held(&self, site: &str, held_id: &str) -> Result<Option<Vec<u8>>, Error> {
+        let mut conn = self.conn.clone();
+        self.bounded(
+            redis::cmd("HGET")
+                .arg(held_key(site, held_id))
+                .arg("item")
+                .query_async(&mut conn),
+        )
+        .await
     }
 
     async fn recall(

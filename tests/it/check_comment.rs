@@ -328,6 +328,62 @@ async fn a_rate_limited_reject_is_not_remembered_so_its_retry_can_succeed() {
 }
 
 #[tokio::test]
+async fn a_held_comment_is_stored_before_the_answer() {
+    use prost::Message;
+    use saring::store::embedded::EmbeddedStore;
+    use saring::store::Store;
+    let store = EmbeddedStore::open_in_memory();
+    let mut cfg = config();
+    cfg.rules.moderation_terms = vec!["refund".into()];
+    let server = TestServer::start_with(cfg, store.clone()).await;
+    let mut req = request(
+        "blog",
+        "Saya minta refund untuk tiket seminar kemarin, terima kasih",
+    );
+    req.author_name = "Ann".into();
+    let r = decide(&server, req.clone()).await;
+    assert_eq!(r.decision(), Decision::Hold);
+    let bytes = store
+        .held("blog", &r.held_id)
+        .await
+        .unwrap()
+        .expect("the held comment is stored");
+    let item = pb::HeldItem::decode(bytes.as_slice()).unwrap();
+    assert_eq!(item.request.as_ref(), Some(&req));
+    assert_eq!(item.response.as_ref(), Some(&r));
+    assert!(item.held_at.is_some());
+}
+
+#[tokio::test]
+async fn with_redis_down_a_hold_is_unavailable_never_an_unkept_hold() {
+    use saring::store::redis::RedisStore;
+    let redis = crate::support::Redis::start();
+    let store = RedisStore::connect(&redis.url(), std::time::Duration::from_millis(200))
+        .await
+        .unwrap();
+    let mut cfg = config();
+    cfg.rules.moderation_terms = vec!["refund".into()];
+    let server = TestServer::start_with(cfg, store).await;
+    let mut client = server.client().await;
+    let req = request(
+        "blog",
+        "Saya minta refund untuk tiket seminar kemarin, terima kasih",
+    );
+    assert_eq!(
+        client
+            .check_comment(req.clone())
+            .await
+            .unwrap()
+            .into_inner()
+            .decision(),
+        Decision::Hold
+    );
+    drop(redis); // kill redis-server
+    let status = client.check_comment(req).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+}
+
+#[tokio::test]
 async fn bad_input_is_invalid_argument_naming_the_field_and_the_server_keeps_serving() {
     let server = TestServer::start(Config {
         max_content_bytes: 1000,

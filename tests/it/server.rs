@@ -9,6 +9,7 @@ use saring::model::Model;
 use saring::pb;
 use saring::pb::moderation_client::ModerationClient;
 use saring::store::embedded::EmbeddedStore;
+use saring::store::Store;
 use tonic::transport::Channel;
 
 use crate::support::repo_path;
@@ -20,19 +21,21 @@ pub(crate) struct TestServer {
 }
 
 impl TestServer {
-    /// Start with `config` (its address is ignored: the listener binds a free port first).
+    /// Start with `config` on the embedded store (its address is ignored: the listener binds a free
+    /// port first).
     pub(crate) async fn start(config: Config) -> TestServer {
+        Self::start_with(config, EmbeddedStore::open_in_memory()).await
+    }
+
+    /// Start with `config` on `store`.
+    pub(crate) async fn start_with<S: Store>(config: Config, store: S) -> TestServer {
         config.validate().expect("test config is valid");
         let model = Model::load(&repo_path("models/default.model")).expect("shipped model loads");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("local addr");
-        let checker = Arc::new(Checker::new(
-            Arc::new(model),
-            Arc::new(config),
-            EmbeddedStore::open_in_memory(),
-        ));
+        let checker = Arc::new(Checker::new(Arc::new(model), Arc::new(config), store));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             saring::server::run(listener, checker, async {

@@ -136,6 +136,19 @@ async fn a_comment_counts_once(store: &impl Store) {
     ));
 }
 
+async fn held_items_are_kept(store: &impl Store) {
+    assert_eq!(store.held("s", "h1").await.unwrap(), None);
+    store
+        .hold("s", "h1", b"item".to_vec(), saring_now())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.held("s", "h1").await.unwrap().as_deref(),
+        Some(&b"item"[..])
+    );
+    assert_eq!(store.held("other", "h1").await.unwrap(), None);
+}
+
 async fn the_first_remembered_response_stands(store: &impl Store) {
     let now = saring_now();
     assert_eq!(store.recall("s", "c1", now).await.unwrap(), None);
@@ -189,6 +202,7 @@ async fn suite<S: Store>(make: impl Fn() -> S) {
     a_refusal_counts_nothing(&make()).await;
     concurrent_admissions_are_exact(std::sync::Arc::new(make())).await;
     a_comment_counts_once(&make()).await;
+    held_items_are_kept(&make()).await;
     the_first_remembered_response_stands(&make()).await;
     remembered_responses_expire(&make()).await;
 }
@@ -201,7 +215,7 @@ async fn the_embedded_store_passes_the_suite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_redis_store_passes_the_suite() {
     // A fresh redis-server per case, so cases cannot see each other's keys.
-    let servers: Vec<Redis> = (0..6).map(|_| Redis::start()).collect();
+    let servers: Vec<Redis> = (0..7).map(|_| Redis::start()).collect();
     let mut stores = Vec::new();
     for r in &servers {
         stores.push(
