@@ -1,12 +1,13 @@
 //! CheckComment, transport aside: remembered decision → rate limits → model → policy → remember.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use prost::Message;
 
 use crate::comment::Comment;
-use crate::config::Config;
+use crate::config::{Config, SiteConfig};
 use crate::decision::Decision;
 use crate::model::{Model, DEFAULT_EXPLAIN_TOKENS};
 use crate::pb;
@@ -31,6 +32,10 @@ pub enum Error {
 pub struct Checker<S> {
     model: Arc<Model>,
     config: Arc<Config>,
+    /// Each configured site's effective settings, resolved once rather than per request.
+    sites: HashMap<String, SiteConfig>,
+    /// The settings of every site without overrides.
+    default_site: SiteConfig,
     store: S,
 }
 
@@ -43,9 +48,17 @@ fn now_us() -> u64 {
 impl<S: Store> Checker<S> {
     /// A checker over a model, a validated configuration and a store.
     pub fn new(model: Arc<Model>, config: Arc<Config>, store: S) -> Self {
+        let sites = config
+            .sites
+            .keys()
+            .map(|name| (name.clone(), config.site(name)))
+            .collect();
+        let default_site = config.site("");
         Checker {
             model,
             config,
+            sites,
+            default_site,
             store,
         }
     }
@@ -77,8 +90,11 @@ impl<S: Store> Checker<S> {
             }
         }
 
-        let site = self.config.site(&comment.site_id);
-        let admission = if comment.is_test || policy::is_privileged(comment, &site) {
+        let site = self
+            .sites
+            .get(&comment.site_id)
+            .unwrap_or(&self.default_site);
+        let admission = if comment.is_test || policy::is_privileged(comment, site) {
             None
         } else {
             let buckets = ratelimit::buckets(&site.limits, comment.user_ip, &comment.author_email);
@@ -98,15 +114,15 @@ impl<S: Store> Checker<S> {
         tokenizer.tokenize_raw(&comment.document(), &mut features);
         self.model.known_ids(&features, &mut ids);
         let explanation = self.model.explain(&ids, DEFAULT_EXPLAIN_TOKENS);
-        let skeleton = crate::tokenize::skeleton(&comment.content);
+        let skeleton = tokenizer.skeleton_words();
         let verdict = policy::decide(
             comment,
             &Inputs {
-                site: &site,
+                site,
                 model_thresholds: self.model.thresholds(),
                 explanation: &explanation,
                 admission: admission.as_ref(),
-                links: crate::tokenize::count_links(&comment.content),
+                links: tokenizer.links(),
                 skeleton: &skeleton,
             },
         );

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::corpus::Example;
 use crate::decision::Decision;
-use crate::metrics::{report, Report, Scored};
+use crate::metrics::{report, report_by_source, Report, Scored};
 use crate::split;
 use crate::tokenize::Features;
 use crate::train::{self, Options};
@@ -51,8 +51,7 @@ pub fn cross_validate(
 ) -> Result<Outcome, train::Error> {
     let fold_of = split::k_folds(examples, k, opts.seed);
     let mut folds = Vec::new();
-    let mut pooled: BTreeMap<String, (Vec<Scored>, Vec<Decision>)> = BTreeMap::new();
-    let mut all = (Vec::new(), Vec::new());
+    let mut pooled: Vec<(&str, Scored, Decision)> = Vec::with_capacity(examples.len());
     for fold in 0..k {
         let train_set: Vec<Example> = examples
             .iter()
@@ -81,12 +80,7 @@ pub fn cross_validate(
                 label: e.label,
                 log_odds: score.log_odds,
             };
-            let decision = thresholds.decide(score.log_odds);
-            let entry = pooled.entry(e.source.clone()).or_default();
-            entry.0.push(scored);
-            entry.1.push(decision);
-            all.0.push(scored);
-            all.1.push(decision);
+            pooled.push((e.source.as_str(), scored, thresholds.decide(score.log_odds)));
         }
         folds.push(Fold {
             fold,
@@ -97,13 +91,12 @@ pub fn cross_validate(
             reject_at: thresholds.reject_at,
         });
     }
+    let (scored, decisions): (Vec<Scored>, Vec<Decision>) =
+        pooled.iter().map(|&(_, s, d)| (s, d)).unzip();
     Ok(Outcome {
         folds,
-        overall: report(&all.0, &all.1),
-        by_source: pooled
-            .into_iter()
-            .map(|(source, (s, d))| (source, report(&s, &d)))
-            .collect(),
+        overall: report(&scored, &decisions),
+        by_source: report_by_source(pooled),
     })
 }
 

@@ -1,6 +1,8 @@
 //! Quality figures from scored, labelled examples: the classic ones at probability 0.5 and the three rates
 //! that matter to a blog (ham rejected, spam accepted, hold rate) at the model's two thresholds.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::corpus::Label;
@@ -129,6 +131,22 @@ pub fn report(scored: &[Scored], decisions: &[Decision]) -> Report {
         spam_accepted_rate: ratio(spam_accepted, spam),
         hold_rate: ratio(counts.hold, scored.len()),
     }
+}
+
+/// One report per source, from `(source, score, decision)` triples.
+pub fn report_by_source<'a>(
+    items: impl IntoIterator<Item = (&'a str, Scored, Decision)>,
+) -> BTreeMap<String, Report> {
+    let mut grouped: BTreeMap<&str, (Vec<Scored>, Vec<Decision>)> = BTreeMap::new();
+    for (source, scored, decision) in items {
+        let entry = grouped.entry(source).or_default();
+        entry.0.push(scored);
+        entry.1.push(decision);
+    }
+    grouped
+        .into_iter()
+        .map(|(source, (s, d))| (source.to_string(), report(&s, &d)))
+        .collect()
 }
 
 /// Spam recall at the lowest threshold that keeps the share of ham scoring above it at most `max_fpr`.

@@ -195,6 +195,8 @@ pub struct Tokenizer {
     alnum: String,
     alnum_starts: Vec<usize>,
     scratch: String,
+    /// Links found in the last document's text.
+    links: usize,
 }
 
 impl Tokenizer {
@@ -224,10 +226,22 @@ impl Tokenizer {
         out.clear();
         clean_into(doc.text, &mut self.clean);
         skeleton_into(&self.clean, &mut self.skeleton);
-        let links = self.structure(out);
+        self.links = self.structure(out);
         self.words(out);
         self.char_ngrams(out);
-        self.meta(doc, links, out);
+        self.meta(doc, self.links, out);
+    }
+
+    /// How many links the last tokenized text held (e-mail addresses excluded). The policy's link rule
+    /// reads this, so it counts exactly what the model saw without finding the links twice.
+    pub fn links(&self) -> usize {
+        self.links
+    }
+
+    /// The last tokenized text's skeleton as words joined by single spaces (see [`skeleton`]), for
+    /// matching configured terms without cleaning and folding the text a second time.
+    pub fn skeleton_words(&self) -> String {
+        join_words(&self.skeleton)
     }
 
     /// Links, e-mail domains, phone numbers, emoji and capitals, read from the clean text. Returns the
@@ -365,23 +379,18 @@ fn link_finder() -> LinkFinder {
     finder
 }
 
-/// How many links a text holds, found exactly as the tokenizer finds them (e-mail addresses excluded).
-pub fn count_links(text: &str) -> usize {
-    let mut clean = String::new();
-    clean_into(text, &mut clean);
-    link_finder()
-        .links(&clean)
-        .filter(|l| *l.kind() != LinkKind::Email)
-        .count()
-}
-
 /// The look-alike-folded, lower-cased form of a text with runs of non-alphanumeric characters turned into
 /// single spaces, for matching configured terms: `𝐂𝐀𝐒𝐈𝐍𝐎  bonus!` → `casino bonus`.
 pub fn skeleton(text: &str) -> String {
     let (mut clean, mut sk) = (String::new(), String::new());
     clean_into(text, &mut clean);
     skeleton_into(&clean, &mut sk);
-    sk.split(|c: char| !c.is_alphanumeric())
+    join_words(&sk)
+}
+
+fn join_words(skeleton: &str) -> String {
+    skeleton
+        .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
@@ -843,10 +852,24 @@ mod tests {
     #[test]
     fn terms_match_through_disguises_and_links_are_counted() {
         assert_eq!(skeleton("𝐂𝐀𝐒𝐈𝐍𝐎  b\u{200B}onus!!"), "casino bonus");
-        assert_eq!(
-            count_links("see a.example/x and http://b.example, mail me@c.example"),
-            2
+        let mut t = Tokenizer::new(Settings::default());
+        let mut f = Features::new();
+        t.tokenize_raw(
+            &Document {
+                text: "see a.example/x and http://b.example, mail me@c.example",
+                ..Document::default()
+            },
+            &mut f,
         );
+        assert_eq!(t.links(), 2);
+        t.tokenize_raw(
+            &Document {
+                text: "𝐂𝐀𝐒𝐈𝐍𝐎  b\u{200B}onus!!",
+                ..Document::default()
+            },
+            &mut f,
+        );
+        assert_eq!(t.skeleton_words(), "casino bonus");
     }
 
     #[test]

@@ -27,7 +27,7 @@ use serde::Deserialize;
 
 use crate::corpus::{Example, Label};
 use crate::decision::Thresholds;
-use crate::metrics::{report_at, Report, Scored};
+use crate::metrics::{report_at, report_by_source, Report, Scored};
 use crate::model::{Model, Parts, Weighting};
 use crate::split;
 use crate::tokenize::{Features, Settings, Tokenizer};
@@ -246,10 +246,6 @@ pub fn train(examples: &[Example], opts: &Options) -> Result<Outcome, Error> {
     })
     .map_err(Error::Invalid)?;
 
-    let mut by_source: BTreeMap<String, Vec<Scored>> = BTreeMap::new();
-    for (e, s) in validation_set.iter().zip(&scored) {
-        by_source.entry(e.source.clone()).or_default().push(*s);
-    }
     let mut validation_groups: Vec<(String, String)> = validation_set
         .iter()
         .map(|e| (e.source.clone(), e.group.clone()))
@@ -262,13 +258,12 @@ pub fn train(examples: &[Example], opts: &Options) -> Result<Outcome, Error> {
         validation_rows: validation_set.len(),
         alpha_trials,
         validation: report_at(&scored, &thresholds),
-        validation_by_source: by_source
-            .into_iter()
-            .map(|(k, v)| {
-                let r = report_at(&v, &thresholds);
-                (k, r)
-            })
-            .collect(),
+        validation_by_source: report_by_source(
+            validation_set
+                .iter()
+                .zip(&scored)
+                .map(|(e, s)| (e.source.as_str(), *s, thresholds.decide(s.log_odds))),
+        ),
         validation_groups,
     })
 }

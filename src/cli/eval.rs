@@ -7,7 +7,7 @@ use anyhow::Context;
 use serde::Serialize;
 
 use super::{load_data, table, EvalArgs};
-use crate::metrics::{report_at, Report, Scored};
+use crate::metrics::{report_at, report_by_source, Report, Scored};
 use crate::model::Model;
 use crate::tokenize::Features;
 
@@ -27,7 +27,6 @@ pub(super) fn run(args: EvalArgs) -> anyhow::Result<()> {
     let mut tokenizer = model.tokenizer();
     let (mut features, mut ids) = (Features::new(), Vec::new());
     let mut scored = Vec::with_capacity(loaded.examples.len());
-    let mut by_source: BTreeMap<String, Vec<Scored>> = BTreeMap::new();
     let started = Instant::now();
     for e in &loaded.examples {
         let score = model.score_document(&mut tokenizer, &e.document(), &mut features, &mut ids);
@@ -36,18 +35,17 @@ pub(super) fn run(args: EvalArgs) -> anyhow::Result<()> {
             log_odds: score.log_odds,
         };
         scored.push(s);
-        by_source.entry(e.source.clone()).or_default().push(s);
     }
     // Wall time over the whole file includes the bookkeeping above, which is small beside tokenizing.
     let mean_us_per_doc = started.elapsed().as_secs_f64() * 1e6 / scored.len() as f64;
     let overall = report_at(&scored, &thresholds);
-    let by_source: BTreeMap<String, Report> = by_source
-        .into_iter()
-        .map(|(k, v)| {
-            let r = report_at(&v, &thresholds);
-            (k, r)
-        })
-        .collect();
+    let by_source = report_by_source(
+        loaded
+            .examples
+            .iter()
+            .zip(&scored)
+            .map(|(e, s)| (e.source.as_str(), *s, thresholds.decide(s.log_odds))),
+    );
 
     if args.json {
         let out = EvalJson {

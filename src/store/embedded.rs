@@ -129,8 +129,9 @@ fn bucket_key(site: &str, b: &Bucket) -> String {
     format!("{site}\u{0}{}\u{0}{}", b.dimension.as_str(), b.subject)
 }
 
-fn remembered_key(site: &str, comment_id: &str) -> String {
-    format!("{site}\u{0}{comment_id}")
+/// A key within a site: a comment id (counted and remembered decisions) or a held id.
+fn site_key(site: &str, id: &str) -> String {
+    format!("{site}\u{0}{id}")
 }
 
 /// The response in a stored value, if it has not expired at `now_us`.
@@ -149,7 +150,7 @@ impl Store for EmbeddedStore {
         now_us: u64,
     ) -> Result<Admission, Error> {
         let mut state = self.lock_buckets()?;
-        let once_key = once.map(|o| (remembered_key(site, o.comment_id), o.ttl_us));
+        let once_key = once.map(|o| (site_key(site, o.comment_id), o.ttl_us));
         if let Some((k, _)) = &once_key {
             if state.counted.get(k).is_some_and(|until| *until > now_us) {
                 return Ok(Admission::Admitted);
@@ -192,7 +193,7 @@ impl Store for EmbeddedStore {
         item: Vec<u8>,
         held_at_us: u64,
     ) -> Result<(), Error> {
-        let key = remembered_key(site, held_id);
+        let key = site_key(site, held_id);
         self.blocking(move |db| {
             let txn = db.begin_write()?;
             {
@@ -208,7 +209,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn held(&self, site: &str, held_id: &str) -> Result<Option<Vec<u8>>, Error> {
-        let key = remembered_key(site, held_id);
+        let key = site_key(site, held_id);
         self.blocking(move |db| {
             let txn = db.begin_read()?;
             let table = txn.open_table(HELD)?;
@@ -225,7 +226,7 @@ impl Store for EmbeddedStore {
         comment_id: &str,
         now_us: u64,
     ) -> Result<Option<Vec<u8>>, Error> {
-        let key = remembered_key(site, comment_id);
+        let key = site_key(site, comment_id);
         self.blocking(move |db| {
             let txn = db.begin_read()?;
             let table = txn.open_table(REMEMBERED)?;
@@ -244,7 +245,7 @@ impl Store for EmbeddedStore {
         ttl_us: u64,
         now_us: u64,
     ) -> Result<Vec<u8>, Error> {
-        let key = remembered_key(site, comment_id);
+        let key = site_key(site, comment_id);
         let sweep = {
             let mut n = self
                 .remembered_writes
