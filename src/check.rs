@@ -1,20 +1,24 @@
-//! CheckComment, transport aside: remembered decision → rate limits → model → policy → remember.
+//! CheckComment, transport aside: remembered decision → rate limits → read the comment (tokenizer and
+//! model) → campaign and trust look-ups → policy → hold → remember.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use prost::Message;
 
+use crate::campaign;
+use crate::clock::{now_us, timestamp};
 use crate::comment::Comment;
 use crate::config::{Config, SiteConfig};
 use crate::decision::Decision;
-use crate::model::{Model, DEFAULT_EXPLAIN_TOKENS};
+use crate::model::{Explanation, Model, DEFAULT_EXPLAIN_TOKENS};
 use crate::pb;
-use crate::policy::{self, Inputs};
+use crate::policy::{self, Inputs, Sighting, Verdict};
 use crate::ratelimit;
-use crate::store::{self, Once, Store};
+use crate::store::{self, Admission, Hold, Once, Record, Store};
 use crate::tokenize::Features;
+use crate::trust;
+use crate::webhook::Webhooks;
 
 /// Why a check could not be answered (the comment itself was valid).
 #[derive(Debug, thiserror::Error)]
@@ -22,12 +26,13 @@ pub enum Error {
     /// The store did not answer.
     #[error("the store failed")]
     Store(#[from] store::Error),
-    /// A remembered response could not be decoded.
-    #[error("a remembered decision is corrupt")]
+    /// A remembered response or a held item could not be decoded.
+    #[error("a stored decision is corrupt")]
     Corrupt(#[from] prost::DecodeError),
 }
 
-/// Everything a check needs, shared by all requests.
+/// Everything a check needs, shared by all requests (and by the moderation queue, which re-reads held
+/// comments with the same model and policy).
 #[derive(Debug)]
 pub struct Checker<S> {
     model: Arc<Model>,
@@ -37,16 +42,23 @@ pub struct Checker<S> {
     /// The settings of every site without overrides.
     default_site: SiteConfig,
     store: S,
+    webhooks: Webhooks,
 }
 
-fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
+/// What the tokenizer and the model make of a comment, before any rule.
+#[derive(Debug)]
+pub struct Reading {
+    /// The model's score and strongest tokens.
+    pub explanation: Explanation,
+    /// Links in the content.
+    pub links: usize,
+    /// The content's skeleton words, for term matching and campaign fingerprints.
+    pub skeleton: String,
 }
 
 impl<S: Store> Checker<S> {
-    /// A checker over a model, a validated configuration and a store.
+    /// A checker over a model, a validated configuration and a store. Webhook delivery starts on the
+    /// current Tokio runtime.
     pub fn new(model: Arc<Model>, config: Arc<Config>, store: S) -> Self {
         let sites = config
             .sites
@@ -60,12 +72,70 @@ impl<S: Store> Checker<S> {
             sites,
             default_site,
             store,
+            webhooks: Webhooks::start(),
         }
     }
 
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The serving model.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// Webhook delivery.
+    pub fn webhooks(&self) -> &Webhooks {
+        &self.webhooks
+    }
+
+    /// A site's effective settings.
+    pub fn site(&self, site_id: &str) -> &SiteConfig {
+        self.sites.get(site_id).unwrap_or(&self.default_site)
+    }
+
+    /// Tokenize and score a comment.
+    pub fn read(&self, comment: &Comment) -> Reading {
+        let mut tokenizer = self.model.tokenizer();
+        let (mut features, mut ids) = (Features::new(), Vec::new());
+        tokenizer.tokenize_raw(&comment.document(), &mut features);
+        self.model.known_ids(&features, &mut ids);
+        Reading {
+            explanation: self.model.explain(&ids, DEFAULT_EXPLAIN_TOKENS),
+            links: tokenizer.links(),
+            skeleton: tokenizer.skeleton_words(),
+        }
+    }
+
+    /// The policy's verdict on a read comment.
+    pub fn verdict(
+        &self,
+        comment: &Comment,
+        reading: &Reading,
+        admission: Option<&Admission>,
+        trusted: Option<u64>,
+        sighting: Option<&Sighting>,
+    ) -> Verdict {
+        policy::decide(
+            comment,
+            &Inputs {
+                site: self.site(&comment.site_id),
+                model_thresholds: self.model.thresholds(),
+                explanation: &reading.explanation,
+                admission,
+                links: reading.links,
+                skeleton: &reading.skeleton,
+                trusted,
+                sighting,
+            },
+        )
     }
 
     /// Decide on a validated comment; `request` is what the client sent, kept whole with a held item.
@@ -90,10 +160,7 @@ impl<S: Store> Checker<S> {
             }
         }
 
-        let site = self
-            .sites
-            .get(&comment.site_id)
-            .unwrap_or(&self.default_site);
+        let site = self.site(&comment.site_id);
         let admission = if comment.is_test || policy::is_privileged(comment, site) {
             None
         } else {
@@ -108,32 +175,157 @@ impl<S: Store> Checker<S> {
                     .await?,
             )
         };
+        let refused = matches!(admission, Some(Admission::Refused { .. }));
 
-        let mut tokenizer = self.model.tokenizer();
-        let (mut features, mut ids) = (Features::new(), Vec::new());
-        tokenizer.tokenize_raw(&comment.document(), &mut features);
-        self.model.known_ids(&features, &mut ids);
-        let explanation = self.model.explain(&ids, DEFAULT_EXPLAIN_TOKENS);
-        let skeleton = tokenizer.skeleton_words();
-        let verdict = policy::decide(
+        let reading = self.read(comment);
+        let sighting = match campaign::signature(&reading.skeleton, site.campaign.min_words) {
+            // A refused or test comment is not part of a wave anyone sees.
+            Some(signature) if site.campaign.enabled && !comment.is_test && !refused => {
+                let (count, campaign_id) = self
+                    .store
+                    .sighting(
+                        &comment.site_id,
+                        &campaign::bands(&signature),
+                        site.campaign.window_secs.saturating_mul(1_000_000),
+                        now,
+                    )
+                    .await?;
+                Some(Sighting { campaign_id, count })
+            }
+            _ => None,
+        };
+        let trusted = match trust::candidate(comment, &site.trust) {
+            Some(author) if !refused => {
+                let standing = self.store.standing(&comment.site_id, &author).await?;
+                (standing.approved >= site.trust.min_approved && !standing.spam)
+                    .then_some(standing.approved)
+            }
+            _ => None,
+        };
+        let verdict = self.verdict(
             comment,
-            &Inputs {
-                site,
-                model_thresholds: self.model.thresholds(),
-                explanation: &explanation,
-                admission: admission.as_ref(),
-                links: tokenizer.links(),
-                skeleton: &skeleton,
-            },
+            &reading,
+            admission.as_ref(),
+            trusted,
+            sighting.as_ref(),
         );
+        let mut response = self.response(&verdict, &reading.explanation);
+        tracing::debug!(site = %comment.site_id, decision = ?verdict.decision, "checked a comment");
 
+        // A HOLD is a promise that the comment waits for a person: store it before answering, and if the
+        // store cannot take it, answer UNAVAILABLE (the error) rather than a HOLD that was not kept.
+        if verdict.decision == Decision::Hold {
+            let campaign_id = sighting
+                .filter(|s| s.count > site.campaign.threshold)
+                .map(|s| s.campaign_id)
+                .unwrap_or_default();
+            response = self
+                .hold(comment, request, response, campaign_id, now)
+                .await?;
+        }
+
+        // A rate-limited answer is not remembered: its retry_after promises that a later retry can
+        // succeed, and a remembered REJECT would break that promise for the whole window.
+        if idempotent && verdict.rate_limited.is_none() {
+            let retention_us = self
+                .config
+                .decision_retention_secs
+                .saturating_mul(1_000_000);
+            let record = (retention_us > 0).then(|| Record {
+                decision_id: response.decision_id.clone(),
+                bytes: pb::DecisionRecord {
+                    request: Some(request.clone()),
+                    response: Some(response.clone()),
+                }
+                .encode_to_vec(),
+                ttl_us: retention_us,
+            });
+            let standing = self
+                .store
+                .remember(
+                    &comment.site_id,
+                    &comment.comment_id,
+                    response.encode_to_vec(),
+                    window_us,
+                    record,
+                    now,
+                )
+                .await?;
+            return Ok(pb::CheckCommentResponse::decode(standing.as_slice())?);
+        }
+        Ok(response)
+    }
+
+    /// Store a held comment, or — when a retry of the same comment id got there first — answer with the
+    /// held item that stands, so the client never holds an id that is not in the queue.
+    async fn hold(
+        &self,
+        comment: &Comment,
+        request: &pb::CheckCommentRequest,
+        response: pb::CheckCommentResponse,
+        campaign_id: String,
+        now: u64,
+    ) -> Result<pb::CheckCommentResponse, Error> {
+        let event = pb::QueueEvent {
+            kind: pb::queue_event::Kind::Held as i32,
+            held_id: response.held_id.clone(),
+            at: Some(timestamp(now)),
+            spam_probability: response.spam_probability,
+            campaign_id: campaign_id.clone(),
+            ..Default::default()
+        };
+        let item = pb::HeldItem {
+            held_id: response.held_id.clone(),
+            request: Some(request.clone()),
+            response: Some(response.clone()),
+            held_at: Some(timestamp(now)),
+            campaign_id,
+            ..Default::default()
+        };
+        let dedupe_by = if comment.is_test {
+            ""
+        } else {
+            &comment.comment_id
+        };
+        match self
+            .store
+            .hold(
+                &comment.site_id,
+                &response.held_id,
+                dedupe_by,
+                item.encode_to_vec(),
+                event.encode_to_vec(),
+            )
+            .await?
+        {
+            Hold::Stored { .. } => {
+                if let Some(hook) = &self.site(&comment.site_id).webhook {
+                    self.webhooks.send(
+                        hook,
+                        "held",
+                        &serde_json::json!({
+                            "event": "held",
+                            "site_id": comment.site_id,
+                            "held_id": response.held_id,
+                            "comment_id": comment.comment_id,
+                            "spam_probability": response.spam_probability,
+                            "at": now / 1_000_000,
+                        }),
+                    );
+                }
+                Ok(response)
+            }
+            Hold::Existing(record) => Ok(pb::HeldItem::decode(record.item.as_slice())?
+                .response
+                .unwrap_or(response)),
+        }
+    }
+
+    /// The wire response for a verdict, under a fresh decision id.
+    fn response(&self, verdict: &Verdict, explanation: &Explanation) -> pb::CheckCommentResponse {
         let decision_id = uuid::Uuid::new_v4().simple().to_string();
-        let response = pb::CheckCommentResponse {
-            decision: match verdict.decision {
-                Decision::Accept => pb::Decision::Accept,
-                Decision::Hold => pb::Decision::Hold,
-                Decision::Reject => pb::Decision::Reject,
-            } as i32,
+        pb::CheckCommentResponse {
+            decision: wire_decision(verdict.decision) as i32,
             spam_probability: explanation.score.spam_probability(),
             reasons: verdict
                 .reasons
@@ -162,47 +354,15 @@ impl<S: Store> Checker<S> {
                 period_seconds: (3600 * u64::from(r.burst)).div_ceil(u64::from(r.per_hour.max(1)))
                     as u32,
             }),
-        };
-        tracing::debug!(site = %comment.site_id, decision = ?verdict.decision, "checked a comment");
-
-        // A HOLD is a promise that the comment waits for a person: store it before answering, and if the
-        // store cannot take it, answer UNAVAILABLE (the error) rather than a HOLD that was not kept.
-        if verdict.decision == Decision::Hold {
-            let item = pb::HeldItem {
-                held_id: response.held_id.clone(),
-                request: Some(request.clone()),
-                response: Some(response.clone()),
-                held_at: Some(prost_types::Timestamp {
-                    seconds: (now / 1_000_000) as i64,
-                    nanos: ((now % 1_000_000) * 1000) as i32,
-                }),
-            };
-            self.store
-                .hold(
-                    &comment.site_id,
-                    &response.held_id,
-                    item.encode_to_vec(),
-                    now,
-                )
-                .await?;
         }
+    }
+}
 
-        // A rate-limited answer is not remembered: its retry_after promises that a later retry can
-        // succeed, and a remembered REJECT would break that promise for the whole window.
-        if idempotent && verdict.rate_limited.is_none() {
-            let ttl = window_us;
-            let standing = self
-                .store
-                .remember(
-                    &comment.site_id,
-                    &comment.comment_id,
-                    response.encode_to_vec(),
-                    ttl,
-                    now,
-                )
-                .await?;
-            return Ok(pb::CheckCommentResponse::decode(standing.as_slice())?);
-        }
-        Ok(response)
+/// A decision on the wire.
+pub fn wire_decision(d: Decision) -> pb::Decision {
+    match d {
+        Decision::Accept => pb::Decision::Accept,
+        Decision::Hold => pb::Decision::Hold,
+        Decision::Reject => pb::Decision::Reject,
     }
 }

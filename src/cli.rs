@@ -7,6 +7,7 @@
 mod check;
 mod cv;
 mod eval;
+mod export;
 mod serve;
 mod table;
 mod train;
@@ -43,26 +44,109 @@ pub enum Command {
     Cv(CvArgs),
     /// Serve the Moderation gRPC API (with health and reflection).
     Serve(ServeArgs),
+    /// Write a site's moderator verdicts and feedback as JSONL training rows.
+    ExportFeedback(ExportArgs),
 }
 
-/// `saring serve`. Flags and `SARING_*` variables override the config file, which overrides defaults.
+/// Where the configuration and the store are, for commands that open the store.
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub struct StoreArgs {
     /// A TOML config file (see the README for every setting).
     #[arg(long, env = "SARING_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Address to listen on [default: 127.0.0.1:50051].
-    #[arg(long, env = "SARING_ADDR")]
-    pub addr: Option<std::net::SocketAddr>,
-    /// The model file [default: models/default.model].
-    #[arg(long, env = "SARING_MODEL")]
-    pub model: Option<PathBuf>,
     /// Directory of the embedded store's database file [default: data].
     #[arg(long, env = "SARING_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// Share state through this Redis (several replicas may share one); without it, the embedded store.
     #[arg(long, env = "SARING_REDIS_URL")]
     pub redis_url: Option<String>,
+}
+
+impl StoreArgs {
+    /// The config file (or defaults) with these flags on top; not yet validated.
+    fn config(&self) -> anyhow::Result<crate::config::Config> {
+        let mut config = match &self.config {
+            Some(path) => crate::config::Config::from_file(path)?,
+            None => crate::config::Config::default(),
+        };
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = dir.clone();
+        }
+        if let Some(url) = &self.redis_url {
+            config.redis_url = Some(url.clone());
+        }
+        Ok(config)
+    }
+}
+
+/// `saring export-feedback`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The site whose verdicts and feedback to export.
+    #[arg(long)]
+    pub site: String,
+    /// Only labels given at or after this time: unix seconds, `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SSZ`.
+    #[arg(long, value_parser = parse_time)]
+    pub since: Option<u64>,
+    /// The JSONL file to write.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// The store to read.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// Unix seconds, `YYYY-MM-DD` (midnight UTC) or `YYYY-MM-DDTHH:MM:SSZ`, as microseconds since the epoch.
+fn parse_time(s: &str) -> Result<u64, String> {
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(secs.saturating_mul(1_000_000));
+    }
+    let bad = || format!("`{s}` is not unix seconds, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ");
+    let (date, time) = match s.split_once('T') {
+        Some((d, t)) => (d, Some(t.strip_suffix('Z').ok_or_else(bad)?)),
+        None => (s, None),
+    };
+    let num = |p: &str| p.parse::<i64>().map_err(|_| bad());
+    let d: Vec<&str> = date.split('-').collect();
+    let [y, m, day] = d.as_slice() else {
+        return Err(bad());
+    };
+    let (y, m, day) = (num(y)?, num(m)?, num(day)?);
+    let (hh, mm, ss) = match time {
+        None => (0, 0, 0),
+        Some(t) => match t.split(':').collect::<Vec<_>>().as_slice() {
+            [h, mi, se] => (num(h)?, num(mi)?, num(se)?),
+            _ => return Err(bad()),
+        },
+    };
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 60 {
+        return Err(bad());
+    }
+    // Days from the civil date (Howard Hinnant's algorithm), proleptic Gregorian.
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
+    u64::try_from(secs)
+        .map(|s| s * 1_000_000)
+        .map_err(|_| format!("`{s}` is before 1970"))
+}
+
+/// `saring serve`. Flags and `SARING_*` variables override the config file, which overrides defaults.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The config file and the store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Address to listen on [default: 127.0.0.1:50051].
+    #[arg(long, env = "SARING_ADDR")]
+    pub addr: Option<std::net::SocketAddr>,
+    /// The model file [default: models/default.model].
+    #[arg(long, env = "SARING_MODEL")]
+    pub model: Option<PathBuf>,
     /// Largest comment body in bytes [default: 65536].
     #[arg(long, env = "SARING_MAX_CONTENT_BYTES")]
     pub max_content_bytes: Option<usize>,
@@ -259,6 +343,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Check(args) => check::run(args),
         Command::Cv(args) => cv::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::ExportFeedback(args) => export::run(args),
     }
 }
 
@@ -278,4 +363,23 @@ fn load_data(args: &DataArgs) -> anyhow::Result<(crate::corpus::Loaded, Vec<(Pat
         anyhow::bail!("no usable rows in the data given");
     }
     Ok((loaded, per_file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_time;
+
+    #[test]
+    fn times_parse_as_utc() {
+        assert_eq!(parse_time("86400"), Ok(86_400_000_000));
+        assert_eq!(parse_time("1970-01-02"), Ok(86_400_000_000));
+        assert_eq!(
+            parse_time("2026-11-25T21:46:12Z"),
+            Ok(1_795_643_172_000_000)
+        );
+        assert_eq!(parse_time("2000-03-01"), Ok(951_868_800_000_000));
+        for bad in ["yesterday", "2026-13-01", "2026-11-25T21:46", "1969-12-31"] {
+            assert!(parse_time(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -1,9 +1,10 @@
 //! A submitted comment after validation: every field within its limit, the IP parsed, timestamps read.
-//! `grpc` builds it from the wire type; everything after works on this.
+//! `Comment::from_request` builds it from the wire type; everything after works on this.
 
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
+use crate::pb;
 use crate::tokenize::Document;
 
 /// Longest identifier (site, comment, post), in bytes.
@@ -141,6 +142,53 @@ fn truncate(s: &str, max: usize) -> &str {
     match s.char_indices().nth(max) {
         Some((i, _)) => &s[..i],
         None => s,
+    }
+}
+
+impl Comment {
+    /// The wire request as a comment, refusing what is missing, too long or malformed.
+    pub fn from_request(
+        r: pb::CheckCommentRequest,
+        max_content_bytes: usize,
+    ) -> Result<Comment, Invalid> {
+        check_required("site_id", &r.site_id)?;
+        check_len("site_id", &r.site_id, MAX_ID_BYTES)?;
+        check_required("content", &r.content)?;
+        check_len("content", &r.content, max_content_bytes)?;
+        for (field, value, max) in [
+            ("comment_id", &r.comment_id, MAX_ID_BYTES),
+            ("post_id", &r.post_id, MAX_ID_BYTES),
+            ("permalink", &r.permalink, MAX_URL_BYTES),
+            ("author_name", &r.author_name, MAX_SHORT_TEXT_BYTES),
+            ("author_email", &r.author_email, MAX_EMAIL_BYTES),
+            ("author_url", &r.author_url, MAX_URL_BYTES),
+            ("user_agent", &r.user_agent, MAX_SHORT_TEXT_BYTES),
+            ("referrer", &r.referrer, MAX_URL_BYTES),
+            ("lang", &r.lang, MAX_ID_BYTES),
+            ("user_role", &r.user_role, MAX_ID_BYTES),
+            ("honeypot", &r.honeypot, MAX_SHORT_TEXT_BYTES),
+        ] {
+            check_len(field, value, max)?;
+        }
+        let user_ip = parse_ip(&r.user_ip)?;
+        let ts = |t: Option<prost_types::Timestamp>| t.and_then(|t| timestamp(t.seconds, t.nanos));
+        Ok(Comment {
+            site_id: r.site_id.trim().to_string(),
+            comment_id: r.comment_id,
+            post_id: r.post_id,
+            content: r.content,
+            author_name: r.author_name,
+            author_email: r.author_email,
+            author_url: r.author_url,
+            user_ip,
+            lang: r.lang,
+            user_role: r.user_role,
+            author_verified: r.author_verified,
+            form_rendered_at: ts(r.form_rendered_at),
+            submitted_at: ts(r.submitted_at),
+            honeypot: r.honeypot,
+            is_test: r.is_test,
+        })
     }
 }
 

@@ -22,10 +22,26 @@
 //! author = { burst = 5, per_hour = 20 }
 //! site = { burst = 300, per_hour = 6000 }
 //!
+//! decision_retention_secs = 2592000  # decisions kept for feedback by id (30 days)
+//!
+//! [trust]                        # trusted returning commenters (off by default)
+//! enabled = true
+//! min_approved = 2
+//! require_verified = true
+//!
+//! [campaign]                     # near-duplicate waves
+//! enabled = true
+//! threshold = 5                  # more sightings than this within the window → rule.campaign
+//! window_secs = 3600
+//! action = "hold"                # or "reject"
+//! min_words = 6
+//!
 //! [sites.myblog]                 # per-site overrides; unspecified keys keep the defaults above
 //! rules = { max_links = 0 }
 //! accept_below_probability = 0.2
 //! reject_at_probability = 0.999
+//! trust = { enabled = true, min_approved = 1 }   # a table given here replaces the default one whole
+//! webhook = { url = "http://blog.internal/saring-events", secret = "…" }
 //! ```
 
 use std::collections::BTreeMap;
@@ -50,6 +66,10 @@ pub const DEFAULT_DATA_DIR: &str = "data";
 /// How long a store operation may take: a comment check must answer in milliseconds even when Redis
 /// is slow, and a Redis round trip on a LAN takes well under one.
 pub const DEFAULT_STORE_TIMEOUT_MS: u64 = 50;
+
+/// How long a decision on a comment with a comment id is kept so the blog can report it as wrong by
+/// decision id or comment id: thirty days covers a blog owner's weekly look at published comments.
+pub const DEFAULT_DECISION_RETENTION_SECS: u64 = 30 * 24 * 60 * 60;
 
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -163,6 +183,85 @@ impl Default for Limits {
     }
 }
 
+/// Trusted returning commenters (WordPress's "comment author must have a previously approved comment").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Trust {
+    /// Off by default: a blog opts in.
+    pub enabled: bool,
+    /// Approved comments an author needs (and no spam verdict) to be trusted.
+    pub min_approved: u64,
+    /// Trust an e-mail address only when the blog says it verified the commenter: anyone can type
+    /// someone else's address into a comment form.
+    pub require_verified: bool,
+}
+
+impl Default for Trust {
+    fn default() -> Self {
+        Trust {
+            enabled: false,
+            min_approved: 2,
+            require_verified: true,
+        }
+    }
+}
+
+/// What a campaign sighting does to the decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CampaignAction {
+    /// At least HOLD: a person looks at the wave.
+    Hold,
+    /// REJECT.
+    Reject,
+}
+
+/// Near-duplicate waves of one text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Campaign {
+    /// On by default: waves are how spam arrives.
+    pub enabled: bool,
+    /// More sightings of (nearly) one text than this within the window → `rule.campaign`.
+    pub threshold: u64,
+    /// The window, from a text's first sighting.
+    pub window_secs: u64,
+    /// What a campaign does to the decision.
+    pub action: CampaignAction,
+    /// Texts with fewer words are not fingerprinted: "thanks, great post" is said by many real readers.
+    pub min_words: usize,
+}
+
+impl Default for Campaign {
+    fn default() -> Self {
+        Campaign {
+            enabled: true,
+            threshold: 5,
+            window_secs: 3600,
+            action: CampaignAction::Hold,
+            min_words: 6,
+        }
+    }
+}
+
+/// Where a site's queue events are POSTed.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    /// An `http://` URL.
+    pub url: String,
+    /// The HMAC-SHA256 key for the signature header.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Per-site overrides.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -176,6 +275,12 @@ pub struct SiteOverride {
     pub accept_below_probability: Option<f64>,
     /// Reject at or above this spam probability instead of the model's threshold.
     pub reject_at_probability: Option<f64>,
+    /// Trusted commenters, replacing the default table.
+    pub trust: Option<Trust>,
+    /// Campaign detection, replacing the default table.
+    pub campaign: Option<Campaign>,
+    /// Where to POST this site's queue events.
+    pub webhook: Option<Webhook>,
 }
 
 /// The whole configuration.
@@ -190,6 +295,8 @@ pub struct Config {
     pub max_content_bytes: usize,
     /// Seconds a decision is remembered for retries with the same comment id.
     pub idempotency_window_secs: u64,
+    /// Seconds a decision on a comment with a comment id is kept for feedback by id.
+    pub decision_retention_secs: u64,
     /// Where the embedded store keeps its database file (ignored with Redis).
     pub data_dir: PathBuf,
     /// Redis to share state through (`redis://host:port/db`); absent → the embedded in-memory store.
@@ -200,6 +307,10 @@ pub struct Config {
     pub rules: Rules,
     /// Rate limits for every site.
     pub limits: Limits,
+    /// Trusted commenters, for every site.
+    pub trust: Trust,
+    /// Campaign detection, for every site.
+    pub campaign: Campaign,
     /// Per-site overrides by site id.
     pub sites: BTreeMap<String, SiteOverride>,
 }
@@ -213,11 +324,14 @@ impl Default for Config {
             model: PathBuf::from(crate::cli::DEFAULT_MODEL_PATH),
             max_content_bytes: DEFAULT_MAX_CONTENT_BYTES,
             idempotency_window_secs: DEFAULT_IDEMPOTENCY_WINDOW_SECS,
+            decision_retention_secs: DEFAULT_DECISION_RETENTION_SECS,
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             redis_url: None,
             store_timeout_ms: DEFAULT_STORE_TIMEOUT_MS,
             rules: Rules::default(),
             limits: Limits::default(),
+            trust: Trust::default(),
+            campaign: Campaign::default(),
             sites: BTreeMap::new(),
         }
     }
@@ -234,6 +348,12 @@ pub struct SiteConfig {
     pub accept_below_probability: Option<f64>,
     /// See above.
     pub reject_at_probability: Option<f64>,
+    /// Trusted commenters.
+    pub trust: Trust,
+    /// Campaign detection.
+    pub campaign: Campaign,
+    /// Where queue events are POSTed.
+    pub webhook: Option<Webhook>,
 }
 
 impl Config {
@@ -277,6 +397,7 @@ impl Config {
             }
         }
         check_limits("limits", &self.limits)?;
+        check_campaign("campaign", &self.campaign)?;
         check_rules("rules", &self.rules)?;
         for (site, o) in &self.sites {
             if let Some(l) = &o.limits {
@@ -284,6 +405,19 @@ impl Config {
             }
             let s = self.site(site);
             check_rules(&format!("sites.{site}.rules"), &s.rules)?;
+            check_campaign(&format!("sites.{site}.campaign"), &s.campaign)?;
+            if let Some(w) = &s.webhook {
+                if !w.url.starts_with("http://") || w.url.len() <= "http://".len() {
+                    return bad(format!(
+                        "sites.{site}.webhook.url must be an http:// URL (put TLS in front of the receiver's network, see the README)"
+                    ));
+                }
+                if w.secret.len() < 16 {
+                    return bad(format!(
+                        "sites.{site}.webhook.secret must be at least 16 characters"
+                    ));
+                }
+            }
             for (name, p) in [
                 ("accept_below_probability", o.accept_below_probability),
                 ("reject_at_probability", o.reject_at_probability),
@@ -331,6 +465,9 @@ impl Config {
             limits: o.and_then(|o| o.limits).unwrap_or(self.limits),
             accept_below_probability: o.and_then(|o| o.accept_below_probability),
             reject_at_probability: o.and_then(|o| o.reject_at_probability),
+            trust: o.and_then(|o| o.trust).unwrap_or(self.trust),
+            campaign: o.and_then(|o| o.campaign).unwrap_or(self.campaign),
+            webhook: o.and_then(|o| o.webhook.clone()),
         }
     }
 }
@@ -342,6 +479,15 @@ fn check_limits(at: &str, l: &Limits) -> Result<(), Error> {
                 "{at}.{name}: burst and per_hour must be at least 1"
             )));
         }
+    }
+    Ok(())
+}
+
+fn check_campaign(at: &str, c: &Campaign) -> Result<(), Error> {
+    if c.enabled && (c.threshold == 0 || c.window_secs == 0) {
+        return Err(Error::Invalid(format!(
+            "{at}: threshold and window_secs must be at least 1"
+        )));
     }
     Ok(())
 }

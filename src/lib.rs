@@ -16,28 +16,41 @@
 //! - [`config`]: the service configuration (TOML, flags, environment) and per-site overrides.
 //! - [`comment`]: a validated comment.
 //! - [`ratelimit`]: rate-limit buckets and GCRA.
-//! - [`store`]: shared state (rate limits, remembered decisions) behind one trait.
+//! - [`clock`]: wall-clock time as the store and the wire carry it.
+//! - [`store`]: shared state (rate limits, remembered decisions, the moderation queue, audit log, labels,
+//!   authors' standing, campaign counts) behind one trait.
+//! - [`campaign`]: near-duplicate fingerprints of comment waves.
+//! - [`trust`]: trusted returning authors.
 //! - [`policy`]: rules, rate limits and the model combined into a decision with reasons.
 //! - [`check`]: one CheckComment, transport aside.
+//! - [`queue`]: the moderation queue: list, get, resolve, audit, events, recheck.
+//! - [`feedback`]: the blog's spam/ham reports.
+//! - [`export`]: verdicts and feedback as training rows.
+//! - [`webhook`]: signed, retried, never-blocking event delivery.
 //! - [`grpc`]: the gRPC service, validation and status mapping.
 //! - [`server`]: serving Moderation, health and reflection until shutdown.
 //! - [`pb`]: generated protobuf types.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod campaign;
 pub mod card;
 pub mod check;
 pub mod cli;
+pub mod clock;
 pub mod comment;
 pub mod config;
 pub mod corpus;
 pub mod cv;
 pub mod decision;
+pub mod export;
+pub mod feedback;
 pub mod grpc;
 pub mod metrics;
 pub mod model;
 pub mod pb;
 pub mod policy;
+pub mod queue;
 pub mod ratelimit;
 pub mod server;
 pub mod split;
@@ -46,3 +59,5 @@ pub mod telemetry;
 pub mod testdata;
 pub mod tokenize;
 pub mod train;
+pub mod trust;
+pub mod webhook;

@@ -2,13 +2,15 @@
 //! combined into one decision with every reason that counted.
 //!
 //! Order, from strongest: a filled honeypot rejects; a privileged role accepts (and is not rate-limited);
-//! a rate limit rejects; a blocked term rejects; then moderation terms, too many links and a too-fast
-//! submission each require at least HOLD, and the model's two thresholds decide the rest. The model
+//! a rate limit rejects; a blocked term rejects — these are the hard rules. A trusted returning author is
+//! accepted next. Then moderation terms, too many links and a too-fast submission each require at least
+//! HOLD, a campaign (a text seen more than the site's threshold within its window) requires HOLD or
+//! rejects, as the site chose, and the model's two thresholds decide the rest. The model
 //! rejects only with enough evidence: a comment with fewer than [`MIN_EVIDENCE_TOKENS`] known features is
 //! held rather than rejected or accepted on a guess.
 
 use crate::comment::Comment;
-use crate::config::SiteConfig;
+use crate::config::{CampaignAction, SiteConfig};
 use crate::decision::{Decision, Thresholds};
 use crate::model::Explanation;
 use crate::ratelimit::Dimension;
@@ -41,6 +43,19 @@ pub mod code {
     pub const MODERATION_TERM: &str = "rule.moderation_term";
     /// A privileged role.
     pub const PRIVILEGED_ROLE: &str = "rule.privileged_role";
+    /// A returning author with enough approved comments and no spam verdict.
+    pub const TRUSTED_AUTHOR: &str = "rule.trusted_author";
+    /// One of many near-identical comments within the campaign window.
+    pub const CAMPAIGN: &str = "rule.campaign";
+}
+
+/// How often a near-duplicate of this comment was seen (see `campaign`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sighting {
+    /// The band the count belongs to: the campaign's id.
+    pub campaign_id: String,
+    /// Sightings within the window, this one included.
+    pub count: u64,
 }
 
 /// One reason behind a decision.
@@ -124,6 +139,10 @@ pub struct Inputs<'a> {
     pub links: usize,
     /// The content's skeleton (see `tokenize::skeleton`), for term matching.
     pub skeleton: &'a str,
+    /// The author's approved comments when the author is trusted (enough approvals, no spam verdict).
+    pub trusted: Option<u64>,
+    /// Near-duplicate sightings, when the comment was fingerprinted.
+    pub sighting: Option<&'a Sighting>,
 }
 
 /// Decide.
@@ -186,6 +205,14 @@ pub fn decide(comment: &Comment, input: &Inputs<'_>) -> Verdict {
         return hard(reasons, Decision::Reject, None);
     }
 
+    if let Some(approved) = input.trusted {
+        reasons.push(Reason::rule(
+            code::TRUSTED_AUTHOR,
+            format!("a returning author with {approved} approved comments and no spam"),
+        ));
+        return hard(reasons, Decision::Accept, None);
+    }
+
     let mut floor = Decision::Accept;
     if let Some(term) = find_term(input.skeleton, &rules.moderation_terms) {
         reasons.push(Reason::rule(
@@ -215,6 +242,21 @@ pub fn decide(comment: &Comment, input: &Inputs<'_>) -> Verdict {
             ));
             floor = Decision::Hold;
         }
+    }
+
+    let campaign = &input.site.campaign;
+    if let Some(s) = input.sighting.filter(|s| s.count > campaign.threshold) {
+        reasons.push(Reason::rule(
+            code::CAMPAIGN,
+            format!(
+                "{} near-identical comments within {} s (campaign {})",
+                s.count, campaign.window_secs, s.campaign_id
+            ),
+        ));
+        floor = match campaign.action {
+            CampaignAction::Hold => floor.max(Decision::Hold),
+            CampaignAction::Reject => Decision::Reject,
+        };
     }
 
     let ex = input.explanation;

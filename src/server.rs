@@ -1,5 +1,6 @@
 //! The one way to serve: `run(listener, checker, shutdown)`. `main` passes a future that resolves on
-//! SIGINT or SIGTERM; tests pass a oneshot.
+//! SIGINT or SIGTERM; tests pass a oneshot. Moderation, ModerationQueue, health and reflection share
+//! one listener.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -8,8 +9,9 @@ use tokio::net::TcpListener;
 
 use crate::check::Checker;
 use crate::config::MAX_MESSAGE_BYTES;
-use crate::grpc::ModerationService;
+use crate::grpc::{ModerationService, QueueService};
 use crate::pb;
+use crate::queue::Queue;
 use crate::store::Store;
 
 /// Why the server stopped with an error.
@@ -38,14 +40,29 @@ pub async fn run<S: Store>(
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
+    health
+        .set_serving::<pb::moderation_queue_server::ModerationQueueServer<QueueService<S>>>()
+        .await;
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+    let queue = pb::moderation_queue_server::ModerationQueueServer::new(QueueService::new(
+        Arc::new(Queue::new(checker.clone())),
+        stopping,
+    ))
+    .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let moderation = pb::moderation_server::ModerationServer::new(ModerationService::new(checker))
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
 
     let shutdown = async move {
         shutdown.await;
         tracing::info!("shutting down: no new requests, finishing those in flight");
+        // Watch streams never finish by themselves; end them so the drain can.
+        let _ = stopping_tx.send(true);
         health
             .set_not_serving::<pb::moderation_server::ModerationServer<ModerationService<S>>>()
+            .await;
+        health
+            .set_not_serving::<pb::moderation_queue_server::ModerationQueueServer<QueueService<S>>>(
+            )
             .await;
     };
     // Without TCP_NODELAY a small response waits for the client's delayed ACK: 40 ms per request.
@@ -54,6 +71,7 @@ pub async fn run<S: Store>(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(moderation)
+        .add_service(queue)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     Ok(())

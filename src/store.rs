@@ -48,6 +48,108 @@ pub struct Once<'a> {
     pub ttl_us: u64,
 }
 
+/// A held item as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldRecord {
+    /// The held id.
+    pub held_id: String,
+    /// The encoded `HeldItem` as stored at HOLD time (without sequence or resolution).
+    pub item: Vec<u8>,
+    /// Position in the site's queue: strictly increasing in the order items were held.
+    pub sequence: u64,
+    /// The encoded `Resolution`, once resolved.
+    pub resolution: Option<Vec<u8>>,
+}
+
+/// What `hold` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hold {
+    /// Stored as a new item at this sequence.
+    Stored {
+        /// Its position in the queue.
+        sequence: u64,
+    },
+    /// The comment id was already held (a retry that raced the first attempt): nothing was written and
+    /// this is the item that stands.
+    Existing(HeldRecord),
+}
+
+/// One resolution, everything written together with it.
+#[derive(Debug, Clone)]
+pub struct Resolve {
+    /// The verdict's wire number (compared to tell a repeat from a conflict).
+    pub verdict: i32,
+    /// The encoded `Resolution`.
+    pub resolution: Vec<u8>,
+    /// The encoded `AuditEntry` appended to the audit log.
+    pub audit: Vec<u8>,
+    /// The encoded `QueueEvent` appended to the event feed.
+    pub event: Vec<u8>,
+    /// A labelled example to keep under the decision id (none for REJECT_OTHER).
+    pub label: Option<(String, Vec<u8>)>,
+    /// What the verdict teaches about the author, if the comment had an e-mail address.
+    pub trust: Option<TrustUpdate>,
+}
+
+/// What `resolve` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved {
+    /// Resolved now.
+    Done,
+    /// Already resolved with the same verdict: nothing changed. The standing resolution.
+    Same(Vec<u8>),
+    /// Already resolved with another verdict: nothing changed. The standing resolution.
+    Conflict(Vec<u8>),
+    /// No such item.
+    NotFound,
+}
+
+/// A change to an author's standing on a site, keyed by a hash of the normalised e-mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustUpdate {
+    /// The author key (see `trust::author_key`).
+    pub author: String,
+    /// Approved (counts towards trust) or marked spam (rules trust out for good).
+    pub approved: bool,
+}
+
+/// An author's standing on a site.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Standing {
+    /// Comments approved by a moderator.
+    pub approved: u64,
+    /// A moderator or the blog has called one of the author's comments spam.
+    pub spam: bool,
+}
+
+/// A decision kept for feedback by decision id or comment id: written with the remembered response, in
+/// the same write.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// The decision id.
+    pub decision_id: String,
+    /// The encoded `DecisionRecord`.
+    pub bytes: Vec<u8>,
+    /// How long to keep it.
+    pub ttl_us: u64,
+}
+
+/// A labelled example from the blog's feedback, with its audit entry.
+#[derive(Debug, Clone)]
+pub struct Feedback {
+    /// The decision the label is kept under; a later report for it replaces this one.
+    pub decision_id: String,
+    /// The encoded `LabelledExample`.
+    pub label: Vec<u8>,
+    /// The encoded `AuditEntry`.
+    pub audit: Vec<u8>,
+    /// Spam feedback on a comment with an e-mail address marks the author.
+    pub trust: Option<TrustUpdate>,
+}
+
+/// One entry of an append-only log (audit or events): its cursor and the encoded message.
+pub type Entry = (String, Vec<u8>);
+
 /// Shared state behind the service.
 pub trait Store: Send + Sync + 'static {
     /// Count one request against every bucket, all or nothing: it is admitted and counted in every
@@ -69,31 +171,118 @@ pub trait Store: Send + Sync + 'static {
         now_us: u64,
     ) -> impl Future<Output = Result<Option<Vec<u8>>, Error>> + Send;
 
-    /// Keep a held comment (an encoded `HeldItem`) under `held_id`, durably, before HOLD is answered.
-    /// Held items never expire: they wait for a person.
+    /// Keep a held comment (an encoded `HeldItem`) under `held_id`, durably, before HOLD is answered,
+    /// and append `event` to the site's feed. Held items never expire: they wait for a person. With a
+    /// comment id, a comment is held once: if it is already held, nothing is written and the standing
+    /// item is returned.
     fn hold(
         &self,
         site: &str,
         held_id: &str,
+        comment_id: &str,
         item: Vec<u8>,
-        held_at_us: u64,
-    ) -> impl Future<Output = Result<(), Error>> + Send;
+        event: Vec<u8>,
+    ) -> impl Future<Output = Result<Hold, Error>> + Send;
 
-    /// A held item, if there is one under `held_id`.
+    /// A held item, waiting or resolved.
     fn held(
         &self,
         site: &str,
         held_id: &str,
+    ) -> impl Future<Output = Result<Option<HeldRecord>, Error>> + Send;
+
+    /// Up to `limit` waiting items with a sequence above `after`, oldest first.
+    fn pending(
+        &self,
+        site: &str,
+        after: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<HeldRecord>, Error>> + Send;
+
+    /// Resolve a waiting item: keep the resolution, take it out of the waiting queue, append the audit
+    /// entry and the event, keep the label and update the author's standing — all or nothing. A second
+    /// resolution changes nothing and says whether it agreed.
+    fn resolve(
+        &self,
+        site: &str,
+        held_id: &str,
+        resolve: Resolve,
+    ) -> impl Future<Output = Result<Resolved, Error>> + Send;
+
+    /// Keep the blog's feedback (replacing an earlier label for the same decision) and audit it.
+    /// Returns whether an earlier label was replaced.
+    fn feedback(
+        &self,
+        site: &str,
+        feedback: Feedback,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// Every labelled example of a site (moderator verdicts and feedback), one per decision.
+    fn labels(&self, site: &str) -> impl Future<Output = Result<Vec<Vec<u8>>, Error>> + Send;
+
+    /// A decision record kept by `remember`, if it has not expired.
+    fn decision(
+        &self,
+        site: &str,
+        decision_id: &str,
+        now_us: u64,
     ) -> impl Future<Output = Result<Option<Vec<u8>>, Error>> + Send;
 
+    /// The id of the decision kept for a comment id, if it has not expired.
+    fn decision_for_comment(
+        &self,
+        site: &str,
+        comment_id: &str,
+        now_us: u64,
+    ) -> impl Future<Output = Result<Option<String>, Error>> + Send;
+
+    /// Up to `limit` audit entries after `after` (empty: from the start), oldest first.
+    fn audit(
+        &self,
+        site: &str,
+        after: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Entry>, Error>> + Send;
+
+    /// Up to `limit` queue events after the cursor `after`, oldest first. The feed keeps the latest
+    /// events only (see the implementations); a watcher further behind resumes at the oldest kept.
+    fn events(
+        &self,
+        site: &str,
+        after: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Entry>, Error>> + Send;
+
+    /// The cursor of the latest event, so a new watcher starts with the next one.
+    fn events_tail(&self, site: &str) -> impl Future<Output = Result<String, Error>> + Send;
+
+    /// An author's standing on a site.
+    fn standing(
+        &self,
+        site: &str,
+        author: &str,
+    ) -> impl Future<Output = Result<Standing, Error>> + Send;
+
+    /// Count one sighting of a text by its fingerprint bands within a window of `window_us`; returns
+    /// the highest count among the bands and that band's name (the campaign id).
+    fn sighting(
+        &self,
+        site: &str,
+        bands: &[String],
+        window_us: u64,
+        now_us: u64,
+    ) -> impl Future<Output = Result<(u64, String), Error>> + Send;
+
     /// Remember `response` for `(site, comment_id)` for `ttl_us`, unless a response is already there;
-    /// returns the response that stands (the earlier one wins, so concurrent retries agree).
+    /// returns the response that stands (the earlier one wins, so concurrent retries agree). A new
+    /// response's `record` is kept in the same write, for feedback by decision id.
     fn remember(
         &self,
         site: &str,
         comment_id: &str,
         response: Vec<u8>,
         ttl_us: u64,
+        record: Option<Record>,
         now_us: u64,
     ) -> impl Future<Output = Result<Vec<u8>, Error>> + Send;
 }

@@ -14,10 +14,7 @@ use crate::store::redis::RedisStore;
 use crate::store::Store;
 
 pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let mut config = match &args.config {
-        Some(path) => Config::from_file(path)?,
-        None => Config::default(),
-    };
+    let mut config = args.store.config()?;
     if let Some(addr) = args.addr {
         config.addr = addr;
     }
@@ -26,12 +23,6 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(n) = args.max_content_bytes {
         config.max_content_bytes = n;
-    }
-    if let Some(dir) = args.data_dir {
-        config.data_dir = dir;
-    }
-    if let Some(url) = args.redis_url {
-        config.redis_url = Some(url);
     }
     config.validate()?;
     let model = Model::load(&config.model).context("loading the model")?;

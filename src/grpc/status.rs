@@ -1,25 +1,91 @@
 //! Domain errors → `tonic::Status`, in one place. A client's mistake is INVALID_ARGUMENT naming the
-//! field; a store that cannot answer is UNAVAILABLE (the client may retry); anything else is INTERNAL
-//! with a generic message, its cause logged here once.
+//! field; an unknown id is NOT_FOUND; a conflicting resolution is FAILED_PRECONDITION naming who resolved
+//! the item and how; a store that cannot answer is UNAVAILABLE (the client may retry); anything else is
+//! INTERNAL with a generic message, its cause logged here once.
 
-use tonic::Status;
+use tonic::{Code, Status};
 
-use crate::check;
 use crate::comment::Invalid;
+use crate::queue::Outcome;
+use crate::{check, feedback, pb, queue, store};
 
 pub(super) fn invalid(e: Invalid) -> Status {
     Status::invalid_argument(e.to_string())
 }
 
+fn store(err: &store::Error) -> Status {
+    tracing::warn!(error = %err, "store unavailable");
+    Status::unavailable("the store is unavailable; retry")
+}
+
+fn corrupt(err: &prost::DecodeError) -> Status {
+    tracing::error!(error = %err, "a stored record could not be decoded");
+    Status::internal("internal error")
+}
+
 pub(super) fn check(e: check::Error) -> Status {
     match e {
-        check::Error::Store(err) => {
-            tracing::warn!(error = %err, "store unavailable during a check");
-            Status::unavailable("the store is unavailable; retry")
+        check::Error::Store(err) => store(&err),
+        check::Error::Corrupt(err) => corrupt(&err),
+    }
+}
+
+pub(super) fn queue(e: queue::Error) -> Status {
+    match e {
+        queue::Error::Store(err) => store(&err),
+        queue::Error::Corrupt(err) => corrupt(&err),
+        queue::Error::Invalid { .. } => Status::invalid_argument(e.to_string()),
+        queue::Error::NotFound(_) => Status::not_found(e.to_string()),
+    }
+}
+
+pub(super) fn feedback(e: feedback::Error) -> Status {
+    match e {
+        feedback::Error::Store(err) => store(&err),
+        feedback::Error::Corrupt(err) => corrupt(&err),
+        feedback::Error::Invalid(err) => invalid(err),
+        feedback::Error::NotFound(m) => Status::not_found(m),
+    }
+}
+
+/// One item's resolution as a per-item result: its gRPC code and message.
+pub(super) fn outcome(held_id: &str, o: &Outcome) -> (Code, String) {
+    match o {
+        Outcome::Resolved(_) => (Code::Ok, "resolved".into()),
+        Outcome::AlreadyResolved(_) => (Code::Ok, "already resolved the same way".into()),
+        Outcome::Conflict(r) => (
+            Code::FailedPrecondition,
+            format!(
+                "`{held_id}` was already resolved as {} by {}",
+                r.verdict().as_str_name(),
+                if r.moderator.is_empty() {
+                    "an unnamed moderator"
+                } else {
+                    &r.moderator
+                }
+            ),
+        ),
+        Outcome::NotFound => (
+            Code::NotFound,
+            format!("no held item `{held_id}` on this site"),
+        ),
+    }
+}
+
+/// A single-item ResolveHeld answers with the item's status itself.
+pub(super) fn single(held_id: &str, o: &Outcome) -> Result<(), Status> {
+    match outcome(held_id, o) {
+        (Code::Ok, _) => Ok(()),
+        (code, message) => Err(Status::new(code, message)),
+    }
+}
+
+/// The resolution standing after an outcome, if any.
+pub(super) fn standing(o: &Outcome) -> Option<pb::Resolution> {
+    match o {
+        Outcome::Resolved(r) | Outcome::AlreadyResolved(r) | Outcome::Conflict(r) => {
+            Some(r.clone())
         }
-        check::Error::Corrupt(err) => {
-            tracing::error!(error = %err, "a remembered decision could not be decoded");
-            Status::internal("internal error")
-        }
+        Outcome::NotFound => None,
     }
 }

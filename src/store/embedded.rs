@@ -4,16 +4,20 @@
 //! empty after a restart, which at worst lets a commenter a fresh burst. Remembered decisions must
 //! survive a restart — a blog retrying after saring restarted must get the decision it was already given
 //! — so they live in a redb database file under the data directory, each write committed durably before
-//! the response is sent. Held comments are kept in the same file, committed durably before HOLD is
-//! answered.
+//! the response is sent. Held comments, their resolutions, the audit log, the queue's event feed,
+//! labelled examples and authors' standing are kept in the same file, each change one durable write
+//! transaction (held before HOLD is answered). Campaign sightings, like buckets, are memory only.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 
-use super::{Admission, Error, Once, Store};
+use super::{
+    Admission, Entry, Error, Feedback, HeldRecord, Hold, Once, Record, Resolve, Resolved, Standing,
+    Store,
+};
 use crate::ratelimit::{step, Bucket, Step};
 
 /// After this many writes, expired entries are swept, so memory and the file stay bounded by live entries.
@@ -26,8 +30,42 @@ pub const DATABASE_FILE: &str = "saring.redb";
 /// response.
 const REMEMBERED: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("remembered");
 
-/// (site, NUL, held id) → held-at time (µs, 8 bytes little-endian) followed by the encoded `HeldItem`.
+/// (site, NUL, held id) → sequence (8 bytes little-endian) followed by the encoded `HeldItem`.
 const HELD: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("held");
+
+/// (site, NUL, held id) → the encoded `Resolution`, preceded by the verdict (4 bytes little-endian).
+const RESOLUTIONS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("resolutions");
+
+/// (site, sequence) → held id, for waiting items only.
+const PENDING: TableDefinition<'_, (&str, u64), &str> = TableDefinition::new("pending");
+
+/// (site, NUL, comment id) → held id, so a comment is held once.
+const HELD_COMMENTS: TableDefinition<'_, &str, &str> = TableDefinition::new("held_comments");
+
+/// (site, NUL, counter name) → the last number handed out.
+const COUNTERS: TableDefinition<'_, &str, u64> = TableDefinition::new("counters");
+
+/// (site, number) → encoded `AuditEntry`; never trimmed.
+const AUDIT: TableDefinition<'_, (&str, u64), &[u8]> = TableDefinition::new("audit");
+
+/// (site, number) → encoded `QueueEvent`; the latest [`EVENT_FEED_LEN`] per site are kept.
+const EVENTS: TableDefinition<'_, (&str, u64), &[u8]> = TableDefinition::new("events");
+
+/// (site, NUL, decision id) → encoded `LabelledExample`.
+const LABELS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("labels");
+
+/// (site, NUL, decision id) → expiry (µs, 8 bytes little-endian) followed by the `DecisionRecord`.
+const DECISIONS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("decisions");
+
+/// (site, NUL, comment id) → expiry (µs, 8 bytes little-endian) followed by the decision id.
+const DECISION_COMMENTS: TableDefinition<'_, &str, &[u8]> =
+    TableDefinition::new("decision_comments");
+
+/// (site, NUL, author key) → approvals (8 bytes little-endian) and a spam mark (1 byte).
+const TRUST: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("trust");
+
+/// How many queue events are kept per site for watchers that fall behind.
+const EVENT_FEED_LEN: u64 = 10_000;
 
 /// Why the embedded store could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +96,9 @@ struct Buckets {
     tat: HashMap<String, u64>,
     /// (site, NUL, comment id) → until when the comment counts as counted (µs since the epoch).
     counted: HashMap<String, u64>,
+    /// (site, NUL, campaign band) → (sightings, end of the window in µs). Soft state: a restart forgets
+    /// a wave in progress, which at worst lets a few more of its comments through to the model.
+    sightings: HashMap<String, (u64, u64)>,
     writes: u64,
 }
 
@@ -97,6 +138,16 @@ impl EmbeddedStore {
         let txn = db.begin_write()?;
         txn.open_table(REMEMBERED)?;
         txn.open_table(HELD)?;
+        txn.open_table(RESOLUTIONS)?;
+        txn.open_table(PENDING)?;
+        txn.open_table(HELD_COMMENTS)?;
+        txn.open_table(COUNTERS)?;
+        txn.open_table(AUDIT)?;
+        txn.open_table(EVENTS)?;
+        txn.open_table(LABELS)?;
+        txn.open_table(DECISIONS)?;
+        txn.open_table(DECISION_COMMENTS)?;
+        txn.open_table(TRUST)?;
         txn.commit()?;
         Ok(EmbeddedStore {
             buckets: Arc::default(),
@@ -132,6 +183,89 @@ fn bucket_key(site: &str, b: &Bucket) -> String {
 /// A key within a site: a comment id (counted and remembered decisions) or a held id.
 fn site_key(site: &str, id: &str) -> String {
     format!("{site}\u{0}{id}")
+}
+
+/// The next number of a site's counter, within a write transaction.
+fn next_number(txn: &redb::WriteTransaction, site: &str, name: &str) -> Result<u64, redb::Error> {
+    let mut counters = txn.open_table(COUNTERS)?;
+    let key = site_key(site, name);
+    let next = counters.get(key.as_str())?.map_or(0, |v| v.value()) + 1;
+    counters.insert(key.as_str(), next)?;
+    Ok(next)
+}
+
+/// Append to a site's audit log or event feed; the event feed keeps its latest entries only.
+fn append(
+    txn: &redb::WriteTransaction,
+    site: &str,
+    log: TableDefinition<'_, (&str, u64), &[u8]>,
+    bytes: &[u8],
+) -> Result<(), redb::Error> {
+    let n = next_number(txn, site, log.name())?;
+    let mut table = txn.open_table(log)?;
+    table.insert((site, n), bytes)?;
+    if log.name() == EVENTS.name() && n > EVENT_FEED_LEN {
+        table.remove((site, n - EVENT_FEED_LEN))?;
+    }
+    Ok(())
+}
+
+/// Cursors look like Redis stream ids (`0-N`) so the queue treats both stores' cursors alike.
+fn cursor(n: u64) -> String {
+    format!("0-{n}")
+}
+
+fn cursor_number(cursor: &str) -> u64 {
+    cursor
+        .rsplit('-')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Read a site's log after a cursor.
+fn read_log(
+    db: &Database,
+    site: &str,
+    log: TableDefinition<'_, (&str, u64), &[u8]>,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<Entry>, redb::Error> {
+    let txn = db.begin_read()?;
+    let table = txn.open_table(log)?;
+    let mut out = Vec::new();
+    for row in table
+        .range((site, after.saturating_add(1))..=(site, u64::MAX))?
+        .take(limit)
+    {
+        let (k, v) = row?;
+        out.push((cursor(k.value().1), v.value().to_vec()));
+    }
+    Ok(out)
+}
+
+fn held_record(
+    txn: &redb::ReadTransaction,
+    site: &str,
+    held_id: &str,
+) -> Result<Option<HeldRecord>, redb::Error> {
+    let key = site_key(site, held_id);
+    let held = txn.open_table(HELD)?;
+    let Some(value) = held.get(key.as_str())? else {
+        return Ok(None);
+    };
+    let value = value.value();
+    let (seq, item) = value.split_at_checked(8).unwrap_or((&[0; 8], &[]));
+    let resolution = txn
+        .open_table(RESOLUTIONS)?
+        .get(key.as_str())?
+        .and_then(|v| v.value().get(4..).map(<[u8]>::to_vec));
+    Ok(Some(HeldRecord {
+        held_id: held_id.to_string(),
+        item: item.to_vec(),
+        sequence: u64::from_le_bytes(seq.try_into().unwrap_or([0; 8])),
+        resolution,
+    }))
 }
 
 /// The response in a stored value, if it has not expired at `now_us`.
@@ -182,6 +316,7 @@ impl Store for EmbeddedStore {
         if state.writes.is_multiple_of(SWEEP_EVERY) {
             state.tat.retain(|_, tat| *tat > now_us);
             state.counted.retain(|_, until| *until > now_us);
+            state.sightings.retain(|_, (_, until)| *until > now_us);
         }
         Ok(Admission::Admitted)
     }
@@ -190,34 +325,263 @@ impl Store for EmbeddedStore {
         &self,
         site: &str,
         held_id: &str,
+        comment_id: &str,
         item: Vec<u8>,
-        held_at_us: u64,
-    ) -> Result<(), Error> {
-        let key = site_key(site, held_id);
+        event: Vec<u8>,
+    ) -> Result<Hold, Error> {
+        let (site, held_id, comment_id) = (
+            site.to_string(),
+            held_id.to_string(),
+            comment_id.to_string(),
+        );
         self.blocking(move |db| {
             let txn = db.begin_write()?;
-            {
-                let mut table = txn.open_table(HELD)?;
-                let mut value = held_at_us.to_le_bytes().to_vec();
-                value.extend_from_slice(&item);
-                table.insert(key.as_str(), value.as_slice())?;
+            let comment_key = site_key(&site, &comment_id);
+            if !comment_id.is_empty() {
+                let standing = txn
+                    .open_table(HELD_COMMENTS)?
+                    .get(comment_key.as_str())?
+                    .map(|v| v.value().to_string());
+                if let Some(standing) = standing {
+                    drop(txn);
+                    let read = db.begin_read()?;
+                    return Ok(held_record(&read, &site, &standing)?
+                        .map_or(Hold::Stored { sequence: 0 }, Hold::Existing));
+                }
             }
+            let sequence = next_number(&txn, &site, "held")?;
+            {
+                let mut value = sequence.to_le_bytes().to_vec();
+                value.extend_from_slice(&item);
+                let key = site_key(&site, &held_id);
+                txn.open_table(HELD)?
+                    .insert(key.as_str(), value.as_slice())?;
+                txn.open_table(PENDING)?
+                    .insert((site.as_str(), sequence), held_id.as_str())?;
+                if !comment_id.is_empty() {
+                    txn.open_table(HELD_COMMENTS)?
+                        .insert(comment_key.as_str(), held_id.as_str())?;
+                }
+            }
+            append(&txn, &site, EVENTS, &event)?;
             txn.commit()?;
-            Ok(())
+            Ok(Hold::Stored { sequence })
         })
         .await
     }
 
-    async fn held(&self, site: &str, held_id: &str) -> Result<Option<Vec<u8>>, Error> {
-        let key = site_key(site, held_id);
+    async fn held(&self, site: &str, held_id: &str) -> Result<Option<HeldRecord>, Error> {
+        let (site, held_id) = (site.to_string(), held_id.to_string());
+        self.blocking(move |db| held_record(&db.begin_read()?, &site, &held_id))
+            .await
+    }
+
+    async fn pending(
+        &self,
+        site: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<HeldRecord>, Error> {
+        let site = site.to_string();
         self.blocking(move |db| {
             let txn = db.begin_read()?;
-            let table = txn.open_table(HELD)?;
-            Ok(table
-                .get(key.as_str())?
-                .and_then(|v| v.value().get(8..).map(<[u8]>::to_vec)))
+            let pending = txn.open_table(PENDING)?;
+            let mut out = Vec::new();
+            let from = (site.as_str(), after.saturating_add(1));
+            for row in pending.range(from..=(site.as_str(), u64::MAX))?.take(limit) {
+                let (_, id) = row?;
+                if let Some(record) = held_record(&txn, &site, id.value())? {
+                    out.push(record);
+                }
+            }
+            Ok(out)
         })
         .await
+    }
+
+    async fn resolve(&self, site: &str, held_id: &str, r: Resolve) -> Result<Resolved, Error> {
+        let (site, held_id) = (site.to_string(), held_id.to_string());
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            let key = site_key(&site, &held_id);
+            let sequence = match txn.open_table(HELD)?.get(key.as_str())? {
+                None => return Ok(Resolved::NotFound),
+                Some(v) => v
+                    .value()
+                    .get(..8)
+                    .and_then(|b| b.try_into().ok())
+                    .map_or(0, u64::from_le_bytes),
+            };
+            let standing = txn
+                .open_table(RESOLUTIONS)?
+                .get(key.as_str())?
+                .map(|v| v.value().to_vec());
+            if let Some(standing) = standing {
+                let verdict = standing
+                    .get(..4)
+                    .and_then(|b| b.try_into().ok())
+                    .map(i32::from_le_bytes);
+                let resolution = standing.get(4..).unwrap_or_default().to_vec();
+                return Ok(if verdict == Some(r.verdict) {
+                    Resolved::Same(resolution)
+                } else {
+                    Resolved::Conflict(resolution)
+                });
+            }
+            {
+                let mut value = r.verdict.to_le_bytes().to_vec();
+                value.extend_from_slice(&r.resolution);
+                txn.open_table(RESOLUTIONS)?
+                    .insert(key.as_str(), value.as_slice())?;
+                txn.open_table(PENDING)?.remove((site.as_str(), sequence))?;
+                if let Some((decision_id, label)) = &r.label {
+                    txn.open_table(LABELS)?
+                        .insert(site_key(&site, decision_id).as_str(), label.as_slice())?;
+                }
+                if let Some(t) = &r.trust {
+                    change_standing(&txn, &site, t)?;
+                }
+            }
+            append(&txn, &site, AUDIT, &r.audit)?;
+            append(&txn, &site, EVENTS, &r.event)?;
+            txn.commit()?;
+            Ok(Resolved::Done)
+        })
+        .await
+    }
+
+    async fn feedback(&self, site: &str, f: Feedback) -> Result<bool, Error> {
+        let site = site.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            let replaced = txn
+                .open_table(LABELS)?
+                .insert(site_key(&site, &f.decision_id).as_str(), f.label.as_slice())?
+                .is_some();
+            if let Some(t) = &f.trust {
+                change_standing(&txn, &site, t)?;
+            }
+            append(&txn, &site, AUDIT, &f.audit)?;
+            txn.commit()?;
+            Ok(replaced)
+        })
+        .await
+    }
+
+    async fn labels(&self, site: &str) -> Result<Vec<Vec<u8>>, Error> {
+        let prefix = site_key(site, "");
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(LABELS)?;
+            let mut out = Vec::new();
+            for row in table.range(prefix.as_str()..)? {
+                let (k, v) = row?;
+                if !k.value().starts_with(&prefix) {
+                    break;
+                }
+                out.push(v.value().to_vec());
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn decision(
+        &self,
+        site: &str,
+        decision_id: &str,
+        now_us: u64,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let key = site_key(site, decision_id);
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(DECISIONS)?;
+            Ok(table
+                .get(key.as_str())?
+                .and_then(|v| live(v.value(), now_us)))
+        })
+        .await
+    }
+
+    async fn decision_for_comment(
+        &self,
+        site: &str,
+        comment_id: &str,
+        now_us: u64,
+    ) -> Result<Option<String>, Error> {
+        let key = site_key(site, comment_id);
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(DECISION_COMMENTS)?;
+            Ok(table
+                .get(key.as_str())?
+                .and_then(|v| live(v.value(), now_us))
+                .map(|id| String::from_utf8_lossy(&id).into_owned()))
+        })
+        .await
+    }
+
+    async fn audit(&self, site: &str, after: &str, limit: usize) -> Result<Vec<Entry>, Error> {
+        let (site, after) = (site.to_string(), cursor_number(after));
+        self.blocking(move |db| read_log(db, &site, AUDIT, after, limit))
+            .await
+    }
+
+    async fn events(&self, site: &str, after: &str, limit: usize) -> Result<Vec<Entry>, Error> {
+        let (site, after) = (site.to_string(), cursor_number(after));
+        self.blocking(move |db| read_log(db, &site, EVENTS, after, limit))
+            .await
+    }
+
+    async fn events_tail(&self, site: &str) -> Result<String, Error> {
+        let key = site_key(site, EVENTS.name());
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            let n = txn
+                .open_table(COUNTERS)?
+                .get(key.as_str())?
+                .map_or(0, |v| v.value());
+            Ok(cursor(n))
+        })
+        .await
+    }
+
+    async fn standing(&self, site: &str, author: &str) -> Result<Standing, Error> {
+        let key = site_key(site, author);
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(TRUST)?;
+            Ok(table
+                .get(key.as_str())?
+                .map(|v| decode_standing(v.value()))
+                .unwrap_or_default())
+        })
+        .await
+    }
+
+    async fn sighting(
+        &self,
+        site: &str,
+        bands: &[String],
+        window_us: u64,
+        now_us: u64,
+    ) -> Result<(u64, String), Error> {
+        let mut state = self.lock_buckets()?;
+        let mut best = (0, String::new());
+        for band in bands {
+            let entry = state
+                .sightings
+                .entry(site_key(site, band))
+                .or_insert((0, 0));
+            if entry.1 <= now_us {
+                *entry = (0, now_us.saturating_add(window_us));
+            }
+            entry.0 += 1;
+            if entry.0 > best.0 {
+                best = (entry.0, band.clone());
+            }
+        }
+        Ok(best)
     }
 
     async fn recall(
@@ -243,9 +607,11 @@ impl Store for EmbeddedStore {
         comment_id: &str,
         response: Vec<u8>,
         ttl_us: u64,
+        record: Option<Record>,
         now_us: u64,
     ) -> Result<Vec<u8>, Error> {
         let key = site_key(site, comment_id);
+        let record = record.map(|r| (site_key(site, &r.decision_id), r));
         let sweep = {
             let mut n = self
                 .remembered_writes
@@ -268,11 +634,26 @@ impl Store for EmbeddedStore {
                         let mut value = now_us.saturating_add(ttl_us).to_le_bytes().to_vec();
                         value.extend_from_slice(&response);
                         table.insert(key.as_str(), value.as_slice())?;
+                        if let Some((record_key, r)) = &record {
+                            let expiry = now_us.saturating_add(r.ttl_us).to_le_bytes();
+                            let mut value = expiry.to_vec();
+                            value.extend_from_slice(&r.bytes);
+                            txn.open_table(DECISIONS)?
+                                .insert(record_key.as_str(), value.as_slice())?;
+                            let mut value = expiry.to_vec();
+                            value.extend_from_slice(r.decision_id.as_bytes());
+                            txn.open_table(DECISION_COMMENTS)?
+                                .insert(key.as_str(), value.as_slice())?;
+                        }
                         response
                     }
                 };
                 if sweep {
                     table.retain(|_, v| live(v, now_us).is_some())?;
+                    txn.open_table(DECISIONS)?
+                        .retain(|_, v| live(v, now_us).is_some())?;
+                    txn.open_table(DECISION_COMMENTS)?
+                        .retain(|_, v| live(v, now_us).is_some())?;
                 }
                 standing
             };
@@ -281,4 +662,36 @@ impl Store for EmbeddedStore {
         })
         .await
     }
+}
+
+fn decode_standing(v: &[u8]) -> Standing {
+    Standing {
+        approved: v
+            .get(..8)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u64::from_le_bytes),
+        spam: v.get(8).is_some_and(|b| *b != 0),
+    }
+}
+
+fn change_standing(
+    txn: &redb::WriteTransaction,
+    site: &str,
+    t: &super::TrustUpdate,
+) -> Result<(), redb::Error> {
+    let mut table = txn.open_table(TRUST)?;
+    let key = site_key(site, &t.author);
+    let mut s = table
+        .get(key.as_str())?
+        .map(|v| decode_standing(v.value()))
+        .unwrap_or_default();
+    if t.approved {
+        s.approved += 1;
+    } else {
+        s.spam = true;
+    }
+    let mut value = s.approved.to_le_bytes().to_vec();
+    value.push(u8::from(s.spam));
+    table.insert(key.as_str(), value.as_slice())?;
+    Ok(())
 }

@@ -4,15 +4,20 @@
 //! `Script` does both), so it is atomic in Redis and cancel-safe in saring — a dropped request either ran
 //! its script whole or not at all. Keys carry the site as a hash tag, `saring:{site}:…`, so all of one
 //! site's keys live in one slot and the same scheme works on Redis Cluster. Rate-limit and idempotency
-//! keys have TTLs, so Redis never grows without bound from traffic; held comments have none — they wait
-//! for a moderator (the queue's resolution will remove them). The connection manager reconnects by itself after Redis restarts.
+//! keys have TTLs, so Redis never grows without bound from traffic; held comments, their audit log and the
+//! labelled examples have none — they are what moderators decided, kept until an operator deletes them.
+//! Streams (audit log, event feed) need Redis 6.2 or later for exclusive ranges.
+//! The connection manager reconnects by itself after Redis restarts.
 
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 use redis::Script;
 
-use super::{Admission, Error, Once, Store};
+use super::{
+    Admission, Entry, Error, Feedback, HeldRecord, Hold, Once, Record, Resolve, Resolved, Standing,
+    Store,
+};
 use crate::ratelimit::Bucket;
 
 /// GCRA over every bucket, all or nothing. KEYS[1]: the comment's "counted" marker; KEYS[2..]: bucket
@@ -46,22 +51,106 @@ end
 return {1}
 "#;
 
-/// Remember a response unless one is there. KEYS: the key. ARGV: response, TTL (ms). Returns the response
-/// that stands.
+/// Remember a response unless one is there, and with a new response its decision record. KEYS: the
+/// remembered key, the record's key, the comment's record pointer. ARGV: response, TTL (ms), record
+/// ('' for none), record TTL (ms), decision id. Returns the response that stands.
 const REMEMBER_LUA: &str = r#"
 local existing = redis.call('GET', KEYS[1])
 if existing then return existing end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if ARGV[3] ~= '' then
+  redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+  redis.call('SET', KEYS[3], ARGV[5], 'PX', ARGV[4])
+end
 return ARGV[1]
 "#;
 
-/// Keep a held item. KEYS: the item's hash, the site's index. ARGV: held id, item, held-at (µs).
-/// The hash and the index entry are written together; neither expires.
+/// Keep a held item. KEYS: the item's hash, the waiting index, the sequence counter, the comment's
+/// held marker, the event feed. ARGV: held id, item, comment id ('' for none), event, feed length.
+/// Returns `{1, standing held id}` when the comment is already held (nothing written), else
+/// `{0, sequence}`. Nothing here expires: held items wait for a person.
 const HOLD_LUA: &str = r#"
-redis.call('HSET', KEYS[1], 'item', ARGV[2], 'held_at_us', ARGV[3])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-return 1
+if ARGV[3] ~= '' then
+  local existing = redis.call('GET', KEYS[4])
+  if existing then return {1, existing} end
+end
+local seq = redis.call('INCR', KEYS[3])
+redis.call('HSET', KEYS[1], 'item', ARGV[2], 'seq', seq)
+redis.call('ZADD', KEYS[2], seq, ARGV[1])
+if ARGV[3] ~= '' then redis.call('SET', KEYS[4], ARGV[1]) end
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'e', ARGV[4])
+return {0, tostring(seq)}
 "#;
+
+/// Waiting items after a sequence. KEYS: the waiting index. ARGV: after, limit, the item key prefix.
+/// Returns id, sequence, item, flattened. The item keys are read by prefix; they share the index's hash
+/// tag, so they are in its slot.
+const PENDING_LUA: &str = r#"
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf', 'WITHSCORES', 'LIMIT', 0, ARGV[2])
+local out = {}
+for i = 1, #ids, 2 do
+  local item = redis.call('HGET', ARGV[3] .. ids[i], 'item')
+  if item then
+    out[#out + 1] = ids[i]
+    out[#out + 1] = ids[i + 1]
+    out[#out + 1] = item
+  end
+end
+return out
+"#;
+
+/// Resolve a held item, all or nothing. KEYS: item hash, waiting index, audit log, event feed, labels,
+/// trust. ARGV: held id, verdict, resolution, audit entry, event, label decision id ('' for none), label,
+/// trust author ('' for none), trust change ('a' approved, 's' spam), feed length.
+/// Returns `{0}` not found, `{1}` resolved, `{2, resolution}` same verdict, `{3, resolution}` conflict.
+const RESOLVE_LUA: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, ''} end
+local v = redis.call('HMGET', KEYS[1], 'verdict', 'resolution')
+if v[1] then
+  if v[1] == ARGV[2] then return {2, v[2]} end
+  return {3, v[2]}
+end
+redis.call('HSET', KEYS[1], 'verdict', ARGV[2], 'resolution', ARGV[3])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('XADD', KEYS[3], '*', 'e', ARGV[4])
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[10], '*', 'e', ARGV[5])
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[5], ARGV[6], ARGV[7]) end
+if ARGV[8] ~= '' then
+  if ARGV[9] == 'a' then
+    redis.call('HINCRBY', KEYS[6], 'a:' .. ARGV[8], 1)
+  else
+    redis.call('HSET', KEYS[6], 's:' .. ARGV[8], 1)
+  end
+end
+return {1, ''}
+"#;
+
+/// Keep the blog's feedback. KEYS: labels, audit log, trust. ARGV: decision id, label, audit entry, spam
+/// author ('' for none). Returns 1 when the label is new, 0 when it replaced one.
+const FEEDBACK_LUA: &str = r#"
+local new = redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XADD', KEYS[2], '*', 'e', ARGV[3])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], 's:' .. ARGV[4], 1) end
+return new
+"#;
+
+/// Count a sighting in every band. KEYS: band counters. ARGV: window (ms). A counter's window starts at
+/// its first sighting. Returns the highest count and its band's index (1-based).
+const SIGHTING_LUA: &str = r#"
+local best, besti = 0, 1
+for i = 1, #KEYS do
+  local n = redis.call('INCR', KEYS[i])
+  if n == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
+  if n > best then best = n; besti = i end
+end
+return {best, besti}
+"#;
+
+/// How many events the feed keeps per site (approximately: Redis trims whole nodes).
+const EVENT_FEED_LEN: u64 = 10_000;
+
+/// Moderator-facing operations move more data than a check and nobody waits on them in a hot path.
+const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The Redis-backed store.
 #[derive(Clone)]
@@ -70,6 +159,10 @@ pub struct RedisStore {
     admit: Script,
     remember: Script,
     hold: Script,
+    pending: Script,
+    resolve: Script,
+    feedback: Script,
+    sighting: Script,
     timeout: Duration,
 }
 
@@ -97,6 +190,10 @@ impl RedisStore {
             admit: Script::new(ADMIT_LUA),
             remember: Script::new(REMEMBER_LUA),
             hold: Script::new(HOLD_LUA),
+            pending: Script::new(PENDING_LUA),
+            resolve: Script::new(RESOLVE_LUA),
+            feedback: Script::new(FEEDBACK_LUA),
+            sighting: Script::new(SIGHTING_LUA),
             timeout,
         })
     }
@@ -105,10 +202,49 @@ impl RedisStore {
         &self,
         op: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, Error> {
-        tokio::time::timeout(self.timeout, op)
-            .await
-            .map_err(|_| Error::Unavailable("redis did not answer in time".into()))?
-            .map_err(|e| Error::Unavailable(e.to_string()))
+        within(self.timeout, op).await
+    }
+
+    /// A moderator's operation, bounded by [`QUEUE_TIMEOUT`].
+    async fn queue_op<T>(
+        &self,
+        op: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, Error> {
+        within(QUEUE_TIMEOUT.max(self.timeout), op).await
+    }
+}
+
+async fn within<T>(
+    timeout: Duration,
+    op: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> Result<T, Error> {
+    tokio::time::timeout(timeout, op)
+        .await
+        .map_err(|_| Error::Unavailable("redis did not answer in time".into()))?
+        .map_err(|e| Error::Unavailable(e.to_string()))
+}
+
+impl RedisStore {
+    /// Entries of a stream after `after` (exclusive; empty: from the start).
+    async fn range(&self, key: String, after: &str, limit: usize) -> Result<Vec<Entry>, Error> {
+        let mut conn = self.conn.clone();
+        let start = if after.is_empty() {
+            "-".to_string()
+        } else {
+            format!("({after}")
+        };
+        let raw: Vec<(String, Vec<Vec<u8>>)> = self
+            .queue_op(
+                redis::cmd("XRANGE")
+                    .arg(key)
+                    .arg(start)
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(limit)
+                    .query_async(&mut conn),
+            )
+            .await?;
+        Ok(entries(raw))
     }
 }
 
@@ -142,13 +278,66 @@ fn counted_key(site: &str, comment_id: &str) -> String {
     format!("{}:counted:{comment_id}", site_tag(site))
 }
 
-fn held_key(site: &str, held_id: &str) -> String {
-    format!("{}:held:{held_id}", site_tag(site))
+fn held_prefix(site: &str) -> String {
+    format!("{}:held:", site_tag(site))
 }
 
-/// The site's held items by the time they were held (a sorted set: score = µs since the epoch).
-fn held_index_key(site: &str) -> String {
-    format!("{}:held_index", site_tag(site))
+fn held_key(site: &str, held_id: &str) -> String {
+    format!("{}{held_id}", held_prefix(site))
+}
+
+/// The site's waiting items by sequence (a sorted set: score = sequence).
+fn pending_key(site: &str) -> String {
+    format!("{}:pending", site_tag(site))
+}
+
+/// The site's last held sequence.
+fn held_seq_key(site: &str) -> String {
+    format!("{}:held_seq", site_tag(site))
+}
+
+/// Which item holds a comment id, so a comment is held once.
+fn held_comment_key(site: &str, comment_id: &str) -> String {
+    format!("{}:held_comment:{comment_id}", site_tag(site))
+}
+
+/// The audit log (a stream, never trimmed).
+fn audit_key(site: &str) -> String {
+    format!("{}:audit", site_tag(site))
+}
+
+/// The queue's event feed (a stream, trimmed to about [`EVENT_FEED_LEN`]).
+fn events_key(site: &str) -> String {
+    format!("{}:events", site_tag(site))
+}
+
+/// Labelled examples by decision id (a hash).
+fn labels_key(site: &str) -> String {
+    format!("{}:labels", site_tag(site))
+}
+
+/// Authors' standing (a hash: `a:<author>` approvals, `s:<author>` spam mark).
+fn trust_key(site: &str) -> String {
+    format!("{}:trust", site_tag(site))
+}
+
+fn decision_key(site: &str, decision_id: &str) -> String {
+    format!("{}:decision:{decision_id}", site_tag(site))
+}
+
+fn decision_comment_key(site: &str, comment_id: &str) -> String {
+    format!("{}:decision_comment:{comment_id}", site_tag(site))
+}
+
+fn campaign_key(site: &str, band: &str) -> String {
+    format!("{}:campaign:{band}", site_tag(site))
+}
+
+/// A stream entry as `XRANGE` returns it: the id and the field-value list `["e", bytes]`.
+fn entries(raw: Vec<(String, Vec<Vec<u8>>)>) -> Vec<Entry> {
+    raw.into_iter()
+        .filter_map(|(id, mut fields)| (fields.len() >= 2).then(|| (id, fields.swap_remove(1))))
+        .collect()
 }
 
 fn remembered_key(site: &str, comment_id: &str) -> String {
@@ -201,29 +390,240 @@ impl Store for RedisStore {
         &self,
         site: &str,
         held_id: &str,
+        comment_id: &str,
         item: Vec<u8>,
-        held_at_us: u64,
-    ) -> Result<(), Error> {
+        event: Vec<u8>,
+    ) -> Result<Hold, Error> {
         let mut conn = self.conn.clone();
         let mut inv = self.hold.prepare_invoke();
         inv.key(held_key(site, held_id))
-            .key(held_index_key(site))
+            .key(pending_key(site))
+            .key(held_seq_key(site))
+            .key(held_comment_key(site, comment_id))
+            .key(events_key(site))
             .arg(held_id)
             .arg(item)
-            .arg(held_at_us);
-        let _: i64 = self.bounded(inv.invoke_async(&mut conn)).await?;
-        Ok(())
+            .arg(comment_id)
+            .arg(event)
+            .arg(EVENT_FEED_LEN);
+        let (existing, value): (i64, String) = self.bounded(inv.invoke_async(&mut conn)).await?;
+        if existing == 1 {
+            return match self.held(site, &value).await? {
+                Some(record) => Ok(Hold::Existing(record)),
+                None => Err(Error::Unavailable(format!(
+                    "comment marked as held by {value}, which is missing"
+                ))),
+            };
+        }
+        let sequence = value
+            .parse()
+            .map_err(|_| Error::Unavailable(format!("unexpected sequence {value:?}")))?;
+        Ok(Hold::Stored { sequence })
     }
 
-    async fn held(&self, site: &str, held_id: &str) -> Result<Option<Vec<u8>>, Error> {
+    async fn held(&self, site: &str, held_id: &str) -> Result<Option<HeldRecord>, Error> {
         let mut conn = self.conn.clone();
-        self.bounded(
-            redis::cmd("HGET")
-                .arg(held_key(site, held_id))
-                .arg("item")
+        let (item, seq, resolution): (Option<Vec<u8>>, Option<u64>, Option<Vec<u8>>) = self
+            .queue_op(
+                redis::cmd("HMGET")
+                    .arg(held_key(site, held_id))
+                    .arg("item")
+                    .arg("seq")
+                    .arg("resolution")
+                    .query_async(&mut conn),
+            )
+            .await?;
+        Ok(item.map(|item| HeldRecord {
+            held_id: held_id.to_string(),
+            item,
+            sequence: seq.unwrap_or(0),
+            resolution,
+        }))
+    }
+
+    async fn pending(
+        &self,
+        site: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<HeldRecord>, Error> {
+        let mut conn = self.conn.clone();
+        let mut inv = self.pending.prepare_invoke();
+        inv.key(pending_key(site))
+            .arg(after)
+            .arg(limit)
+            .arg(held_prefix(site));
+        let flat: Vec<Vec<u8>> = self.queue_op(inv.invoke_async(&mut conn)).await?;
+        let mut out = Vec::with_capacity(flat.len() / 3);
+        let mut it = flat.into_iter();
+        while let (Some(id), Some(seq), Some(item)) = (it.next(), it.next(), it.next()) {
+            let sequence = std::str::from_utf8(&seq)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| Error::Unavailable("unexpected sequence in the queue".into()))?;
+            out.push(HeldRecord {
+                held_id: String::from_utf8_lossy(&id).into_owned(),
+                item,
+                sequence,
+                resolution: None,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn resolve(&self, site: &str, held_id: &str, r: Resolve) -> Result<Resolved, Error> {
+        let mut conn = self.conn.clone();
+        let mut inv = self.resolve.prepare_invoke();
+        let (label_id, label) = r.label.unwrap_or_default();
+        let (author, change) = match &r.trust {
+            Some(t) => (t.author.as_str(), if t.approved { "a" } else { "s" }),
+            None => ("", ""),
+        };
+        inv.key(held_key(site, held_id))
+            .key(pending_key(site))
+            .key(audit_key(site))
+            .key(events_key(site))
+            .key(labels_key(site))
+            .key(trust_key(site))
+            .arg(held_id)
+            .arg(r.verdict)
+            .arg(r.resolution)
+            .arg(r.audit)
+            .arg(r.event)
+            .arg(label_id)
+            .arg(label)
+            .arg(author)
+            .arg(change)
+            .arg(EVENT_FEED_LEN);
+        let (outcome, standing): (i64, Vec<u8>) =
+            self.queue_op(inv.invoke_async(&mut conn)).await?;
+        Ok(match outcome {
+            0 => Resolved::NotFound,
+            1 => Resolved::Done,
+            2 => Resolved::Same(standing),
+            _ => Resolved::Conflict(standing),
+        })
+    }
+
+    async fn feedback(&self, site: &str, f: Feedback) -> Result<bool, Error> {
+        let mut conn = self.conn.clone();
+        let mut inv = self.feedback.prepare_invoke();
+        inv.key(labels_key(site))
+            .key(audit_key(site))
+            .key(trust_key(site))
+            .arg(f.decision_id)
+            .arg(f.label)
+            .arg(f.audit)
+            .arg(f.trust.map(|t| t.author).unwrap_or_default());
+        let new: i64 = self.queue_op(inv.invoke_async(&mut conn)).await?;
+        Ok(new == 0)
+    }
+
+    async fn labels(&self, site: &str) -> Result<Vec<Vec<u8>>, Error> {
+        let mut conn = self.conn.clone();
+        let all: Vec<(String, Vec<u8>)> = self
+            .queue_op(
+                redis::cmd("HGETALL")
+                    .arg(labels_key(site))
+                    .query_async(&mut conn),
+            )
+            .await?;
+        Ok(all.into_iter().map(|(_, v)| v).collect())
+    }
+
+    async fn decision(
+        &self,
+        site: &str,
+        decision_id: &str,
+        _now_us: u64,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let mut conn = self.conn.clone();
+        self.queue_op(
+            redis::cmd("GET")
+                .arg(decision_key(site, decision_id))
                 .query_async(&mut conn),
         )
         .await
+    }
+
+    async fn decision_for_comment(
+        &self,
+        site: &str,
+        comment_id: &str,
+        _now_us: u64,
+    ) -> Result<Option<String>, Error> {
+        let mut conn = self.conn.clone();
+        self.queue_op(
+            redis::cmd("GET")
+                .arg(decision_comment_key(site, comment_id))
+                .query_async(&mut conn),
+        )
+        .await
+    }
+
+    async fn audit(&self, site: &str, after: &str, limit: usize) -> Result<Vec<Entry>, Error> {
+        self.range(audit_key(site), after, limit).await
+    }
+
+    async fn events(&self, site: &str, after: &str, limit: usize) -> Result<Vec<Entry>, Error> {
+        self.range(events_key(site), after, limit).await
+    }
+
+    async fn events_tail(&self, site: &str) -> Result<String, Error> {
+        let mut conn = self.conn.clone();
+        let last: Vec<(String, Vec<Vec<u8>>)> = self
+            .queue_op(
+                redis::cmd("XREVRANGE")
+                    .arg(events_key(site))
+                    .arg("+")
+                    .arg("-")
+                    .arg("COUNT")
+                    .arg(1)
+                    .query_async(&mut conn),
+            )
+            .await?;
+        Ok(last
+            .into_iter()
+            .next()
+            .map_or_else(|| "0-0".to_string(), |(id, _)| id))
+    }
+
+    async fn standing(&self, site: &str, author: &str) -> Result<Standing, Error> {
+        let mut conn = self.conn.clone();
+        let (approved, spam): (Option<u64>, Option<u64>) = self
+            .bounded(
+                redis::cmd("HMGET")
+                    .arg(trust_key(site))
+                    .arg(format!("a:{author}"))
+                    .arg(format!("s:{author}"))
+                    .query_async(&mut conn),
+            )
+            .await?;
+        Ok(Standing {
+            approved: approved.unwrap_or(0),
+            spam: spam.is_some(),
+        })
+    }
+
+    async fn sighting(
+        &self,
+        site: &str,
+        bands: &[String],
+        window_us: u64,
+        _now_us: u64,
+    ) -> Result<(u64, String), Error> {
+        let mut conn = self.conn.clone();
+        let mut inv = self.sighting.prepare_invoke();
+        for b in bands {
+            inv.key(campaign_key(site, b));
+        }
+        inv.arg((window_us / 1000).max(1));
+        let (count, index): (u64, usize) = self.bounded(inv.invoke_async(&mut conn)).await?;
+        let band = bands
+            .get(index.saturating_sub(1))
+            .cloned()
+            .unwrap_or_default();
+        Ok((count, band))
     }
 
     async fn recall(
@@ -244,13 +644,23 @@ impl Store for RedisStore {
         comment_id: &str,
         response: Vec<u8>,
         ttl_us: u64,
+        record: Option<Record>,
         _now_us: u64,
     ) -> Result<Vec<u8>, Error> {
         let mut conn = self.conn.clone();
         let mut inv = self.remember.prepare_invoke();
+        let (decision_id, record, record_ttl_ms) = match record {
+            Some(r) => (r.decision_id, r.bytes, (r.ttl_us / 1000).max(1)),
+            None => (String::new(), Vec::new(), 1),
+        };
         inv.key(remembered_key(site, comment_id))
+            .key(decision_key(site, &decision_id))
+            .key(decision_comment_key(site, comment_id))
             .arg(response)
-            .arg((ttl_us / 1000).max(1));
+            .arg((ttl_us / 1000).max(1))
+            .arg(record)
+            .arg(record_ttl_ms)
+            .arg(&decision_id);
         self.bounded(inv.invoke_async(&mut conn)).await
     }
 }

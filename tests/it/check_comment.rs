@@ -348,7 +348,7 @@ async fn a_held_comment_is_stored_before_the_answer() {
         .await
         .unwrap()
         .expect("the held comment is stored");
-    let item = pb::HeldItem::decode(bytes.as_slice()).unwrap();
+    let item = pb::HeldItem::decode(bytes.item.as_slice()).unwrap();
     assert_eq!(item.request.as_ref(), Some(&req));
     assert_eq!(item.response.as_ref(), Some(&r));
     assert!(item.held_at.is_some());

@@ -2,11 +2,15 @@
 
 use std::time::Duration;
 
+use prost::Message;
 use saring::config::Limit;
+use saring::pb;
 use saring::ratelimit::{Bucket, Dimension};
 use saring::store::embedded::EmbeddedStore;
 use saring::store::redis::RedisStore;
-use saring::store::{Admission, Store};
+use saring::store::{
+    Admission, Feedback, HeldRecord, Hold, Record, Resolve, Resolved, Standing, Store, TrustUpdate,
+};
 
 use crate::support::Redis;
 
@@ -136,29 +140,314 @@ async fn a_comment_counts_once(store: &impl Store) {
     ));
 }
 
-async fn held_items_are_kept(store: &impl Store) {
+fn held_item(id: &str, text: &str, p: f64, campaign: &str) -> Vec<u8> {
+    pb::HeldItem {
+        held_id: id.into(),
+        request: Some(pb::CheckCommentRequest {
+            site_id: "s".into(),
+            content: text.into(),
+            author_email: "ann@example.org".into(),
+            ..Default::default()
+        }),
+        response: Some(pb::CheckCommentResponse {
+            decision: pb::Decision::Hold as i32,
+            decision_id: id.into(),
+            held_id: id.into(),
+            spam_probability: p,
+            ..Default::default()
+        }),
+        campaign_id: campaign.into(),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+fn event(id: &str) -> Vec<u8> {
+    pb::QueueEvent {
+        held_id: id.into(),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+async fn hold(store: &impl Store, id: &str, comment_id: &str) -> u64 {
+    match store
+        .hold(
+            "s",
+            id,
+            comment_id,
+            held_item(id, "text", 0.5, ""),
+            event(id),
+        )
+        .await
+        .unwrap()
+    {
+        Hold::Stored { sequence } => sequence,
+        Hold::Existing(r) => panic!("{id} was already held as {}", r.held_id),
+    }
+}
+
+fn resolution(verdict: pb::Verdict, who: &str) -> Resolve {
+    Resolve {
+        verdict: verdict as i32,
+        resolution: pb::Resolution {
+            verdict: verdict as i32,
+            moderator: who.into(),
+            ..Default::default()
+        }
+        .encode_to_vec(),
+        audit: pb::AuditEntry {
+            actor: who.into(),
+            ..Default::default()
+        }
+        .encode_to_vec(),
+        event: event("resolved"),
+        label: None,
+        trust: None,
+    }
+}
+
+async fn held_items_are_kept_once_per_comment_in_order(store: &impl Store) {
     assert_eq!(store.held("s", "h1").await.unwrap(), None);
+    let s1 = hold(store, "h1", "c1").await;
+    let s2 = hold(store, "h2", "").await;
+    let s3 = hold(store, "h3", "").await;
+    assert!(s1 < s2 && s2 < s3, "{s1} {s2} {s3}");
+    let kept = store.held("s", "h1").await.unwrap().expect("kept");
+    assert_eq!(kept.item, held_item("h1", "text", 0.5, ""));
+    assert_eq!((kept.sequence, kept.resolution), (s1, None));
+    assert_eq!(store.held("other", "h1").await.unwrap(), None);
+    // A retry of comment c1 under a new held id writes nothing and gets the standing item.
+    match store
+        .hold(
+            "s",
+            "h9",
+            "c1",
+            held_item("h9", "text", 0.5, ""),
+            event("h9"),
+        )
+        .await
+        .unwrap()
+    {
+        Hold::Existing(r) => assert_eq!(r.held_id, "h1"),
+        other => panic!("expected the standing item, got {other:?}"),
+    }
+    assert_eq!(store.held("s", "h9").await.unwrap(), None);
+    let ids = |v: Vec<HeldRecord>| v.into_iter().map(|r| r.held_id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.pending("s", 0, 10).await.unwrap()),
+        ["h1", "h2", "h3"]
+    );
+    assert_eq!(ids(store.pending("s", s1, 1).await.unwrap()), ["h2"]);
+    assert_eq!(
+        ids(store.pending("s", s3, 10).await.unwrap()),
+        Vec::<String>::new()
+    );
+    // Events: one per hold, in order, after any cursor.
+    let events = store.events("s", "", 10).await.unwrap();
+    assert_eq!(events.len(), 3);
+    let rest = store.events("s", &events[0].0, 10).await.unwrap();
+    assert_eq!(rest, events[1..].to_vec());
+    assert_eq!(store.events_tail("s").await.unwrap(), events[2].0);
+}
+
+async fn a_resolution_is_kept_once_with_everything_it_changes(store: &impl Store) {
+    hold(store, "h1", "").await;
+    hold(store, "h2", "").await;
+    let mut approve = resolution(pb::Verdict::Approve, "ann");
+    approve.label = Some(("h1".into(), b"label-1".to_vec()));
+    approve.trust = Some(TrustUpdate {
+        author: "author-key".into(),
+        approved: true,
+    });
+    assert_eq!(
+        store.resolve("s", "h1", approve.clone()).await.unwrap(),
+        Resolved::Done
+    );
+    // The same verdict again: nothing changes, the standing resolution is returned.
+    assert_eq!(
+        store.resolve("s", "h1", approve.clone()).await.unwrap(),
+        Resolved::Same(approve.resolution.clone())
+    );
+    assert_eq!(
+        store
+            .resolve("s", "h1", resolution(pb::Verdict::RejectSpam, "bob"))
+            .await
+            .unwrap(),
+        Resolved::Conflict(approve.resolution.clone())
+    );
+    assert_eq!(
+        store.resolve("s", "nope", approve.clone()).await.unwrap(),
+        Resolved::NotFound
+    );
+    let kept = store.held("s", "h1").await.unwrap().unwrap();
+    assert_eq!(kept.resolution, Some(approve.resolution.clone()));
+    let pending: Vec<String> = store
+        .pending("s", 0, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.held_id)
+        .collect();
+    assert_eq!(pending, ["h2"]);
+    assert_eq!(store.labels("s").await.unwrap(), vec![b"label-1".to_vec()]);
+    assert_eq!(
+        store.standing("s", "author-key").await.unwrap(),
+        Standing {
+            approved: 1,
+            spam: false
+        }
+    );
+    // One audit entry (the repeat and the conflict wrote none); events: two holds and one resolution.
+    assert_eq!(store.audit("s", "", 10).await.unwrap().len(), 1);
+    assert_eq!(store.events("s", "", 10).await.unwrap().len(), 3);
+    let mut spam = resolution(pb::Verdict::RejectSpam, "ann");
+    spam.trust = Some(TrustUpdate {
+        author: "author-key".into(),
+        approved: false,
+    });
+    assert_eq!(
+        store.resolve("s", "h2", spam).await.unwrap(),
+        Resolved::Done
+    );
+    assert_eq!(
+        store.standing("s", "author-key").await.unwrap(),
+        Standing {
+            approved: 1,
+            spam: true
+        }
+    );
+    assert_eq!(
+        store.standing("s", "nobody").await.unwrap(),
+        Standing::default()
+    );
+    let audit = store.audit("s", "", 10).await.unwrap();
+    assert_eq!(audit.len(), 2);
+    assert_eq!(
+        store.audit("s", &audit[0].0, 10).await.unwrap(),
+        audit[1..].to_vec()
+    );
+}
+
+async fn concurrent_moderators_resolve_once(store: std::sync::Arc<impl Store>) {
+    hold(&*store, "h1", "").await;
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let v = if i % 2 == 0 {
+                    pb::Verdict::Approve
+                } else {
+                    pb::Verdict::RejectSpam
+                };
+                store
+                    .resolve("s", "h1", resolution(v, &format!("m{i}")))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.unwrap());
+    }
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == Resolved::Done).count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert_eq!(store.audit("s", "", 100).await.unwrap().len(), 1);
+}
+
+async fn feedback_replaces_the_label_of_its_decision(store: &impl Store) {
+    let report = |label: &[u8]| Feedback {
+        decision_id: "d1".into(),
+        label: label.to_vec(),
+        audit: b"audit".to_vec(),
+        trust: None,
+    };
+    assert!(!store.feedback("s", report(b"spam")).await.unwrap());
+    assert!(store.feedback("s", report(b"ham")).await.unwrap());
+    assert_eq!(store.labels("s").await.unwrap(), vec![b"ham".to_vec()]);
+    assert_eq!(store.labels("other").await.unwrap(), Vec::<Vec<u8>>::new());
+    assert_eq!(store.audit("s", "", 10).await.unwrap().len(), 2);
+}
+
+async fn decisions_are_kept_for_feedback_by_id(store: &impl Store) {
+    let now = saring_now();
+    let record = Record {
+        decision_id: "d1".into(),
+        bytes: b"record".to_vec(),
+        ttl_us: 60_000_000,
+    };
     store
-        .hold("s", "h1", b"item".to_vec(), saring_now())
+        .remember(
+            "s",
+            "c1",
+            b"response".to_vec(),
+            60_000_000,
+            Some(record),
+            now,
+        )
         .await
         .unwrap();
     assert_eq!(
-        store.held("s", "h1").await.unwrap().as_deref(),
-        Some(&b"item"[..])
+        store.decision("s", "d1", now).await.unwrap().as_deref(),
+        Some(&b"record"[..])
     );
-    assert_eq!(store.held("other", "h1").await.unwrap(), None);
+    assert_eq!(
+        store
+            .decision_for_comment("s", "c1", now)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("d1")
+    );
+    assert_eq!(store.decision("other", "d1", now).await.unwrap(), None);
+    assert_eq!(
+        store.decision_for_comment("s", "c2", now).await.unwrap(),
+        None
+    );
+}
+
+async fn sightings_count_per_band_within_the_window(store: &impl Store) {
+    let bands = |a: &str, b: &str| vec![format!("0:{a}"), format!("1:{b}")];
+    let now = saring_now();
+    assert_eq!(
+        store
+            .sighting("s", &bands("aaaa", "bbbb"), 60_000_000, now)
+            .await
+            .unwrap(),
+        (1, "0:aaaa".to_string())
+    );
+    // A near-duplicate shares one band: that band's count is the campaign's.
+    assert_eq!(
+        store
+            .sighting("s", &bands("cccc", "bbbb"), 60_000_000, now)
+            .await
+            .unwrap(),
+        (2, "1:bbbb".to_string())
+    );
+    assert_eq!(
+        store
+            .sighting("other", &bands("cccc", "bbbb"), 60_000_000, now)
+            .await
+            .unwrap()
+            .0,
+        1
+    );
 }
 
 async fn the_first_remembered_response_stands(store: &impl Store) {
     let now = saring_now();
     assert_eq!(store.recall("s", "c1", now).await.unwrap(), None);
     let first = store
-        .remember("s", "c1", b"first".to_vec(), 60_000_000, now)
+        .remember("s", "c1", b"first".to_vec(), 60_000_000, None, now)
         .await
         .unwrap();
     assert_eq!(first, b"first");
     let second = store
-        .remember("s", "c1", b"second".to_vec(), 60_000_000, now)
+        .remember("s", "c1", b"second".to_vec(), 60_000_000, None, now)
         .await
         .unwrap();
     assert_eq!(second, b"first");
@@ -172,7 +461,7 @@ async fn the_first_remembered_response_stands(store: &impl Store) {
 async fn remembered_responses_expire(store: &impl Store) {
     let start = saring_now();
     store
-        .remember("s", "short", b"x".to_vec(), 200_000, start)
+        .remember("s", "short", b"x".to_vec(), 200_000, None, start)
         .await
         .unwrap();
     // Bounded polling on the real clock: Redis expires keys itself.
@@ -202,7 +491,12 @@ async fn suite<S: Store>(make: impl Fn() -> S) {
     a_refusal_counts_nothing(&make()).await;
     concurrent_admissions_are_exact(std::sync::Arc::new(make())).await;
     a_comment_counts_once(&make()).await;
-    held_items_are_kept(&make()).await;
+    held_items_are_kept_once_per_comment_in_order(&make()).await;
+    a_resolution_is_kept_once_with_everything_it_changes(&make()).await;
+    concurrent_moderators_resolve_once(std::sync::Arc::new(make())).await;
+    feedback_replaces_the_label_of_its_decision(&make()).await;
+    decisions_are_kept_for_feedback_by_id(&make()).await;
+    sightings_count_per_band_within_the_window(&make()).await;
     the_first_remembered_response_stands(&make()).await;
     remembered_responses_expire(&make()).await;
 }
@@ -215,7 +509,7 @@ async fn the_embedded_store_passes_the_suite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_redis_store_passes_the_suite() {
     // A fresh redis-server per case, so cases cannot see each other's keys.
-    let servers: Vec<Redis> = (0..7).map(|_| Redis::start()).collect();
+    let servers: Vec<Redis> = (0..13).map(|_| Redis::start()).collect();
     let mut stores = Vec::new();
     for r in &servers {
         stores.push(

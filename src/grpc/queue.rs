@@ -1,0 +1,206 @@
+//! The `saring.v1.ModerationQueue` service: moderators' RPCs over [`crate::queue::Queue`].
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use super::status;
+use crate::pb;
+use crate::queue::{Filter, Queue};
+use crate::store::Store;
+
+/// How often a watcher looks for new events. Polling the store (rather than an in-process channel)
+/// means a watcher sees events from every replica sharing a Redis.
+const WATCH_POLL: Duration = Duration::from_millis(200);
+/// Events a watcher may have queued on its way to a slow client before it stops reading the store
+/// (the client then resumes from the last cursor it saw).
+const WATCH_BUFFER: usize = 256;
+
+/// The moderation queue service.
+#[derive(Debug)]
+pub struct QueueService<S> {
+    queue: Arc<Queue<S>>,
+    /// Turns true when the server shuts down: watchers end their streams so the drain can finish.
+    stopping: watch::Receiver<bool>,
+}
+
+impl<S> QueueService<S> {
+    /// Serve `queue` until `stopping` turns true.
+    pub fn new(queue: Arc<Queue<S>>, stopping: watch::Receiver<bool>) -> Self {
+        QueueService { queue, stopping }
+    }
+}
+
+type EventStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::QueueEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl<S: Store> pb::moderation_queue_server::ModerationQueue for QueueService<S> {
+    async fn list_held(
+        &self,
+        request: Request<pb::ListHeldRequest>,
+    ) -> Result<Response<pb::ListHeldResponse>, Status> {
+        let r = request.into_inner();
+        let filter = Filter {
+            reason_code: r.reason_code,
+            min_probability: r.min_spam_probability,
+            max_probability: r.max_spam_probability,
+            campaign_id: r.campaign_id,
+        };
+        let (items, next_page_token) = self
+            .queue
+            .list(&r.site_id, r.page_size, &r.page_token, &filter)
+            .await
+            .map_err(status::queue)?;
+        Ok(Response::new(pb::ListHeldResponse {
+            items,
+            next_page_token,
+        }))
+    }
+
+    async fn get_held(
+        &self,
+        request: Request<pb::GetHeldRequest>,
+    ) -> Result<Response<pb::HeldItem>, Status> {
+        let r = request.into_inner();
+        let item = self
+            .queue
+            .get(&r.site_id, &r.held_id)
+            .await
+            .map_err(status::queue)?;
+        Ok(Response::new(item))
+    }
+
+    async fn resolve_held(
+        &self,
+        request: Request<pb::ResolveHeldRequest>,
+    ) -> Result<Response<pb::ResolveHeldResponse>, Status> {
+        let r = request.into_inner();
+        let outcomes = self
+            .queue
+            .resolve(
+                &r.site_id,
+                &r.held_ids,
+                &r.campaign_id,
+                r.verdict(),
+                &r.moderator,
+                &r.note,
+            )
+            .await
+            .map_err(status::queue)?;
+        tracing::info!(site = %r.site_id, items = outcomes.len(), "resolved held items");
+        if let ([(id, outcome)], true) = (outcomes.as_slice(), r.campaign_id.is_empty()) {
+            status::single(id, outcome)?;
+        }
+        let results = outcomes
+            .iter()
+            .map(|(id, o)| {
+                let (code, message) = status::outcome(id, o);
+                pb::ResolveResult {
+                    held_id: id.clone(),
+                    code: code as i32,
+                    message,
+                    resolution: status::standing(o),
+                }
+            })
+            .collect();
+        Ok(Response::new(pb::ResolveHeldResponse { results }))
+    }
+
+    type WatchHeldStream = EventStream;
+
+    async fn watch_held(
+        &self,
+        request: Request<pb::WatchHeldRequest>,
+    ) -> Result<Response<Self::WatchHeldStream>, Status> {
+        let r = request.into_inner();
+        let mut after = self
+            .queue
+            .watch_from(&r.site_id, &r.after)
+            .await
+            .map_err(status::queue)?;
+        let (tx, rx) = mpsc::channel(WATCH_BUFFER);
+        let queue = self.queue.clone();
+        let site = r.site_id;
+        let mut stopping = self.stopping.clone();
+        // The watcher only reads the store and writes to its own channel: a slow client fills the
+        // channel and pauses this task alone; a client gone closes it and ends the task; shutdown ends
+        // the stream so the server's drain does not wait on a watcher forever.
+        tokio::spawn(async move {
+            loop {
+                if *stopping.borrow() {
+                    return;
+                }
+                let events = tokio::select! {
+                    () = tx.closed() => return,
+                    _ = stopping.changed() => return,
+                    events = queue.events(&site, &after, WATCH_BUFFER) => events,
+                };
+                match events {
+                    Ok(events) if events.is_empty() => {}
+                    Ok(events) => {
+                        for e in events {
+                            after = e.cursor.clone();
+                            if tx.send(Ok(e)).await.is_err() {
+                                return;
+                            }
+                        }
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "watcher could not read the event feed; retrying");
+                    }
+                }
+                tokio::select! {
+                    () = tx.closed() => return,
+                    _ = stopping.changed() => return,
+                    () = tokio::time::sleep(WATCH_POLL) => {}
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn list_audit(
+        &self,
+        request: Request<pb::ListAuditRequest>,
+    ) -> Result<Response<pb::ListAuditResponse>, Status> {
+        let r = request.into_inner();
+        let (entries, next_page_token) = self
+            .queue
+            .audit(&r.site_id, r.page_size, &r.page_token)
+            .await
+            .map_err(status::queue)?;
+        Ok(Response::new(pb::ListAuditResponse {
+            entries,
+            next_page_token,
+        }))
+    }
+
+    async fn recheck_held(
+        &self,
+        request: Request<pb::RecheckHeldRequest>,
+    ) -> Result<Response<pb::RecheckHeldResponse>, Status> {
+        let r = request.into_inner();
+        let recheck = self
+            .queue
+            .recheck(&r.site_id, r.apply, r.limit)
+            .await
+            .map_err(status::queue)?;
+        tracing::info!(
+            site = %r.site_id,
+            scanned = recheck.scanned,
+            changed = recheck.changed.len(),
+            apply = r.apply,
+            "rechecked held items"
+        );
+        Ok(Response::new(pb::RecheckHeldResponse {
+            model_version: self.queue.model_version(),
+            scanned: recheck.scanned as u32,
+            changed: recheck.changed,
+        }))
+    }
+}

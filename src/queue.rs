@@ -1,0 +1,587 @@
+//! The moderation queue, transport aside: listing, reading and resolving held comments, the audit log,
+//! the event feed and rechecks with the serving model. Every write goes through one store operation, so
+//! a resolution, its audit entry, its event, its training label and the author's standing change together
+//! or not at all.
+
+use std::sync::Arc;
+
+use prost::Message;
+
+use crate::check::{wire_decision, Checker};
+use crate::clock::{now_us, timestamp};
+use crate::comment::{Comment, MAX_ID_BYTES, MAX_SHORT_TEXT_BYTES};
+use crate::decision::Decision;
+use crate::pb;
+use crate::policy::Sighting;
+use crate::store::{self, HeldRecord, Resolve, Resolved, Store, TrustUpdate};
+use crate::trust::author_key;
+
+/// Items per page when the request does not say.
+pub const DEFAULT_PAGE_SIZE: usize = 50;
+/// Most items per page, and most items one ResolveHeld may resolve.
+pub const MAX_PAGE_SIZE: usize = 500;
+/// Most waiting items one ListHeld call looks at while filtering, so a rare filter cannot make one call
+/// read the whole queue; the page then ends early with a token to go on.
+pub const MAX_SCAN: usize = 5000;
+/// Longest moderator note, in bytes.
+pub const MAX_NOTE_BYTES: usize = 4096;
+/// The moderator identity of automatic resolutions by `RecheckHeld`.
+pub const RECHECK_MODERATOR: &str = "saring-recheck";
+
+/// Why a queue operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The store did not answer.
+    #[error("the store failed")]
+    Store(#[from] store::Error),
+    /// A stored item could not be decoded.
+    #[error("a stored item is corrupt")]
+    Corrupt(#[from] prost::DecodeError),
+    /// A request field is wrong.
+    #[error("{field}: {problem}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+    /// No such held item.
+    #[error("no held item `{0}` on this site")]
+    NotFound(String),
+}
+
+fn invalid(field: &'static str, problem: impl Into<String>) -> Error {
+    Error::Invalid {
+        field,
+        problem: problem.into(),
+    }
+}
+
+/// Which items a listing shows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filter {
+    /// Only items with a reason of this code.
+    pub reason_code: String,
+    /// Only items at or above this spam probability.
+    pub min_probability: Option<f64>,
+    /// Only items at or below it.
+    pub max_probability: Option<f64>,
+    /// Only items of this campaign.
+    pub campaign_id: String,
+}
+
+impl Filter {
+    fn matches(&self, item: &pb::HeldItem) -> bool {
+        let Some(r) = &item.response else {
+            return false;
+        };
+        (self.reason_code.is_empty() || r.reasons.iter().any(|x| x.code == self.reason_code))
+            && self.min_probability.is_none_or(|m| r.spam_probability >= m)
+            && self.max_probability.is_none_or(|m| r.spam_probability <= m)
+            && (self.campaign_id.is_empty() || item.campaign_id == self.campaign_id)
+    }
+}
+
+/// What resolving one item came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Resolved now.
+    Resolved(pb::Resolution),
+    /// It was already resolved the same way; nothing changed.
+    AlreadyResolved(pb::Resolution),
+    /// It was already resolved another way; nothing changed. The standing resolution.
+    Conflict(pb::Resolution),
+    /// No such item.
+    NotFound,
+}
+
+/// One item's change in a recheck.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recheck {
+    /// Items looked at.
+    pub scanned: usize,
+    /// The items whose decision would change (resolved, when asked).
+    pub changed: Vec<pb::RecheckResult>,
+}
+
+/// The queue over a checker's store, model and settings.
+#[derive(Debug)]
+pub struct Queue<S> {
+    checker: Arc<Checker<S>>,
+}
+
+/// The held item as a moderator sees it: the stored item with its sequence and resolution.
+fn assemble(record: HeldRecord) -> Result<pb::HeldItem, Error> {
+    let mut item = pb::HeldItem::decode(record.item.as_slice())?;
+    item.sequence = record.sequence;
+    item.resolution = record
+        .resolution
+        .map(|r| pb::Resolution::decode(r.as_slice()))
+        .transpose()?;
+    Ok(item)
+}
+
+/// Page tokens are the last sequence shown; log cursors are stream ids (`<ms>-<n>`).
+fn parse_page_token(token: &str) -> Result<u64, Error> {
+    if token.is_empty() {
+        return Ok(0);
+    }
+    token
+        .parse()
+        .map_err(|_| invalid("page_token", "not a token this server gave out"))
+}
+
+fn check_cursor(field: &'static str, cursor: &str) -> Result<(), Error> {
+    let ok = cursor.is_empty()
+        || cursor.split_once('-').is_some_and(|(a, b)| {
+            !a.is_empty()
+                && !b.is_empty()
+                && a.len() <= 20
+                && b.len() <= 20
+                && a.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit())
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(field, "not a cursor this server gave out"))
+    }
+}
+
+fn page_size(requested: u32) -> usize {
+    match requested as usize {
+        0 => DEFAULT_PAGE_SIZE,
+        n => n.min(MAX_PAGE_SIZE),
+    }
+}
+
+/// The label a verdict teaches: approval is ham, spam is spam, "not publishable" teaches nothing (an
+/// abusive comment is not spam, and calling it ham would teach the model to publish abuse).
+fn verdict_label(v: pb::Verdict) -> Option<pb::FeedbackLabel> {
+    match v {
+        pb::Verdict::Approve => Some(pb::FeedbackLabel::Ham),
+        pb::Verdict::RejectSpam => Some(pb::FeedbackLabel::Spam),
+        pb::Verdict::RejectOther | pb::Verdict::Unspecified => None,
+    }
+}
+
+impl<S: Store> Queue<S> {
+    /// The queue of `checker`'s store.
+    pub fn new(checker: Arc<Checker<S>>) -> Self {
+        Queue { checker }
+    }
+
+    fn store(&self) -> &S {
+        self.checker.store()
+    }
+
+    /// The serving model's version.
+    pub fn model_version(&self) -> String {
+        self.checker.model().version().to_string()
+    }
+
+    /// A page of a site's waiting items, oldest first.
+    pub async fn list(
+        &self,
+        site: &str,
+        requested_size: u32,
+        page_token: &str,
+        filter: &Filter,
+    ) -> Result<(Vec<pb::HeldItem>, String), Error> {
+        check_site(site)?;
+        let size = page_size(requested_size);
+        let mut after = parse_page_token(page_token)?;
+        let mut items = Vec::new();
+        let mut scanned = 0;
+        loop {
+            let chunk = self.store().pending(site, after, size.max(100)).await?;
+            if chunk.is_empty() {
+                return Ok((items, String::new()));
+            }
+            for record in chunk {
+                after = record.sequence;
+                scanned += 1;
+                let item = assemble(record)?;
+                if filter.matches(&item) {
+                    items.push(item);
+                    if items.len() == size {
+                        return Ok((items, after.to_string()));
+                    }
+                }
+                if scanned >= MAX_SCAN {
+                    return Ok((items, after.to_string()));
+                }
+            }
+        }
+    }
+
+    /// One item, waiting or resolved.
+    pub async fn get(&self, site: &str, held_id: &str) -> Result<pb::HeldItem, Error> {
+        check_site(site)?;
+        check_id("held_id", held_id)?;
+        match self.store().held(site, held_id).await? {
+            Some(record) => assemble(record),
+            None => Err(Error::NotFound(held_id.to_string())),
+        }
+    }
+
+    /// Resolve the named items and the waiting items of `campaign_id`, each on its own; the outcome of
+    /// each, in order (named items first).
+    pub async fn resolve(
+        &self,
+        site: &str,
+        held_ids: &[String],
+        campaign_id: &str,
+        verdict: pb::Verdict,
+        moderator: &str,
+        note: &str,
+    ) -> Result<Vec<(String, Outcome)>, Error> {
+        check_site(site)?;
+        if verdict == pb::Verdict::Unspecified {
+            return Err(invalid("verdict", "is required"));
+        }
+        if moderator.trim().is_empty() {
+            return Err(invalid("moderator", "is required"));
+        }
+        if moderator.len() > MAX_SHORT_TEXT_BYTES {
+            return Err(invalid("moderator", "is too long"));
+        }
+        if note.len() > MAX_NOTE_BYTES {
+            return Err(invalid(
+                "note",
+                format!("longer than {MAX_NOTE_BYTES} bytes"),
+            ));
+        }
+        if held_ids.is_empty() && campaign_id.is_empty() {
+            return Err(invalid(
+                "held_ids",
+                "name at least one item or a campaign_id",
+            ));
+        }
+        if held_ids.len() > MAX_PAGE_SIZE {
+            return Err(invalid(
+                "held_ids",
+                format!("at most {MAX_PAGE_SIZE} items at once"),
+            ));
+        }
+        for id in held_ids {
+            check_id("held_ids", id)?;
+        }
+        let mut ids = held_ids.to_vec();
+        if !campaign_id.is_empty() {
+            check_id("campaign_id", campaign_id)?;
+            let filter = Filter {
+                campaign_id: campaign_id.to_string(),
+                ..Filter::default()
+            };
+            let room = MAX_PAGE_SIZE.saturating_sub(ids.len()) as u32;
+            let (items, _) = self.list(site, room, "", &filter).await?;
+            ids.extend(items.into_iter().map(|i| i.held_id));
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let outcome = self
+                .resolve_one(site, &id, verdict, moderator, note, true)
+                .await?;
+            out.push((id, outcome));
+        }
+        Ok(out)
+    }
+
+    /// Resolve one item. `teaches`: whether the verdict becomes a training label and moves the author's
+    /// standing — a person's verdict does, a recheck's does not (the model must not teach itself).
+    async fn resolve_one(
+        &self,
+        site: &str,
+        held_id: &str,
+        verdict: pb::Verdict,
+        moderator: &str,
+        note: &str,
+        teaches: bool,
+    ) -> Result<Outcome, Error> {
+        let Some(record) = self.store().held(site, held_id).await? else {
+            return Ok(Outcome::NotFound);
+        };
+        let item = assemble(record)?;
+        let response = item.response.clone().unwrap_or_default();
+        let request = item.request.clone().unwrap_or_default();
+        let now = now_us();
+        let resolution = pb::Resolution {
+            verdict: verdict as i32,
+            moderator: moderator.to_string(),
+            note: note.to_string(),
+            resolved_at: Some(timestamp(now)),
+        };
+        let audit = pb::AuditEntry {
+            at: Some(timestamp(now)),
+            actor: moderator.to_string(),
+            action: pb::audit_entry::Action::Resolve as i32,
+            held_id: held_id.to_string(),
+            decision_id: response.decision_id.clone(),
+            verdict: verdict as i32,
+            note: note.to_string(),
+            original_decision: response.decision,
+            original_spam_probability: response.spam_probability,
+            model_version: response.model_version.clone(),
+            ..Default::default()
+        };
+        let event = pb::QueueEvent {
+            kind: pb::queue_event::Kind::Resolved as i32,
+            held_id: held_id.to_string(),
+            at: Some(timestamp(now)),
+            spam_probability: response.spam_probability,
+            campaign_id: item.campaign_id.clone(),
+            resolution: Some(resolution.clone()),
+            ..Default::default()
+        };
+        let label = verdict_label(verdict).filter(|_| teaches);
+        let trust = label.and_then(|l| {
+            author_key(&request.author_email).map(|author| TrustUpdate {
+                author,
+                approved: l == pb::FeedbackLabel::Ham,
+            })
+        });
+        let label = label.map(|l| {
+            let example = pb::LabelledExample {
+                decision_id: response.decision_id.clone(),
+                label: l as i32,
+                origin: "moderator".into(),
+                actor: moderator.to_string(),
+                request: Some(request.clone()),
+                at: Some(timestamp(now)),
+            };
+            (response.decision_id.clone(), example.encode_to_vec())
+        });
+        let outcome = self
+            .store()
+            .resolve(
+                site,
+                held_id,
+                Resolve {
+                    verdict: verdict as i32,
+                    resolution: resolution.encode_to_vec(),
+                    audit: audit.encode_to_vec(),
+                    event: event.encode_to_vec(),
+                    label,
+                    trust,
+                },
+            )
+            .await?;
+        Ok(match outcome {
+            Resolved::Done => {
+                if let Some(hook) = &self.checker.site(site).webhook {
+                    self.checker.webhooks().send(
+                        hook,
+                        "resolved",
+                        &serde_json::json!({
+                            "event": "resolved",
+                            "site_id": site,
+                            "held_id": held_id,
+                            "comment_id": request.comment_id,
+                            "verdict": verdict.as_str_name(),
+                            "moderator": moderator,
+                            "at": now / 1_000_000,
+                        }),
+                    );
+                }
+                Outcome::Resolved(resolution)
+            }
+            Resolved::Same(r) => Outcome::AlreadyResolved(pb::Resolution::decode(r.as_slice())?),
+            Resolved::Conflict(r) => Outcome::Conflict(pb::Resolution::decode(r.as_slice())?),
+            Resolved::NotFound => Outcome::NotFound,
+        })
+    }
+
+    /// A page of the audit log, oldest first.
+    pub async fn audit(
+        &self,
+        site: &str,
+        requested_size: u32,
+        page_token: &str,
+    ) -> Result<(Vec<pb::AuditEntry>, String), Error> {
+        check_site(site)?;
+        check_cursor("page_token", page_token)?;
+        let size = page_size(requested_size);
+        let entries = self.store().audit(site, page_token, size).await?;
+        let next = if entries.len() == size {
+            entries.last().map(|(c, _)| c.clone()).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let entries = entries
+            .into_iter()
+            .map(|(cursor, bytes)| {
+                let mut e = pb::AuditEntry::decode(bytes.as_slice())?;
+                e.cursor = cursor;
+                Ok(e)
+            })
+            .collect::<Result<_, Error>>()?;
+        Ok((entries, next))
+    }
+
+    /// Where a new watcher starts: after `after` when given (checked), else after the latest event.
+    pub async fn watch_from(&self, site: &str, after: &str) -> Result<String, Error> {
+        check_site(site)?;
+        check_cursor("after", after)?;
+        if after.is_empty() {
+            Ok(self.store().events_tail(site).await?)
+        } else {
+            Ok(after.to_string())
+        }
+    }
+
+    /// Queue events after a cursor, oldest first.
+    pub async fn events(
+        &self,
+        site: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<pb::QueueEvent>, Error> {
+        self.store()
+            .events(site, after, limit)
+            .await?
+            .into_iter()
+            .map(|(cursor, bytes)| {
+                let mut e = pb::QueueEvent::decode(bytes.as_slice())?;
+                e.cursor = cursor;
+                Ok(e)
+            })
+            .collect()
+    }
+
+    /// Re-score up to `limit` waiting items with the serving model and policy (rate limits and trust
+    /// aside: they were decided when the comment came; a campaign it belonged to still counts). With
+    /// `apply`, items now accepted are approved and items now rejected are rejected as spam, as moderator
+    /// [`RECHECK_MODERATOR`], audited like a person's action.
+    pub async fn recheck(&self, site: &str, apply: bool, limit: u32) -> Result<Recheck, Error> {
+        check_site(site)?;
+        let limit = match limit as usize {
+            0 => MAX_SCAN,
+            n => n.min(MAX_SCAN),
+        };
+        let mut out = Recheck {
+            scanned: 0,
+            changed: Vec::new(),
+        };
+        let mut after = 0;
+        while out.scanned < limit {
+            let chunk = self
+                .store()
+                .pending(site, after, (limit - out.scanned).min(500))
+                .await?;
+            if chunk.is_empty() {
+                break;
+            }
+            for record in chunk {
+                after = record.sequence;
+                out.scanned += 1;
+                let item = assemble(record)?;
+                if let Some(result) = self.recheck_one(site, &item, apply).await? {
+                    out.changed.push(result);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn recheck_one(
+        &self,
+        site: &str,
+        item: &pb::HeldItem,
+        apply: bool,
+    ) -> Result<Option<pb::RecheckResult>, Error> {
+        let (Some(request), Some(was)) = (&item.request, &item.response) else {
+            return Ok(None);
+        };
+        let max = self.checker.config().max_content_bytes;
+        let Ok(comment) = Comment::from_request(request.clone(), max) else {
+            // Valid when held; refused now only if the content limit was lowered since. Leave it to a person.
+            return Ok(None);
+        };
+        let reading = self.checker.read(&comment);
+        let sighting = (!item.campaign_id.is_empty()).then(|| Sighting {
+            campaign_id: item.campaign_id.clone(),
+            count: u64::MAX,
+        });
+        let verdict = self
+            .checker
+            .verdict(&comment, &reading, None, None, sighting.as_ref());
+        if verdict.decision == Decision::Hold {
+            return Ok(None);
+        }
+        let now_p = reading.explanation.score.spam_probability();
+        let mut resolved = false;
+        if apply {
+            let v = if verdict.decision == Decision::Accept {
+                pb::Verdict::Approve
+            } else {
+                pb::Verdict::RejectSpam
+            };
+            let note = format!(
+                "model {} now decides {} (spam probability {now_p:.4})",
+                self.checker.model().version(),
+                wire_decision(verdict.decision).as_str_name()
+            );
+            resolved = matches!(
+                self.resolve_one(site, &item.held_id, v, RECHECK_MODERATOR, &note, false)
+                    .await?,
+                Outcome::Resolved(_)
+            );
+        }
+        Ok(Some(pb::RecheckResult {
+            held_id: item.held_id.clone(),
+            was: was.decision,
+            was_spam_probability: was.spam_probability,
+            now: wire_decision(verdict.decision) as i32,
+            now_spam_probability: now_p,
+            resolved,
+        }))
+    }
+}
+
+fn check_site(site: &str) -> Result<(), Error> {
+    if site.trim().is_empty() {
+        return Err(invalid("site_id", "is required"));
+    }
+    check_id("site_id", site)
+}
+
+fn check_id(field: &'static str, id: &str) -> Result<(), Error> {
+    if id.is_empty() {
+        return Err(invalid(field, "is empty"));
+    }
+    if id.len() > MAX_ID_BYTES {
+        return Err(invalid(field, format!("longer than {MAX_ID_BYTES} bytes")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_and_cursors_from_elsewhere_are_refused() {
+        assert_eq!(parse_page_token("").unwrap(), 0);
+        assert_eq!(parse_page_token("42").unwrap(), 42);
+        assert!(parse_page_token("x").is_err());
+        for ok in ["", "0-0", "1764000000000-3"] {
+            assert!(check_cursor("after", ok).is_ok(), "{ok}");
+        }
+        for bad in ["-", "1-", "a-1", "1-2-3", "$", "+"] {
+            assert!(check_cursor("after", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_spam_and_approval_teach_the_model() {
+        assert_eq!(
+            verdict_label(pb::Verdict::Approve),
+            Some(pb::FeedbackLabel::Ham)
+        );
+        assert_eq!(
+            verdict_label(pb::Verdict::RejectSpam),
+            Some(pb::FeedbackLabel::Spam)
+        );
+        assert_eq!(verdict_label(pb::Verdict::RejectOther), None);
+    }
+}
