@@ -3,6 +3,7 @@
 //! a resolution, its audit entry, its event, its training label and the author's standing change together
 //! or not at all.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use prost::Message;
@@ -108,6 +109,17 @@ pub struct Recheck {
 #[derive(Debug)]
 pub struct Queue<S> {
     checker: Arc<Checker<S>>,
+    watchers: Arc<AtomicUsize>,
+}
+
+/// Counts a live watcher while it exists.
+#[derive(Debug)]
+pub struct WatcherGuard(Arc<AtomicUsize>);
+
+impl Drop for WatcherGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The held item as a moderator sees it: the stored item with its sequence and resolution.
@@ -167,7 +179,26 @@ fn verdict_label(v: pb::Verdict) -> Option<pb::FeedbackLabel> {
 impl<S: Store> Queue<S> {
     /// The queue of `checker`'s store.
     pub fn new(checker: Arc<Checker<S>>) -> Self {
-        Queue { checker }
+        Queue {
+            checker,
+            watchers: Arc::default(),
+        }
+    }
+
+    /// The checker whose store and model the queue uses.
+    pub fn checker(&self) -> &Arc<Checker<S>> {
+        &self.checker
+    }
+
+    /// WatchHeld streams open now.
+    pub fn watchers(&self) -> usize {
+        self.watchers.load(Ordering::Relaxed)
+    }
+
+    /// Count a new watcher until the guard is dropped.
+    pub fn watcher(&self) -> WatcherGuard {
+        self.watchers.fetch_add(1, Ordering::Relaxed);
+        WatcherGuard(self.watchers.clone())
     }
 
     fn store(&self) -> &S {

@@ -25,13 +25,23 @@ pub enum Error {
     Transport(#[from] tonic::transport::Error),
 }
 
-/// Serve Moderation, health and reflection on `listener` until `shutdown` resolves, then finish the
-/// requests in flight and return.
+/// Serve Moderation, ModerationQueue, health and reflection on `listener` until `shutdown` resolves,
+/// then finish the requests in flight and return.
 pub async fn run<S: Store>(
     listener: TcpListener,
     checker: Arc<Checker<S>>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Error> {
+    run_queue(listener, Arc::new(Queue::new(checker)), shutdown).await
+}
+
+/// [`run`] over a queue the caller keeps a handle to (tests read its watcher count).
+pub async fn run_queue<S: Store>(
+    listener: TcpListener,
+    queue: Arc<Queue<S>>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), Error> {
+    let checker = queue.checker().clone();
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<pb::moderation_server::ModerationServer<ModerationService<S>>>()
@@ -44,11 +54,9 @@ pub async fn run<S: Store>(
         .set_serving::<pb::moderation_queue_server::ModerationQueueServer<QueueService<S>>>()
         .await;
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
-    let queue = pb::moderation_queue_server::ModerationQueueServer::new(QueueService::new(
-        Arc::new(Queue::new(checker.clone())),
-        stopping,
-    ))
-    .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let queue =
+        pb::moderation_queue_server::ModerationQueueServer::new(QueueService::new(queue, stopping))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let moderation = pb::moderation_server::ModerationServer::new(ModerationService::new(checker))
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
 

@@ -126,10 +126,12 @@ impl<S: Store> pb::moderation_queue_server::ModerationQueue for QueueService<S> 
         let queue = self.queue.clone();
         let site = r.site_id;
         let mut stopping = self.stopping.clone();
+        let guard = self.queue.watcher();
         // The watcher only reads the store and writes to its own channel: a slow client fills the
         // channel and pauses this task alone; a client gone closes it and ends the task; shutdown ends
         // the stream so the server's drain does not wait on a watcher forever.
         tokio::spawn(async move {
+            let _guard = guard;
             loop {
                 if *stopping.borrow() {
                     return;

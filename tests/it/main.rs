@@ -3,6 +3,7 @@
 
 mod check_comment;
 mod cli;
+mod queue;
 mod replicas;
 mod server;
 mod shipped_model;

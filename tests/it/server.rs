@@ -8,6 +8,7 @@ use saring::config::Config;
 use saring::model::Model;
 use saring::pb;
 use saring::pb::moderation_client::ModerationClient;
+use saring::pb::moderation_queue_client::ModerationQueueClient;
 use saring::store::embedded::EmbeddedStore;
 use saring::store::Store;
 use tonic::transport::Channel;
@@ -18,6 +19,9 @@ use crate::support::repo_path;
 pub(crate) struct TestServer {
     pub(crate) addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    done: Option<tokio::task::JoinHandle<()>>,
+    /// The queue behind the server, for what only the process can see (live watchers).
+    pub(crate) watchers: Arc<dyn Fn() -> usize + Send + Sync>,
 }
 
 impl TestServer {
@@ -29,16 +33,27 @@ impl TestServer {
 
     /// Start with `config` on `store`.
     pub(crate) async fn start_with<S: Store>(config: Config, store: S) -> TestServer {
+        Self::start_with_model(config, store, &repo_path("models/default.model")).await
+    }
+
+    /// Start with `config` on `store`, serving the model at `model`.
+    pub(crate) async fn start_with_model<S: Store>(
+        config: Config,
+        store: S,
+        model: &std::path::Path,
+    ) -> TestServer {
         config.validate().expect("test config is valid");
-        let model = Model::load(&repo_path("models/default.model")).expect("shipped model loads");
+        let model = Model::load(model).expect("model loads");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let checker = Arc::new(Checker::new(Arc::new(model), Arc::new(config), store));
+        let queue = Arc::new(saring::queue::Queue::new(checker));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            saring::server::run(listener, checker, async {
+        let serving = queue.clone();
+        let done = tokio::spawn(async move {
+            saring::server::run_queue(listener, serving, async {
                 let _ = stopped.await;
             })
             .await
@@ -47,7 +62,24 @@ impl TestServer {
         TestServer {
             addr,
             stop: Some(stop),
+            done: Some(done),
+            watchers: Arc::new(move || queue.watchers()),
         }
+    }
+
+    /// Stop the server and wait until it has finished, releasing its store.
+    pub(crate) async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(done) = self.done.take() {
+            done.await.expect("server task");
+        }
+        self.watchers = Arc::new(|| 0);
+    }
+
+    pub(crate) async fn queue(&self) -> ModerationQueueClient<Channel> {
+        ModerationQueueClient::new(self.channel().await)
     }
 
     pub(crate) async fn channel(&self) -> Channel {

@@ -94,36 +94,53 @@ pub(crate) fn repo_path(rel: &str) -> PathBuf {
 pub(crate) struct Redis {
     child: std::process::Child,
     pub(crate) port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    persistent: bool,
 }
 
 impl Redis {
     /// Start one; fails (never skips) when `redis-server` is not installed.
     pub(crate) fn start() -> Redis {
-        let dir = tempfile::tempdir().expect("temp dir for redis");
+        Self::start_on(
+            tempfile::tempdir().expect("temp dir for redis"),
+            None,
+            false,
+        )
+    }
+
+    /// Start one with the append-only file on, as the README tells operators to run it
+    /// (`appendonly yes`, `appendfsync everysec`).
+    pub(crate) fn start_persistent() -> Redis {
+        Self::start_on(tempfile::tempdir().expect("temp dir for redis"), None, true)
+    }
+
+    /// Kill it with SIGKILL (no chance to flush anything).
+    pub(crate) fn crash(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Start it again on the same port and directory after [`Redis::crash`].
+    pub(crate) fn restart(&mut self) {
+        self.child = spawn(self.port, self.dir.path(), self.persistent);
+        self.wait_for_ping();
+    }
+
+    fn start_on(dir: tempfile::TempDir, port: Option<u16>, persistent: bool) -> Redis {
         // Ask the OS for a free port, then hand it to redis-server. Another process could take it in
         // between; the bounded PING wait below turns that rare race into a clear failure.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start redis-server ({e}): install it with `apt-get install redis-server` \
-                     (bash scripts/test.sh does this for you)"
-                )
-            });
+        let port = port.unwrap_or_else(|| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("free port")
+                .port()
+        });
+        let child = spawn(port, dir.path(), persistent);
         let mut redis = Redis {
             child,
             port,
-            _dir: dir,
+            dir,
+            persistent,
         };
         redis.wait_for_ping();
         redis
@@ -155,6 +172,35 @@ impl Redis {
             self.port
         );
     }
+}
+
+fn spawn(port: u16, dir: &Path, persistent: bool) -> std::process::Child {
+    let aof: &[&str] = if persistent {
+        &["--appendonly", "yes", "--appendfsync", "everysec"]
+    } else {
+        &["--appendonly", "no"]
+    };
+    Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .args(aof)
+        .arg("--dir")
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot start redis-server ({e}): install it with `apt-get install redis-server` \
+                 (bash scripts/test.sh does this for you)"
+            )
+        })
 }
 
 impl Drop for Redis {
