@@ -110,8 +110,8 @@ impl Webhooks {
     }
 
     /// Delivery counters.
-    pub fn counters(&self) -> &Counters {
-        &self.counters
+    pub fn counters(&self) -> Arc<Counters> {
+        self.counters.clone()
     }
 }
 
@@ -197,6 +197,35 @@ async fn attempt_once(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_stuck_receiver_fills_the_queue_and_later_events_are_dropped_and_counted() {
+        // A receiver that accepts connections and never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let hooks = Webhooks::start();
+        let hook = Webhook {
+            url: format!("http://{addr}/hook"),
+            secret: "a-secret-of-16-chars".into(),
+        };
+        let n = 2 * QUEUE_CAPACITY;
+        for _ in 0..n {
+            hooks.send(&hook, "held", &serde_json::json!({"event": "held"}));
+        }
+        let dropped = hooks.counters().dropped.load(Ordering::Relaxed) as usize;
+        // At most the queue plus the deliveries in flight were taken; send never waited.
+        assert!(
+            dropped >= n - QUEUE_CAPACITY - CONCURRENT_DELIVERIES - 1,
+            "dropped {dropped} of {n}"
+        );
+        assert_eq!(hooks.counters().delivered.load(Ordering::Relaxed), 0);
+    }
 
     #[test]
     fn the_signature_is_hmac_sha256_of_time_dot_body() {

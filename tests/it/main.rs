@@ -10,3 +10,6 @@ mod shipped_model;
 mod store;
 mod support;
 mod tokenize_props;
+mod webhook;
+
+pub(crate) use queue::config as queue_config;

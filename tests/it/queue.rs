@@ -21,7 +21,7 @@ use crate::support::Redis;
 
 const SITE: &str = "blog";
 
-fn config() -> Config {
+pub(crate) fn config() -> Config {
     let l = Limit {
         burst: 100_000,
         per_hour: 100_000,
@@ -966,4 +966,107 @@ async fn recheck_reports_what_the_serving_model_would_change_and_resolves_only_w
             (Verdict::RejectSpam, "saring-recheck")
         ]
     );
+}
+
+/// The whole loop an ML engineer runs: a moderator calls a held comment spam, the verdict is exported
+/// as a training row, a model retrained with it beside the base data scores that text as more likely spam
+/// than the model before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_moderator_s_verdict_teaches_the_retrained_model() {
+    use crate::support::{assert_success, saring, Fixture};
+    let fixture = Fixture::new();
+    let base = fixture.train("base.model");
+    let data_dir = fixture.path("data");
+    // Reads like a reader's thanks; this site's moderator knows it for a refund scam's opener.
+    let text = "Terima kasih artikelnya, bagian tentang refund tiket sangat membantu, mampir ya";
+    let server =
+        TestServer::start_with_model(config(), EmbeddedStore::open(&data_dir).unwrap(), &base)
+            .await;
+    let held = server
+        .client()
+        .await
+        .check_comment(request(SITE, text))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(held.decision(), Decision::Hold, "{:?}", held.reasons);
+    server
+        .queue()
+        .await
+        .resolve_held(resolve_req(&[&held.held_id], Verdict::RejectSpam, "ann"))
+        .await
+        .unwrap();
+    server.stop().await;
+    drop(reopen(&data_dir).await);
+
+    let export = fixture.path("feedback.jsonl");
+    let o = saring(&[
+        "export-feedback",
+        "--site",
+        SITE,
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "--out",
+        export.to_str().unwrap(),
+    ]);
+    assert_success(&o);
+    let rows = std::fs::read_to_string(&export).unwrap();
+    assert_eq!(rows.lines().count(), 1, "{rows}");
+    let row: serde_json::Value = serde_json::from_str(rows.trim()).unwrap();
+    assert_eq!(
+        (row["text"].as_str(), row["label"].as_str()),
+        (Some(text), Some("spam"))
+    );
+    assert_eq!(row["group"], SITE);
+
+    let retrained = fixture.path("retrained.model");
+    let o = saring(&[
+        "train",
+        "--quiet",
+        "--data",
+        fixture.data.to_str().unwrap(),
+        "--data",
+        export.to_str().unwrap(),
+        "--out",
+        retrained.to_str().unwrap(),
+        "--alpha",
+        "0.3",
+        "--alpha",
+        "1",
+    ]);
+    assert_success(&o);
+    let score = |path: &std::path::Path| {
+        let model = saring::model::Model::load(path).unwrap();
+        let doc = saring::tokenize::Document {
+            text,
+            author: None,
+            author_url: None,
+            author_email: None,
+            lang: None,
+        };
+        let (mut features, mut ids) = (saring::tokenize::Features::new(), Vec::new());
+        model
+            .score_document(&mut model.tokenizer(), &doc, &mut features, &mut ids)
+            .spam_probability()
+    };
+    let (before, after) = (score(&base), score(&retrained));
+    assert!(
+        after > before,
+        "spam probability {before} before, {after} after retraining"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn held_items_survive_a_restart_of_saring_on_redis() {
+    let redis = Redis::start();
+    let server = TestServer::start_with(config(), redis_store(&redis).await).await;
+    let ids = [hold(&server, 0).await, hold(&server, 1).await];
+    server.stop().await;
+    let server = TestServer::start_with(config(), redis_store(&redis).await).await;
+    let waiting: Vec<String> = list_all(&mut server.queue().await)
+        .await
+        .into_iter()
+        .map(|i| i.held_id)
+        .collect();
+    assert_eq!(waiting, ids.to_vec());
 }

@@ -22,6 +22,8 @@ pub(crate) struct TestServer {
     done: Option<tokio::task::JoinHandle<()>>,
     /// The queue behind the server, for what only the process can see (live watchers).
     pub(crate) watchers: Arc<dyn Fn() -> usize + Send + Sync>,
+    /// The server's webhook delivery counters.
+    pub(crate) webhooks: Arc<saring::webhook::Counters>,
 }
 
 impl TestServer {
@@ -49,6 +51,7 @@ impl TestServer {
             .expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let checker = Arc::new(Checker::new(Arc::new(model), Arc::new(config), store));
+        let webhooks = checker.webhooks().counters();
         let queue = Arc::new(saring::queue::Queue::new(checker));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let serving = queue.clone();
@@ -64,6 +67,7 @@ impl TestServer {
             stop: Some(stop),
             done: Some(done),
             watchers: Arc::new(move || queue.watchers()),
+            webhooks,
         }
     }
 

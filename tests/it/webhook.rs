@@ -1,0 +1,188 @@
+//! Webhooks against a local HTTP receiver: `held`, `resolved` and `feedback` events arrive signed with
+//! HMAC-SHA256, a failing receiver is retried, and nothing private is in the body.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use saring::config::{SiteOverride, Webhook};
+use saring::pb::{self, Decision, Verdict};
+use saring::store::embedded::EmbeddedStore;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+use crate::server::{request, TestServer};
+
+const SECRET: &str = "webhook-secret-for-tests";
+
+/// One request as the receiver saw it.
+#[derive(Debug, Clone)]
+struct Received {
+    headers: BTreeMap<String, String>,
+    body: Vec<u8>,
+}
+
+/// A minimal HTTP/1.1 receiver: records each POST; answers 500 to the first `fail_first` requests, then
+/// 200.
+async fn receiver(fail_first: usize) -> (String, Arc<Mutex<Vec<Received>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/saring-events", listener.local_addr().unwrap());
+    let got: Arc<Mutex<Vec<Received>>> = Arc::default();
+    let seen = got.clone();
+    let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let (seen, answered) = (seen.clone(), answered.clone());
+            tokio::spawn(async move {
+                let mut reader = BufReader::new(socket);
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    assert!(line.starts_with("POST /saring-events "), "{line}");
+                    let mut headers = BTreeMap::new();
+                    loop {
+                        let mut h = String::new();
+                        reader.read_line(&mut h).await.unwrap();
+                        let h = h.trim_end();
+                        if h.is_empty() {
+                            break;
+                        }
+                        let (k, v) = h.split_once(':').unwrap();
+                        headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+                    }
+                    let len: usize = headers["content-length"].parse().unwrap();
+                    let mut body = vec![0; len];
+                    reader.read_exact(&mut body).await.unwrap();
+                    let n = answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let status = if n < fail_first {
+                        "500 Internal Server Error"
+                    } else {
+                        seen.lock().unwrap().push(Received { headers, body });
+                        "200 OK"
+                    };
+                    let reply = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n");
+                    reader.get_mut().write_all(reply.as_bytes()).await.unwrap();
+                }
+            });
+        }
+    });
+    (url, got)
+}
+
+async fn wait_for(got: &Mutex<Vec<Received>>, n: usize) -> Vec<Received> {
+    for _ in 0..200 {
+        if got.lock().unwrap().len() >= n {
+            return got.lock().unwrap().clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "expected {n} webhook deliveries within 10 s, got {}",
+        got.lock().unwrap().len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn held_resolved_and_feedback_events_arrive_signed_after_retries() {
+    let (url, got) = receiver(2).await;
+    let mut cfg = crate::queue_config();
+    cfg.sites.insert(
+        "blog".into(),
+        SiteOverride {
+            webhook: Some(Webhook {
+                url,
+                secret: SECRET.into(),
+            }),
+            ..SiteOverride::default()
+        },
+    );
+    let server = TestServer::start_with(cfg, EmbeddedStore::open_in_memory()).await;
+    let mut req = request(
+        "blog",
+        "Saya minta refund untuk tiket seminar kemarin, terima kasih",
+    );
+    req.comment_id = "c1".into();
+    req.author_email = "ann@example.org".into();
+    req.user_ip = "192.0.2.9".into();
+    let held = server
+        .client()
+        .await
+        .check_comment(req.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(held.decision(), Decision::Hold);
+    // The first two attempts get a 500; the third, after back-off, is taken.
+    let first = wait_for(&got, 1).await;
+    server
+        .queue()
+        .await
+        .resolve_held(pb::ResolveHeldRequest {
+            site_id: "blog".into(),
+            held_ids: vec![held.held_id.clone()],
+            verdict: Verdict::RejectSpam as i32,
+            moderator: "ann".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // Deliveries run concurrently; wait for each before the next so the order below is the sender's.
+    wait_for(&got, 2).await;
+    server
+        .client()
+        .await
+        .submit_feedback(pb::SubmitFeedbackRequest {
+            site_id: "blog".into(),
+            target: Some(pb::submit_feedback_request::Target::CommentId("c1".into())),
+            label: pb::FeedbackLabel::Ham as i32,
+            reporter: "blog".into(),
+        })
+        .await
+        .unwrap();
+    let all = wait_for(&got, 3).await;
+    assert_eq!(first.len(), 1);
+    let events: Vec<serde_json::Value> = all
+        .iter()
+        .map(|r| {
+            // The receiver's check: recompute the HMAC over "<t>.<body>" with the shared secret.
+            let header = &r.headers["x-saring-signature"];
+            let t: u64 = header
+                .strip_prefix("t=")
+                .and_then(|s| s.split(',').next())
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert_eq!(
+                header,
+                &saring::webhook::signature(SECRET, t, &r.body),
+                "signature"
+            );
+            assert_ne!(header, &saring::webhook::signature("wrong", t, &r.body));
+            let body = String::from_utf8(r.body.clone()).unwrap();
+            for private in ["refund", "ann@example.org", "192.0.2.9"] {
+                assert!(!body.contains(private), "{private} leaked into {body}");
+            }
+            assert_eq!(
+                r.headers["x-saring-event"],
+                serde_json::from_str::<serde_json::Value>(&body).unwrap()["event"]
+            );
+            serde_json::from_str(&body).unwrap()
+        })
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["held", "resolved", "feedback"]);
+    assert_eq!(events[0]["held_id"], held.held_id.as_str());
+    assert_eq!(events[1]["verdict"], "VERDICT_REJECT_SPAM");
+    assert_eq!(events[2]["label"], "FEEDBACK_LABEL_HAM");
+    assert_eq!(
+        server
+            .webhooks
+            .delivered
+            .load(std::sync::atomic::Ordering::Relaxed),
+        3
+    );
+}
