@@ -1,7 +1,9 @@
 //! CheckComment, transport aside: remembered decision → rate limits → read the comment (tokenizer and
-//! model) → campaign and trust look-ups → policy → hold → remember.
+//! model) → campaign and trust look-ups → policy → hold → remember. Every store step but the hold is
+//! optional: without the store the check still decides, degraded.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use prost::Message;
@@ -9,11 +11,11 @@ use prost::Message;
 use crate::campaign;
 use crate::clock::{now_us, timestamp};
 use crate::comment::Comment;
-use crate::config::{Config, SiteConfig};
+use crate::config::{Config, FailMode, SiteConfig};
 use crate::decision::Decision;
 use crate::model::{Explanation, Model, DEFAULT_EXPLAIN_TOKENS};
 use crate::pb;
-use crate::policy::{self, Inputs, Sighting, Verdict};
+use crate::policy::{self, code, Inputs, Sighting, Verdict};
 use crate::ratelimit;
 use crate::store::{self, Admission, Hold, Once, Record, Store};
 use crate::tokenize::Features;
@@ -42,6 +44,9 @@ pub struct Checker<S> {
     /// The settings of every site without overrides.
     default_site: SiteConfig,
     store: S,
+    /// Whether the store answered its last health check. While it does not, checks skip it and decide
+    /// degraded at once instead of waiting out a timeout per operation.
+    store_up: AtomicBool,
     webhooks: Webhooks,
 }
 
@@ -72,7 +77,46 @@ impl<S: Store> Checker<S> {
             sites,
             default_site,
             store,
+            store_up: AtomicBool::new(true),
             webhooks: Webhooks::start(),
+        }
+    }
+
+    /// Whether the store answered its last health check.
+    pub fn store_up(&self) -> bool {
+        self.store_up.load(Ordering::Relaxed)
+    }
+
+    /// Record the outcome of a health check.
+    pub fn set_store_up(&self, up: bool) {
+        let was = self.store_up.swap(up, Ordering::Relaxed);
+        if was != up {
+            if up {
+                tracing::info!("the store answers again");
+            } else {
+                tracing::warn!("the store does not answer: deciding without it (store.degraded)");
+            }
+        }
+    }
+
+    /// A store operation whose failure the check survives: `None` (and `degraded` set) when the store is
+    /// down or the operation fails.
+    async fn soft<T>(
+        &self,
+        degraded: &mut bool,
+        op: impl std::future::Future<Output = Result<T, store::Error>>,
+    ) -> Option<T> {
+        if !self.store_up() {
+            *degraded = true;
+            return None;
+        }
+        match op.await {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::warn!(error = %e, "a store operation failed: deciding without it");
+                *degraded = true;
+                None
+            }
         }
     }
 
@@ -122,6 +166,7 @@ impl<S: Store> Checker<S> {
         admission: Option<&Admission>,
         trusted: Option<u64>,
         sighting: Option<&Sighting>,
+        uncounted_refused: bool,
     ) -> Verdict {
         policy::decide(
             comment,
@@ -134,72 +179,89 @@ impl<S: Store> Checker<S> {
                 skeleton: &reading.skeleton,
                 trusted,
                 sighting,
+                uncounted_refused,
             },
         )
     }
 
     /// Decide on a validated comment; `request` is what the client sent, kept whole with a held item.
+    ///
+    /// Only a HOLD needs the store: without it every other decision is still made, from the rules and
+    /// the model, with reason `store.degraded` (rate limits then follow `rate_limits_without_store`). A
+    /// HOLD that cannot be stored is the one error.
     pub async fn check(
         &self,
         comment: &Comment,
         request: &pb::CheckCommentRequest,
     ) -> Result<pb::CheckCommentResponse, Error> {
         let now = now_us();
+        let mut degraded = false;
         let idempotent = !comment.comment_id.is_empty() && !comment.is_test;
         let window_us = self
             .config
             .idempotency_window_secs
             .saturating_mul(1_000_000);
         if idempotent {
-            if let Some(bytes) = self
-                .store
-                .recall(&comment.site_id, &comment.comment_id, now)
-                .await?
-            {
+            let recalled = self
+                .soft(
+                    &mut degraded,
+                    self.store
+                        .recall(&comment.site_id, &comment.comment_id, now),
+                )
+                .await
+                .flatten();
+            if let Some(bytes) = recalled {
                 return Ok(pb::CheckCommentResponse::decode(bytes.as_slice())?);
             }
         }
 
         let site = self.site(&comment.site_id);
-        let admission = if comment.is_test || policy::is_privileged(comment, site) {
-            None
-        } else {
+        let counted = !comment.is_test && !policy::is_privileged(comment, site);
+        let admission = if counted {
             let buckets = ratelimit::buckets(&site.limits, comment.user_ip, &comment.author_email);
             let once = idempotent.then_some(Once {
                 comment_id: &comment.comment_id,
                 ttl_us: window_us,
             });
-            Some(
-                self.store
-                    .admit(&comment.site_id, once, &buckets, now)
-                    .await?,
+            self.soft(
+                &mut degraded,
+                self.store.admit(&comment.site_id, once, &buckets, now),
             )
+            .await
+        } else {
+            None
         };
+        let uncounted_refused = counted
+            && admission.is_none()
+            && self.config.rate_limits_without_store == FailMode::Closed;
         let refused = matches!(admission, Some(Admission::Refused { .. }));
 
         let reading = self.read(comment);
         let sighting = match campaign::signature(&reading.skeleton, site.campaign.min_words) {
             // A refused or test comment is not part of a wave anyone sees.
-            Some(signature) if site.campaign.enabled && !comment.is_test && !refused => {
-                let (count, campaign_id) = self
-                    .store
-                    .sighting(
+            Some(signature) if site.campaign.enabled && !comment.is_test && !refused => self
+                .soft(
+                    &mut degraded,
+                    self.store.sighting(
                         &comment.site_id,
                         &campaign::bands(&signature),
                         site.campaign.window_secs.saturating_mul(1_000_000),
                         now,
-                    )
-                    .await?;
-                Some(Sighting { campaign_id, count })
-            }
+                    ),
+                )
+                .await
+                .map(|(count, campaign_id)| Sighting { campaign_id, count }),
             _ => None,
         };
         let trusted = match trust::candidate(comment, &site.trust) {
-            Some(author) if !refused => {
-                let standing = self.store.standing(&comment.site_id, &author).await?;
-                (standing.approved >= site.trust.min_approved && !standing.spam)
-                    .then_some(standing.approved)
-            }
+            Some(author) if !refused => self
+                .soft(
+                    &mut degraded,
+                    self.store.standing(&comment.site_id, &author),
+                )
+                .await
+                .filter(|s| s.approved >= site.trust.min_approved && !s.spam)
+                .map(|s| s.approved),
             _ => None,
         };
         let verdict = self.verdict(
@@ -208,13 +270,36 @@ impl<S: Store> Checker<S> {
             admission.as_ref(),
             trusted,
             sighting.as_ref(),
+            uncounted_refused,
         );
         let mut response = self.response(&verdict, &reading.explanation);
-        tracing::debug!(site = %comment.site_id, decision = ?verdict.decision, "checked a comment");
+        if degraded
+            && !response
+                .reasons
+                .iter()
+                .any(|r| r.code == code::STORE_DEGRADED)
+        {
+            response.reasons.insert(
+                0,
+                pb::Reason {
+                    code: code::STORE_DEGRADED.into(),
+                    detail: "decided without the store, which did not answer: no idempotency, \
+                             rate limits, campaign or trust"
+                        .into(),
+                    weight: 0.0,
+                },
+            );
+        }
+        tracing::debug!(site = %comment.site_id, decision = ?verdict.decision, degraded, "checked a comment");
 
         // A HOLD is a promise that the comment waits for a person: store it before answering, and if the
         // store cannot take it, answer UNAVAILABLE (the error) rather than a HOLD that was not kept.
         if verdict.decision == Decision::Hold {
+            if !self.store_up() {
+                return Err(Error::Store(store::Error::Unavailable(
+                    "the store is down; a held comment cannot be kept".into(),
+                )));
+            }
             let campaign_id = sighting
                 .filter(|s| s.count > site.campaign.threshold)
                 .map(|s| s.campaign_id)
@@ -224,9 +309,9 @@ impl<S: Store> Checker<S> {
                 .await?;
         }
 
-        // A rate-limited answer is not remembered: its retry_after promises that a later retry can
-        // succeed, and a remembered REJECT would break that promise for the whole window.
-        if idempotent && verdict.rate_limited.is_none() {
+        // Not remembered: a rate-limited or otherwise retry-later answer (its retry_after promises that a
+        // later retry can succeed) and a degraded one (the retry should get the store's full answer).
+        if idempotent && verdict.retry_after_us.is_none() && !degraded {
             let retention_us = self
                 .config
                 .decision_retention_secs
@@ -240,7 +325,7 @@ impl<S: Store> Checker<S> {
                 .encode_to_vec(),
                 ttl_us: retention_us,
             });
-            let standing = self
+            let remembered = self
                 .store
                 .remember(
                     &comment.site_id,
@@ -250,8 +335,12 @@ impl<S: Store> Checker<S> {
                     record,
                     now,
                 )
-                .await?;
-            return Ok(pb::CheckCommentResponse::decode(standing.as_slice())?);
+                .await;
+            match remembered {
+                Ok(standing) => return Ok(pb::CheckCommentResponse::decode(standing.as_slice())?),
+                // The decision stands (a held one is stored); only a retry's byte-for-byte answer is lost.
+                Err(e) => tracing::warn!(error = %e, "could not remember a decision"),
+            }
         }
         Ok(response)
     }
@@ -343,9 +432,9 @@ impl<S: Store> Checker<S> {
                 String::new()
             },
             decision_id,
-            retry_after: verdict.rate_limited.map(|r| prost_types::Duration {
-                seconds: (r.retry_after_us / 1_000_000) as i64,
-                nanos: ((r.retry_after_us % 1_000_000) * 1000) as i32,
+            retry_after: verdict.retry_after_us.map(|us| prost_types::Duration {
+                seconds: (us / 1_000_000) as i64,
+                nanos: ((us % 1_000_000) * 1000) as i32,
             }),
             rate_limit: verdict.rate_limited.map(|r| pb::RateLimitState {
                 dimension: r.dimension.as_str().to_string(),

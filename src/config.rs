@@ -9,6 +9,10 @@
 //! data_dir = "data"                      # the embedded store's file: data/saring.redb
 //! redis_url = "redis://127.0.0.1:6379"   # omit for the embedded store
 //! store_timeout_ms = 50
+//! rate_limits_without_store = "open"    # or "closed": refuse what cannot be counted while the store is down
+//! drain_timeout_secs = 10
+//! max_concurrent_streams = 256           # per connection
+//! request_timeout_ms = 30000
 //!
 //! [rules]                        # every site, unless the site overrides
 //! max_links = 2
@@ -70,6 +74,17 @@ pub const DEFAULT_STORE_TIMEOUT_MS: u64 = 50;
 /// How long a decision on a comment with a comment id is kept so the blog can report it as wrong by
 /// decision id or comment id: thirty days covers a blog owner's weekly look at published comments.
 pub const DEFAULT_DECISION_RETENTION_SECS: u64 = 30 * 24 * 60 * 60;
+
+/// How long a shutdown waits for requests in flight: far more than any check takes, short enough for an
+/// orchestrator's grace period (Kubernetes gives 30 s).
+pub const DEFAULT_DRAIN_TIMEOUT_SECS: u64 = 10;
+
+/// Requests in flight per connection: a blog backend multiplexes its checks over a few connections;
+/// this bounds what one client can make the server hold at once.
+pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 256;
+
+/// A request's limit: a check takes well under a millisecond; a recheck of a full queue a few seconds.
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 30_000;
 
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -181,6 +196,16 @@ impl Default for Limits {
             },
         }
     }
+}
+
+/// What CheckComment does about rate limits while the store does not answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailMode {
+    /// Decide without rate limits (the rules and the model still apply).
+    Open,
+    /// Refuse: REJECT with `store.degraded` and a retry time.
+    Closed,
 }
 
 /// Trusted returning commenters (WordPress's "comment author must have a previously approved comment").
@@ -303,6 +328,15 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// Milliseconds a store operation may take before the check gives up on it.
     pub store_timeout_ms: u64,
+    /// Rate limits while the store does not answer.
+    pub rate_limits_without_store: FailMode,
+    /// Seconds to let requests in flight finish after SIGTERM before closing anyway.
+    pub drain_timeout_secs: u64,
+    /// Requests one connection may have in flight at once.
+    pub max_concurrent_streams: u32,
+    /// Milliseconds a request may take before it is answered DEADLINE_EXCEEDED (a client's shorter
+    /// `grpc-timeout` wins).
+    pub request_timeout_ms: u64,
     /// Rules for every site.
     pub rules: Rules,
     /// Rate limits for every site.
@@ -328,6 +362,10 @@ impl Default for Config {
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             redis_url: None,
             store_timeout_ms: DEFAULT_STORE_TIMEOUT_MS,
+            rate_limits_without_store: FailMode::Open,
+            drain_timeout_secs: DEFAULT_DRAIN_TIMEOUT_SECS,
+            max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
+            request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
             rules: Rules::default(),
             limits: Limits::default(),
             trust: Trust::default(),
@@ -385,6 +423,9 @@ impl Config {
         }
         if self.store_timeout_ms == 0 {
             return bad("store_timeout_ms must be at least 1".into());
+        }
+        if self.max_concurrent_streams == 0 || self.request_timeout_ms == 0 {
+            return bad("max_concurrent_streams and request_timeout_ms must be at least 1".into());
         }
         if let Some(url) = &self.redis_url {
             if !(url.starts_with("redis://")

@@ -47,7 +47,12 @@ pub mod code {
     pub const TRUSTED_AUTHOR: &str = "rule.trusted_author";
     /// One of many near-identical comments within the campaign window.
     pub const CAMPAIGN: &str = "rule.campaign";
+    /// Decided without the store (it did not answer): no idempotency, rate limits, campaign or trust.
+    pub const STORE_DEGRADED: &str = "store.degraded";
 }
+
+/// How long a fail-closed refusal asks the client to wait before retrying.
+pub const STORE_DOWN_RETRY_AFTER_US: u64 = 1_000_000;
 
 /// How often a near-duplicate of this comment was seen (see `campaign`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +106,8 @@ pub struct Verdict {
     pub reasons: Vec<Reason>,
     /// Set when a rate limit rejected.
     pub rate_limited: Option<RateLimited>,
+    /// Set when a retry later can succeed: a rate limit, or a store that could not count the comment.
+    pub retry_after_us: Option<u64>,
 }
 
 /// Whether the commenter's role exempts them from the rules (and from rate limits).
@@ -143,6 +150,9 @@ pub struct Inputs<'a> {
     pub trusted: Option<u64>,
     /// Near-duplicate sightings, when the comment was fingerprinted.
     pub sighting: Option<&'a Sighting>,
+    /// The rate limits could not be checked because the store did not answer, and the site refuses what
+    /// it cannot count (`rate_limits_without_store = "closed"`).
+    pub uncounted_refused: bool,
 }
 
 /// Decide.
@@ -152,9 +162,10 @@ pub fn decide(comment: &Comment, input: &Inputs<'_>) -> Verdict {
     let mut rate_limited = None;
     let model_reasons = model_reasons(input.explanation);
 
-    let hard = |reasons: Vec<Reason>, decision, rate_limited| Verdict {
+    let hard = |reasons: Vec<Reason>, decision, rate_limited: Option<RateLimited>| Verdict {
         decision,
         reasons: reasons.into_iter().chain(model_reasons.clone()).collect(),
+        retry_after_us: rate_limited.map(|r| r.retry_after_us),
         rate_limited,
     };
 
@@ -174,6 +185,18 @@ pub fn decide(comment: &Comment, input: &Inputs<'_>) -> Verdict {
             ),
         ));
         return hard(reasons, Decision::Accept, None);
+    }
+    if input.uncounted_refused {
+        reasons.push(Reason::rule(
+            code::STORE_DEGRADED,
+            "the store is unreachable, so the rate limits cannot be checked, and this site refuses \
+             comments it cannot count; retry later"
+                .into(),
+        ));
+        return Verdict {
+            retry_after_us: Some(STORE_DOWN_RETRY_AFTER_US),
+            ..hard(reasons, Decision::Reject, None)
+        };
     }
     if let Some(Admission::Refused {
         dimension,
@@ -275,6 +298,7 @@ pub fn decide(comment: &Comment, input: &Inputs<'_>) -> Verdict {
     Verdict {
         decision: floor.max(band),
         reasons: reasons.into_iter().chain(model_reasons).collect(),
+        retry_after_us: None,
         rate_limited,
     }
 }

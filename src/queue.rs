@@ -533,9 +533,9 @@ impl<S: Store> Queue<S> {
             campaign_id: item.campaign_id.clone(),
             count: u64::MAX,
         });
-        let verdict = self
-            .checker
-            .verdict(&comment, &reading, None, None, sighting.as_ref());
+        let verdict =
+            self.checker
+                .verdict(&comment, &reading, None, None, sighting.as_ref(), false);
         if verdict.decision == Decision::Hold {
             return Ok(None);
         }

@@ -1,11 +1,18 @@
 //! The one way to serve: `run(listener, checker, shutdown)`. `main` passes a future that resolves on
 //! SIGINT or SIGTERM; tests pass a oneshot. Moderation, ModerationQueue, health and reflection share
-//! one listener.
+//! one listener, behind per-connection limits (concurrent streams, request deadline, message size).
+//!
+//! A monitor pings the store every [`HEALTH_INTERVAL`]: while it does not answer, health reports
+//! NOT_SERVING and checks decide without it (degraded); when it answers again both recover by
+//! themselves. On shutdown health turns NOT_SERVING, no new connections or requests are taken, watch
+//! streams end, and requests in flight get up to `drain_timeout_secs` to finish.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tonic_health::server::HealthReporter;
 
 use crate::check::Checker;
 use crate::config::MAX_MESSAGE_BYTES;
@@ -13,6 +20,11 @@ use crate::grpc::{ModerationService, QueueService};
 use crate::pb;
 use crate::queue::Queue;
 use crate::store::Store;
+
+/// How often the store's health is checked: Redis returning is noticed within this plus one ping.
+pub const HEALTH_INTERVAL: Duration = Duration::from_millis(500);
+/// One health ping's limit.
+const PING_LIMIT: Duration = Duration::from_secs(1);
 
 /// Why the server stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -26,13 +38,58 @@ pub enum Error {
 }
 
 /// Serve Moderation, ModerationQueue, health and reflection on `listener` until `shutdown` resolves,
-/// then finish the requests in flight and return.
+/// then finish the requests in flight (within the drain timeout) and return.
 pub async fn run<S: Store>(
     listener: TcpListener,
     checker: Arc<Checker<S>>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Error> {
     run_queue(listener, Arc::new(Queue::new(checker)), shutdown).await
+}
+
+type ModerationServer<S> = pb::moderation_server::ModerationServer<ModerationService<S>>;
+type QueueServer<S> = pb::moderation_queue_server::ModerationQueueServer<QueueService<S>>;
+
+/// Set every saring service's health at once (and the server's, the empty name).
+async fn set_health<S: Store>(health: &HealthReporter, serving: bool) {
+    use tonic_health::ServingStatus;
+    let status = if serving {
+        ServingStatus::Serving
+    } else {
+        ServingStatus::NotServing
+    };
+    health.set_service_status("", status).await;
+    if serving {
+        health.set_serving::<ModerationServer<S>>().await;
+        health.set_serving::<QueueServer<S>>().await;
+    } else {
+        health.set_not_serving::<ModerationServer<S>>().await;
+        health.set_not_serving::<QueueServer<S>>().await;
+    }
+}
+
+/// Ping the store until `stopping`; health and the checker follow its answers.
+async fn monitor<S: Store>(
+    checker: Arc<Checker<S>>,
+    health: HealthReporter,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut serving = true;
+    loop {
+        let up = matches!(
+            tokio::time::timeout(PING_LIMIT, checker.store().ping()).await,
+            Ok(Ok(()))
+        );
+        checker.set_store_up(up);
+        if up != serving && !*stopping.borrow() {
+            set_health::<S>(&health, up).await;
+            serving = up;
+        }
+        tokio::select! {
+            _ = stopping.changed() => return,
+            () = tokio::time::sleep(HEALTH_INTERVAL) => {}
+        }
+    }
 }
 
 /// [`run`] over a queue the caller keeps a handle to (tests read its watcher count).
@@ -42,45 +99,54 @@ pub async fn run_queue<S: Store>(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Error> {
     let checker = queue.checker().clone();
+    let config = checker.config().clone();
     let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<pb::moderation_server::ModerationServer<ModerationService<S>>>()
-        .await;
+    set_health::<S>(&health, true).await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    health
-        .set_serving::<pb::moderation_queue_server::ModerationQueueServer<QueueService<S>>>()
-        .await;
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
-    let queue =
-        pb::moderation_queue_server::ModerationQueueServer::new(QueueService::new(queue, stopping))
-            .max_decoding_message_size(MAX_MESSAGE_BYTES);
-    let moderation = pb::moderation_server::ModerationServer::new(ModerationService::new(checker))
+    let monitor = tokio::spawn(monitor(checker.clone(), health.clone(), stopping.clone()));
+    let queue = QueueServer::new(QueueService::new(queue, stopping))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let moderation = ModerationServer::new(ModerationService::new(checker))
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
 
+    let (draining_tx, draining) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
         shutdown.await;
         tracing::info!("shutting down: no new requests, finishing those in flight");
         // Watch streams never finish by themselves; end them so the drain can.
         let _ = stopping_tx.send(true);
-        health
-            .set_not_serving::<pb::moderation_server::ModerationServer<ModerationService<S>>>()
-            .await;
-        health
-            .set_not_serving::<pb::moderation_queue_server::ModerationQueueServer<QueueService<S>>>(
-            )
-            .await;
+        set_health::<S>(&health, false).await;
+        let _ = draining_tx.send(());
     };
     // Without TCP_NODELAY a small response waits for the client's delayed ACK: 40 ms per request.
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    tonic::transport::Server::builder()
+    let serving = tonic::transport::Server::builder()
+        .max_concurrent_streams(Some(config.max_concurrent_streams))
+        .timeout(Duration::from_millis(config.request_timeout_ms))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(moderation)
         .add_service(queue)
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await?;
-    Ok(())
+        .serve_with_incoming_shutdown(incoming, shutdown);
+    let drain = Duration::from_secs(config.drain_timeout_secs);
+    let deadline = async move {
+        if draining.await.is_ok() {
+            tokio::time::sleep(drain).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    let outcome = tokio::select! {
+        r = serving => r.map_err(Error::from),
+        () = deadline => {
+            tracing::warn!(drain_timeout_secs = config.drain_timeout_secs, "requests still in flight after the drain timeout: closing anyway");
+            Ok(())
+        }
+    };
+    monitor.abort();
+    outcome
 }

@@ -152,6 +152,9 @@ pub type Entry = (String, Vec<u8>);
 
 /// Shared state behind the service.
 pub trait Store: Send + Sync + 'static {
+    /// Whether the store answers now (the health service reports it).
+    fn ping(&self) -> impl Future<Output = Result<(), Error>> + Send;
+
     /// Count one request against every bucket, all or nothing: it is admitted and counted in every
     /// bucket only when every bucket admits it. Exact under concurrency. With `once`, a comment already
     /// counted is admitted free.

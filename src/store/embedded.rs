@@ -276,6 +276,10 @@ fn live(value: &[u8], now_us: u64) -> Option<Vec<u8>> {
 }
 
 impl Store for EmbeddedStore {
+    async fn ping(&self) -> Result<(), Error> {
+        self.lock_buckets().map(drop)
+    }
+
     async fn admit(
         &self,
         site: &str,

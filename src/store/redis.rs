@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
 
 use super::{
@@ -149,6 +149,13 @@ return {best, besti}
 /// How many events the feed keeps per site (approximately: Redis trims whole nodes).
 const EVENT_FEED_LEN: u64 = 10_000;
 
+/// One connection attempt's limit: Redis on a LAN answers a connect in well under a millisecond, and a
+/// shorter attempt means quicker retries while it is coming back.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// The health check's limit.
+const PING_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// Moderator-facing operations move more data than a check and nobody waits on them in a hot path.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -175,16 +182,18 @@ impl std::fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    /// Connect to `url` (e.g. `redis://127.0.0.1:6379`); each operation gives up after `timeout`.
+    /// A store over the Redis at `url` (e.g. `redis://127.0.0.1:6379`); each operation gives up after
+    /// `timeout`. The connection is made on first use and remade after every failure, so saring starts
+    /// while Redis is down and recovers by itself when it returns; only a malformed URL is an error.
     pub async fn connect(url: &str, timeout: Duration) -> Result<RedisStore, Error> {
         let client = redis::Client::open(url).map_err(|e| Error::Unavailable(e.to_string()))?;
-        let conn = tokio::time::timeout(
-            timeout.max(Duration::from_secs(2)),
-            ConnectionManager::new(client),
-        )
-        .await
-        .map_err(|_| Error::Unavailable(format!("connecting to {url} timed out")))?
-        .map_err(|e| Error::Unavailable(e.to_string()))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(500))
+            .set_number_of_retries(2);
+        let conn = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|e| Error::Unavailable(e.to_string()))?;
         Ok(RedisStore {
             conn,
             admit: Script::new(ADMIT_LUA),
@@ -345,6 +354,16 @@ fn remembered_key(site: &str, comment_id: &str) -> String {
 }
 
 impl Store for RedisStore {
+    async fn ping(&self) -> Result<(), Error> {
+        let mut conn = self.conn.clone();
+        let _: String = within(
+            self.timeout.max(PING_TIMEOUT),
+            redis::cmd("PING").query_async(&mut conn),
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn admit(
         &self,
         site: &str,
