@@ -4,8 +4,8 @@
 //! of [`BANDS`] × [`ROWS`] hash functions, the smallest hash of any shingle. Two texts agree on one
 //! function's minimum with probability equal to their shingle sets' Jaccard similarity J, so a band of
 //! two rows matches with probability J², and at least one of eight bands with 1 − (1 − J²)⁸: 99.5% for a
-//! text with one word changed in twenty (J ≈ 0.7), about 0.1% for texts sharing a tenth of their
-//! shingles. Counting sightings per band in the store then finds near-duplicates with one counter
+//! text with one word changed in twenty (J ≈ 0.7), 7.7% for texts sharing a tenth of their shingles,
+//! and next to nothing for unrelated comments, which share almost no three-word shingles. Counting sightings per band in the store then finds near-duplicates with one counter
 //! increment per band — no comparison against past texts.
 
 /// How many bands the signature is cut into (one store counter each).

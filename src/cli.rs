@@ -8,6 +8,7 @@ mod check;
 mod cv;
 mod eval;
 mod export;
+mod keys;
 mod serve;
 mod table;
 mod train;
@@ -46,6 +47,65 @@ pub enum Command {
     Serve(ServeArgs),
     /// Write a site's moderator verdicts and feedback as JSONL training rows.
     ExportFeedback(ExportArgs),
+    /// Create, list and revoke API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `saring keys …`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print its token (shown this once).
+    Create {
+        /// service, moderator or admin.
+        #[arg(long, value_parser = ["service", "moderator", "admin"])]
+        role: String,
+        /// A site the key may act for; repeat for several (not needed for admin).
+        #[arg(long = "site")]
+        sites: Vec<String>,
+        /// A name to recognise the key by (shown in lists and audit logs).
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Where the keys are.
+        #[command(flatten)]
+        at: KeysAt,
+    },
+    /// List every key (without secrets).
+    List {
+        /// Where the keys are.
+        #[command(flatten)]
+        at: KeysAt,
+    },
+    /// Revoke a key by its id.
+    Revoke {
+        /// The key's id (the part after `srg_`, before the second `_`).
+        id: String,
+        /// Where the keys are.
+        #[command(flatten)]
+        at: KeysAt,
+    },
+}
+
+/// Where `saring keys` works: through a running server's Admin service (with an admin key), or — to
+/// recover a lost admin key — directly on the store (`--direct`).
+#[derive(Debug, Args)]
+pub struct KeysAt {
+    /// The server's URL.
+    #[arg(long, env = "SARING_SERVER", default_value = "http://127.0.0.1:50051")]
+    pub server: String,
+    /// An admin key.
+    #[arg(long, env = "SARING_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+    /// The CA certificate (PEM) to trust for an https:// server with a private certificate.
+    #[arg(long)]
+    pub tls_ca: Option<PathBuf>,
+    /// Write the store directly instead of calling the server (the embedded store only while
+    /// `saring serve` is stopped).
+    #[arg(long)]
+    pub direct: bool,
+    /// The store, with --direct.
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// Where the configuration and the store are, for commands that open the store.
@@ -150,6 +210,15 @@ pub struct ServeArgs {
     /// Largest comment body in bytes [default: 65536].
     #[arg(long, env = "SARING_MAX_CONTENT_BYTES")]
     pub max_content_bytes: Option<usize>,
+    /// PEM certificate chain: serve TLS (with --tls-key).
+    #[arg(long, env = "SARING_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "SARING_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve without API keys: anyone who reaches the port may do anything. Local development only.
+    #[arg(long)]
+    pub insecure_no_auth: bool,
 }
 
 /// Options shared by commands that read labelled data.
@@ -344,6 +413,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cv(args) => cv::run(args),
         Command::Serve(args) => serve::run(args),
         Command::ExportFeedback(args) => export::run(args),
+        Command::Keys(command) => keys::run(command),
     }
 }
 

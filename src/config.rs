@@ -6,10 +6,14 @@
 //! model = "models/default.model"
 //! max_content_bytes = 65536
 //! idempotency_window_secs = 86400
+//! decision_retention_secs = 2592000       # decisions kept for feedback by id (30 days)
 //! data_dir = "data"                      # the embedded store's file: data/saring.redb
 //! redis_url = "redis://127.0.0.1:6379"   # omit for the embedded store
 //! store_timeout_ms = 50
 //! rate_limits_without_store = "open"    # or "closed": refuse what cannot be counted while the store is down
+//! tls_cert = "/etc/saring/cert.pem"    # with tls_key: TLS on the gRPC port
+//! tls_key = "/etc/saring/key.pem"
+//! insecure_no_auth = false               # true: no API keys (local development only)
 //! drain_timeout_secs = 10
 //! max_concurrent_streams = 256           # per connection
 //! request_timeout_ms = 30000
@@ -25,8 +29,6 @@
 //! ip = { burst = 5, per_hour = 30 }
 //! author = { burst = 5, per_hour = 20 }
 //! site = { burst = 300, per_hour = 6000 }
-//!
-//! decision_retention_secs = 2592000  # decisions kept for feedback by id (30 days)
 //!
 //! [trust]                        # trusted returning commenters (off by default)
 //! enabled = true
@@ -45,7 +47,7 @@
 //! accept_below_probability = 0.2
 //! reject_at_probability = 0.999
 //! trust = { enabled = true, min_approved = 1 }   # a table given here replaces the default one whole
-//! webhook = { url = "http://blog.internal/saring-events", secret = "…" }
+//! webhook = { url = "http://blog.internal/saring-events", secret = "change-me-to-a-long-random-string" }
 //! ```
 
 use std::collections::BTreeMap;
@@ -330,6 +332,13 @@ pub struct Config {
     pub store_timeout_ms: u64,
     /// Rate limits while the store does not answer.
     pub rate_limits_without_store: FailMode,
+    /// PEM certificate chain for TLS on the gRPC port (with `tls_key`).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Serve without API keys: every caller may do everything. Local development only; the server
+    /// warns at start.
+    pub insecure_no_auth: bool,
     /// Seconds to let requests in flight finish after SIGTERM before closing anyway.
     pub drain_timeout_secs: u64,
     /// Requests one connection may have in flight at once.
@@ -363,6 +372,9 @@ impl Default for Config {
             redis_url: None,
             store_timeout_ms: DEFAULT_STORE_TIMEOUT_MS,
             rate_limits_without_store: FailMode::Open,
+            insecure_no_auth: false,
+            tls_cert: None,
+            tls_key: None,
             drain_timeout_secs: DEFAULT_DRAIN_TIMEOUT_SECS,
             max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
             request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
@@ -423,6 +435,9 @@ impl Config {
         }
         if self.store_timeout_ms == 0 {
             return bad("store_timeout_ms must be at least 1".into());
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return bad("tls_cert and tls_key go together: give both or neither".into());
         }
         if self.max_concurrent_streams == 0 || self.request_timeout_ms == 0 {
             return bad("max_concurrent_streams and request_timeout_ms must be at least 1".into());
@@ -571,6 +586,24 @@ mod tests {
         assert_eq!(a.rules.blocked_terms, vec!["casino".to_string()]);
         assert_eq!(a.reject_at_probability, Some(0.99));
         assert_eq!(c.site("b").rules.max_links, 2);
+    }
+
+    #[test]
+    fn the_documented_example_is_a_valid_configuration() {
+        let source = include_str!("config.rs");
+        let example: String = source
+            .lines()
+            .skip_while(|l| !l.starts_with("//! ```toml"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("//! ```"))
+            .map(|l| format!("{}\n", l.trim_start_matches("//!").trim_start_matches(' ')))
+            .collect();
+        assert!(example.contains("[campaign]"), "{example}");
+        let c = Config::from_toml(&example).expect("the example parses");
+        c.validate().expect("the example is valid");
+        assert_eq!(c.decision_retention_secs, 2_592_000);
+        assert_eq!(c.site("myblog").trust.min_approved, 1);
+        assert!(c.site("myblog").webhook.is_some());
     }
 
     #[test]

@@ -1,10 +1,16 @@
 //! The gRPC face of saring: the `Moderation` service here, the `ModerationQueue` service in
 //! `grpc/queue.rs`, and (in `grpc/status.rs`) the one place domain errors become `tonic::Status`.
 
+mod admin;
+mod auth;
 mod queue;
 mod status;
 
+pub use admin::AdminService;
+pub use auth::AuthLayer;
 pub use queue::QueueService;
+
+use crate::auth::{authorize, Permission};
 
 use std::sync::Arc;
 
@@ -35,7 +41,9 @@ impl<S: Store> pb::moderation_server::Moderation for ModerationService<S> {
         request: Request<pb::CheckCommentRequest>,
     ) -> Result<Response<pb::CheckCommentResponse>, Status> {
         let started = std::time::Instant::now();
+        let principal = auth::principal(&request)?;
         let request = request.into_inner();
+        authorize(&principal, Permission::Service, &request.site_id).map_err(status::auth)?;
         let comment =
             Comment::from_request(request.clone(), self.checker.config().max_content_bytes)
                 .map_err(status::invalid)?;
@@ -58,7 +66,12 @@ impl<S: Store> pb::moderation_server::Moderation for ModerationService<S> {
         &self,
         request: Request<pb::SubmitFeedbackRequest>,
     ) -> Result<Response<pb::SubmitFeedbackResponse>, Status> {
-        let request = request.into_inner();
+        let principal = auth::principal(&request)?;
+        let mut request = request.into_inner();
+        authorize(&principal, Permission::Service, &request.site_id).map_err(status::auth)?;
+        if request.reporter.trim().is_empty() && !principal.key_id.is_empty() {
+            request.reporter = principal.label().to_string();
+        }
         let span = tracing::info_span!("submit_feedback", site = %request.site_id.trim());
         let _entered = span.enter();
         let taken = crate::feedback::submit(&self.checker, request)

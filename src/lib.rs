@@ -23,6 +23,8 @@
 //! - [`trust`]: trusted returning authors.
 //! - [`policy`]: rules, rate limits and the model combined into a decision with reasons.
 //! - [`check`]: one CheckComment, transport aside.
+//! - [`keys`]: API keys: tokens, hashes, create, list, revoke, first-start keys.
+//! - [`auth`]: authentication (with a short key cache) and the role × site rules.
 //! - [`queue`]: the moderation queue: list, get, resolve, audit, events, recheck.
 //! - [`feedback`]: the blog's spam/ham reports.
 //! - [`export`]: verdicts and feedback as training rows.
@@ -33,6 +35,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod auth;
 pub mod campaign;
 pub mod card;
 pub mod check;
@@ -46,6 +49,7 @@ pub mod decision;
 pub mod export;
 pub mod feedback;
 pub mod grpc;
+pub mod keys;
 pub mod metrics;
 pub mod model;
 pub mod pb;

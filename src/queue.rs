@@ -304,9 +304,11 @@ impl<S: Store> Queue<S> {
                 campaign_id: campaign_id.to_string(),
                 ..Filter::default()
             };
-            let room = MAX_PAGE_SIZE.saturating_sub(ids.len()) as u32;
-            let (items, _) = self.list(site, room, "", &filter).await?;
-            ids.extend(items.into_iter().map(|i| i.held_id));
+            let room = MAX_PAGE_SIZE.saturating_sub(ids.len());
+            if room > 0 {
+                let (items, _) = self.list(site, room as u32, "", &filter).await?;
+                ids.extend(items.into_iter().map(|i| i.held_id));
+            }
         }
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {

@@ -2,6 +2,9 @@
 //! SIGINT or SIGTERM; tests pass a oneshot. Moderation, ModerationQueue, health and reflection share
 //! one listener, behind per-connection limits (concurrent streams, request deadline, message size).
 //!
+//! Every `saring.v1` service sits behind the API-key layer (`grpc/auth.rs`); health and reflection do
+//! not. With `tls_cert` and `tls_key` the port speaks TLS only (rustls).
+//!
 //! A monitor pings the store every [`HEALTH_INTERVAL`]: while it does not answer, health reports
 //! NOT_SERVING and checks decide without it (degraded); when it answers again both recover by
 //! themselves. On shutdown health turns NOT_SERVING, no new connections or requests are taken, watch
@@ -14,9 +17,10 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tonic_health::server::HealthReporter;
 
+use crate::auth::Authenticator;
 use crate::check::Checker;
 use crate::config::MAX_MESSAGE_BYTES;
-use crate::grpc::{ModerationService, QueueService};
+use crate::grpc::{AdminService, AuthLayer, ModerationService, QueueService};
 use crate::pb;
 use crate::queue::Queue;
 use crate::store::Store;
@@ -35,6 +39,15 @@ pub enum Error {
     /// The transport failed.
     #[error("the gRPC server failed")]
     Transport(#[from] tonic::transport::Error),
+    /// The TLS certificate or key could not be read.
+    #[error("cannot read {path}")]
+    Tls {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Serve Moderation, ModerationQueue, health and reflection on `listener` until `shutdown` resolves,
@@ -49,6 +62,7 @@ pub async fn run<S: Store>(
 
 type ModerationServer<S> = pb::moderation_server::ModerationServer<ModerationService<S>>;
 type QueueServer<S> = pb::moderation_queue_server::ModerationQueueServer<QueueService<S>>;
+type AdminServer<S> = pb::admin_server::AdminServer<AdminService<S>>;
 
 /// Set every saring service's health at once (and the server's, the empty name).
 async fn set_health<S: Store>(health: &HealthReporter, serving: bool) {
@@ -62,9 +76,11 @@ async fn set_health<S: Store>(health: &HealthReporter, serving: bool) {
     if serving {
         health.set_serving::<ModerationServer<S>>().await;
         health.set_serving::<QueueServer<S>>().await;
+        health.set_serving::<AdminServer<S>>().await;
     } else {
         health.set_not_serving::<ModerationServer<S>>().await;
         health.set_not_serving::<QueueServer<S>>().await;
+        health.set_not_serving::<AdminServer<S>>().await;
     }
 }
 
@@ -108,6 +124,14 @@ pub async fn run_queue<S: Store>(
         .build_v1()?;
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let monitor = tokio::spawn(monitor(checker.clone(), health.clone(), stopping.clone()));
+    let auth = Arc::new(Authenticator::new(
+        checker.store().clone(),
+        !config.insecure_no_auth,
+    ));
+    if config.insecure_no_auth {
+        tracing::warn!("API keys are OFF (insecure_no_auth): anyone who reaches this port may do anything; for local development only");
+    }
+    let admin = AdminServer::new(AdminService::new(auth.clone(), checker.store().clone()));
     let queue = QueueServer::new(QueueService::new(queue, stopping))
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let moderation = ModerationServer::new(ModerationService::new(checker))
@@ -124,13 +148,27 @@ pub async fn run_queue<S: Store>(
     };
     // Without TCP_NODELAY a small response waits for the client's delayed ACK: 40 ms per request.
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    let serving = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder()
         .max_concurrent_streams(Some(config.max_concurrent_streams))
-        .timeout(Duration::from_millis(config.request_timeout_ms))
+        .timeout(Duration::from_millis(config.request_timeout_ms));
+    if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
+        let read = |path: &std::path::PathBuf| {
+            std::fs::read(path).map_err(|source| Error::Tls {
+                path: path.clone(),
+                source,
+            })
+        };
+        let identity = tonic::transport::Identity::from_pem(read(cert)?, read(key)?);
+        builder =
+            builder.tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))?;
+    }
+    let serving = builder
+        .layer(AuthLayer::new(auth))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(moderation)
         .add_service(queue)
+        .add_service(admin)
         .serve_with_incoming_shutdown(incoming, shutdown);
     let drain = Duration::from_secs(config.drain_timeout_secs);
     let deadline = async move {

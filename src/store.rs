@@ -151,7 +151,7 @@ pub struct Feedback {
 pub type Entry = (String, Vec<u8>);
 
 /// Shared state behind the service.
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Clone + Send + Sync + 'static {
     /// Whether the store answers now (the health service reports it).
     fn ping(&self) -> impl Future<Output = Result<(), Error>> + Send;
 
@@ -275,6 +275,22 @@ pub trait Store: Send + Sync + 'static {
         window_us: u64,
         now_us: u64,
     ) -> impl Future<Output = Result<(u64, String), Error>> + Send;
+
+    /// The API key stored under `id` (an encoded `ApiKey`).
+    fn key(&self, id: &str) -> impl Future<Output = Result<Option<Vec<u8>>, Error>> + Send;
+
+    /// Every API key.
+    fn keys(&self) -> impl Future<Output = Result<Vec<Vec<u8>>, Error>> + Send;
+
+    /// Store (or replace) an API key.
+    fn put_key(&self, id: &str, key: Vec<u8>) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Store `keys` only if no key exists yet, all or none; whether they were stored. Several replicas
+    /// starting at once on one empty store create one set of first keys between them.
+    fn bootstrap_keys(
+        &self,
+        keys: Vec<(String, Vec<u8>)>,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
 
     /// Remember `response` for `(site, comment_id)` for `ttl_us`, unless a response is already there;
     /// returns the response that stands (the earlier one wins, so concurrent retries agree). A new

@@ -1,4 +1,7 @@
-//! `saring serve`: load and validate everything, bind, serve until SIGINT or SIGTERM.
+//! `saring serve`: load and validate everything, bind, create the first API keys on an empty store,
+//! serve until SIGINT or SIGTERM.
+// The first keys are printed to stdout, once, for the operator: not a log line.
+#![allow(clippy::print_stdout)]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +26,13 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(n) = args.max_content_bytes {
         config.max_content_bytes = n;
+    }
+    if args.tls_cert.is_some() || args.tls_key.is_some() {
+        config.tls_cert = args.tls_cert;
+        config.tls_key = args.tls_key;
+    }
+    if args.insecure_no_auth {
+        config.insecure_no_auth = true;
     }
     config.validate()?;
     let model = Model::load(&config.model).context("loading the model")?;
@@ -58,6 +68,9 @@ async fn serve<S: Store>(
         .await
         .with_context(|| format!("binding {}", config.addr))?;
     let addr = listener.local_addr().context("reading the bound address")?;
+    if !config.insecure_no_auth {
+        first_keys(&store).await;
+    }
     // Tests and scripts read this line to find the port when started with --addr 127.0.0.1:0.
     tracing::info!(addr = %addr, model = model.version(), store = store_name, "saring serving");
     let checker = Arc::new(Checker::new(model, Arc::new(config), store));
@@ -91,5 +104,32 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = term => {}
+    }
+}
+
+/// On a store without keys, create the first admin and service keys and print them, once.
+async fn first_keys<S: Store>(store: &S) {
+    match crate::keys::bootstrap(store).await {
+        Ok(Some(keys)) => {
+            println!(
+                "saring: first start on an empty store; created these API keys. They are shown \
+                 this once and stored only as hashes: keep them now."
+            );
+            for (key, token) in keys {
+                let what = match key.role() {
+                    crate::pb::Role::Admin => "admin: keys and every RPC on every site".to_string(),
+                    _ => format!(
+                        "service: CheckComment and SubmitFeedback for site `{}`",
+                        key.sites.join("`, `")
+                    ),
+                };
+                println!("  {token}    {what}");
+            }
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(
+            error = %e,
+            "could not check for API keys (is the store down?); create one later with `saring keys create --direct`"
+        ),
     }
 }

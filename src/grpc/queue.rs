@@ -8,7 +8,9 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use super::auth::principal;
 use super::status;
+use crate::auth::{authorize, Permission};
 use crate::pb;
 use crate::queue::{Filter, Queue};
 use crate::store::Store;
@@ -43,7 +45,9 @@ impl<S: Store> pb::moderation_queue_server::ModerationQueue for QueueService<S> 
         &self,
         request: Request<pb::ListHeldRequest>,
     ) -> Result<Response<pb::ListHeldResponse>, Status> {
+        let caller = principal(&request)?;
         let r = request.into_inner();
+        authorize(&caller, Permission::Moderate, &r.site_id).map_err(status::auth)?;
         let filter = Filter {
             reason_code: r.reason_code,
             min_probability: r.min_spam_probability,
@@ -65,7 +69,9 @@ impl<S: Store> pb::moderation_queue_server::ModerationQueue for QueueService<S> 
         &self,
         request: Request<pb::GetHeldRequest>,
     ) -> Result<Response<pb::HeldItem>, Status> {
+        let caller = principal(&request)?;
         let r = request.into_inner();
+        authorize(&caller, Permission::Moderate, &r.site_id).map_err(status::auth)?;
         let item = self
             .queue
             .get(&r.site_id, &r.held_id)
@@ -78,7 +84,13 @@ impl<S: Store> pb::moderation_queue_server::ModerationQueue for QueueService<S> 
         &self,
         request: Request<pb::ResolveHeldRequest>,
     ) -> Result<Response<pb::ResolveHeldResponse>, Status> {
-        let r = request.into_inner();
+        let caller = principal(&request)?;
+        let mut r = request.into_inner();
+        authorize(&caller, Permission::Moderate, &r.site_id).map_err(status::auth)?;
+        // With a key, a resolution without a named moderator is the key's; without keys a name is required.
+        if r.moderator.trim().is_empty() && !caller.key_id.is_empty() {
+            r.moderator = caller.label().to_string();
+        }
         let outcomes = self
             .queue
             .resolve(
@@ -116,7 +128,9 @@ impl<S: Store> pb::moderation_queue_server::ModerationQueue for QueueService<S> 
         &self,
         request: Request<pb::WatchHeldRequest>,
     ) -> Result<Response<Self::WatchHeldStream>, Status> {
+        let caller = principal(&request)?;
         let r = request.into_inner();
+        authorize(&caller, Permission::Moderate, &r.site_id).map_err(status::auth)?;
         let mut after = self
             .queue
             .watch_from(&r.site_id, &r.after)
@@ -170,7 +184,9 @@ impl<S: Store> pb::moderation_queue_server::ModerationQueue for QueueService<S> 
         &self,
         request: Request<pb::ListAuditRequest>,
     ) -> Result<Response<pb::ListAuditResponse>, Status> {
+        let caller = principal(&request)?;
         let r = request.into_inner();
+        authorize(&caller, Permission::Moderate, &r.site_id).map_err(status::auth)?;
         let (entries, next_page_token) = self
             .queue
             .audit(&r.site_id, r.page_size, &r.page_token)
@@ -186,7 +202,9 @@ impl<S: Store> pb::moderation_queue_server::ModerationQueue for QueueService<S> 
         &self,
         request: Request<pb::RecheckHeldRequest>,
     ) -> Result<Response<pb::RecheckHeldResponse>, Status> {
+        let caller = principal(&request)?;
         let r = request.into_inner();
+        authorize(&caller, Permission::Moderate, &r.site_id).map_err(status::auth)?;
         let recheck = self
             .queue
             .recheck(&r.site_id, r.apply, r.limit)

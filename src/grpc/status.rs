@@ -1,5 +1,6 @@
-//! Domain errors → `tonic::Status`, in one place. A client's mistake is INVALID_ARGUMENT naming the
-//! field; an unknown id is NOT_FOUND; a conflicting resolution is FAILED_PRECONDITION naming who resolved
+//! Domain errors → `tonic::Status`, in one place. A missing, unknown or revoked key is
+//! UNAUTHENTICATED; a valid key outside its role or sites PERMISSION_DENIED; a client's mistake is
+//! INVALID_ARGUMENT naming the field; an unknown id is NOT_FOUND; a conflicting resolution is FAILED_PRECONDITION naming who resolved
 //! the item and how; a store that cannot answer is UNAVAILABLE (the client may retry); anything else is
 //! INTERNAL with a generic message, its cause logged here once.
 
@@ -7,7 +8,7 @@ use tonic::{Code, Status};
 
 use crate::comment::Invalid;
 use crate::queue::Outcome;
-use crate::{check, feedback, pb, queue, store};
+use crate::{auth, check, feedback, keys, pb, queue, store};
 
 pub(super) fn invalid(e: Invalid) -> Status {
     Status::invalid_argument(e.to_string())
@@ -45,6 +46,30 @@ pub(super) fn feedback(e: feedback::Error) -> Status {
         feedback::Error::Corrupt(err) => corrupt(&err),
         feedback::Error::Invalid(err) => invalid(err),
         feedback::Error::NotFound(m) => Status::not_found(m),
+    }
+}
+
+pub(super) fn auth(e: auth::Error) -> Status {
+    match e {
+        auth::Error::Unauthenticated(m) => Status::unauthenticated(m),
+        auth::Error::Denied(m) => Status::permission_denied(m),
+        auth::Error::Unavailable(err) => {
+            tracing::warn!(error = %err, "cannot read API keys");
+            Status::unavailable("the key store is unavailable; retry")
+        }
+    }
+}
+
+pub(super) fn keys(e: keys::Error) -> Status {
+    match e {
+        keys::Error::Store(err) => store(&err),
+        keys::Error::Corrupt(err) => corrupt(&err),
+        keys::Error::Invalid { .. } => Status::invalid_argument(e.to_string()),
+        keys::Error::NotFound(_) => Status::not_found(e.to_string()),
+        keys::Error::Random(_) => {
+            tracing::error!(error = %e, "cannot create a key");
+            Status::internal("internal error")
+        }
     }
 }
 

@@ -12,7 +12,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
+};
 
 use super::{
     Admission, Entry, Error, Feedback, HeldRecord, Hold, Once, Record, Resolve, Resolved, Standing,
@@ -63,6 +65,9 @@ const DECISION_COMMENTS: TableDefinition<'_, &str, &[u8]> =
 
 /// (site, NUL, author key) → approvals (8 bytes little-endian) and a spam mark (1 byte).
 const TRUST: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("trust");
+
+/// Key id → encoded `ApiKey`.
+const API_KEYS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("api_keys");
 
 /// How many queue events are kept per site for watchers that fall behind.
 const EVENT_FEED_LEN: u64 = 10_000;
@@ -148,6 +153,7 @@ impl EmbeddedStore {
         txn.open_table(DECISIONS)?;
         txn.open_table(DECISION_COMMENTS)?;
         txn.open_table(TRUST)?;
+        txn.open_table(API_KEYS)?;
         txn.commit()?;
         Ok(EmbeddedStore {
             buckets: Arc::default(),
@@ -586,6 +592,59 @@ impl Store for EmbeddedStore {
             }
         }
         Ok(best)
+    }
+
+    async fn key(&self, id: &str) -> Result<Option<Vec<u8>>, Error> {
+        let id = id.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(API_KEYS)?;
+            Ok(table.get(id.as_str())?.map(|v| v.value().to_vec()))
+        })
+        .await
+    }
+
+    async fn keys(&self) -> Result<Vec<Vec<u8>>, Error> {
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(API_KEYS)?;
+            let mut out = Vec::new();
+            for row in table.iter()? {
+                out.push(row?.1.value().to_vec());
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn put_key(&self, id: &str, key: Vec<u8>) -> Result<(), Error> {
+        let id = id.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            txn.open_table(API_KEYS)?
+                .insert(id.as_str(), key.as_slice())?;
+            txn.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn bootstrap_keys(&self, keys: Vec<(String, Vec<u8>)>) -> Result<bool, Error> {
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            {
+                let mut table = txn.open_table(API_KEYS)?;
+                if !table.is_empty()? {
+                    return Ok(false);
+                }
+                for (id, key) in &keys {
+                    table.insert(id.as_str(), key.as_slice())?;
+                }
+            }
+            txn.commit()?;
+            Ok(true)
+        })
+        .await
     }
 
     async fn recall(

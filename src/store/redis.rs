@@ -146,6 +146,16 @@ end
 return {best, besti}
 "#;
 
+/// Store the first keys if there are none. KEYS: the key hash. ARGV: id, key, id, key, ...
+const BOOTSTRAP_LUA: &str = r#"
+if redis.call('HLEN', KEYS[1]) > 0 then return 0 end
+for i = 1, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return 1
+"#;
+
+/// API keys by id (a hash). Not per site: a key may serve several sites.
+const KEYS_KEY: &str = "saring:{keys}:all";
+
 /// How many events the feed keeps per site (approximately: Redis trims whole nodes).
 const EVENT_FEED_LEN: u64 = 10_000;
 
@@ -170,6 +180,7 @@ pub struct RedisStore {
     resolve: Script,
     feedback: Script,
     sighting: Script,
+    bootstrap: Script,
     timeout: Duration,
 }
 
@@ -203,6 +214,7 @@ impl RedisStore {
             resolve: Script::new(RESOLVE_LUA),
             feedback: Script::new(FEEDBACK_LUA),
             sighting: Script::new(SIGHTING_LUA),
+            bootstrap: Script::new(BOOTSTRAP_LUA),
             timeout,
         })
     }
@@ -643,6 +655,48 @@ impl Store for RedisStore {
             .cloned()
             .unwrap_or_default();
         Ok((count, band))
+    }
+
+    async fn key(&self, id: &str) -> Result<Option<Vec<u8>>, Error> {
+        let mut conn = self.conn.clone();
+        self.queue_op(
+            redis::cmd("HGET")
+                .arg(KEYS_KEY)
+                .arg(id)
+                .query_async(&mut conn),
+        )
+        .await
+    }
+
+    async fn keys(&self) -> Result<Vec<Vec<u8>>, Error> {
+        let mut conn = self.conn.clone();
+        self.queue_op(redis::cmd("HVALS").arg(KEYS_KEY).query_async(&mut conn))
+            .await
+    }
+
+    async fn put_key(&self, id: &str, key: Vec<u8>) -> Result<(), Error> {
+        let mut conn = self.conn.clone();
+        let _: i64 = self
+            .queue_op(
+                redis::cmd("HSET")
+                    .arg(KEYS_KEY)
+                    .arg(id)
+                    .arg(key)
+                    .query_async(&mut conn),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn bootstrap_keys(&self, keys: Vec<(String, Vec<u8>)>) -> Result<bool, Error> {
+        let mut conn = self.conn.clone();
+        let mut inv = self.bootstrap.prepare_invoke();
+        inv.key(KEYS_KEY);
+        for (id, key) in keys {
+            inv.arg(id).arg(key);
+        }
+        let stored: i64 = self.queue_op(inv.invoke_async(&mut conn)).await?;
+        Ok(stored == 1)
     }
 
     async fn recall(

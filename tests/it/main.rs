@@ -1,6 +1,7 @@
 //! Integration tests, one binary so linking stays fast. Every fixture is written by the test itself;
 //! nothing here needs `../shared`.
 
+mod auth;
 mod check_comment;
 mod cli;
 mod queue;

@@ -1,67 +1,8 @@
 //! Two real `saring serve` processes sharing one real Redis: limits stay exact and retries agree.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
 use saring::pb;
-use saring::pb::moderation_client::ModerationClient;
 
-use crate::support::{repo_path, saring, stderr, Redis};
-
-/// A `saring serve` child process, killed on drop.
-struct Serve {
-    child: Child,
-    addr: String,
-}
-
-impl Serve {
-    fn start(args: &[&str]) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_saring"))
-            .arg("serve")
-            .args(["--addr", "127.0.0.1:0", "--model"])
-            .arg(repo_path("models/default.model"))
-            .args(args)
-            .env("RUST_LOG", "saring=info")
-            .env_remove("SARING_REDIS_URL")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn saring serve");
-        let stderr = child.stderr.take().expect("stderr");
-        // A reader thread forwards stderr lines (and keeps draining them so the child never blocks on a
-        // full pipe); the start-up log line names the bound address. Bounded wait: 30 s.
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        let addr = loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let line = rx
-                .recv_timeout(left)
-                .expect("saring serve did not log its address within 30 s (or exited)");
-            if let Some(rest) = line.split("addr=").nth(1) {
-                break rest.split_whitespace().next().expect("address").to_string();
-            }
-        };
-        Serve { child, addr }
-    }
-
-    async fn client(&self) -> ModerationClient<tonic::transport::Channel> {
-        ModerationClient::connect(format!("http://{}", self.addr))
-            .await
-            .expect("connect")
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::support::{saring, stderr, Redis, Serve};
 
 fn config_file(dir: &tempfile::TempDir) -> std::path::PathBuf {
     let path = dir.path().join("saring.toml");
@@ -81,11 +22,13 @@ async fn two_processes_sharing_redis_admit_exactly_the_limit_and_agree_on_retrie
     let dir = tempfile::tempdir().unwrap();
     let cfg = config_file(&dir);
     let url = redis.url();
+    // API keys are `auth.rs`'s subject; here the processes run without them.
     let args = [
         "--redis-url",
         url.as_str(),
         "--config",
         cfg.to_str().unwrap(),
+        "--insecure-no-auth",
     ];
     let (a, b) = (Serve::start(&args), Serve::start(&args));
     let (ca, cb) = (a.client().await, b.client().await);
@@ -156,7 +99,11 @@ async fn the_embedded_default_serves_health() {
 #[tokio::test]
 async fn the_embedded_store_remembers_decisions_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let args = ["--data-dir", dir.path().to_str().unwrap()];
+    let args = [
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--insecure-no-auth",
+    ];
     let req = pb::CheckCommentRequest {
         site_id: "blog".into(),
         comment_id: "wp-7".into(),

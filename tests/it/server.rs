@@ -38,12 +38,23 @@ impl TestServer {
         Self::start_with_model(config, store, &repo_path("models/default.model")).await
     }
 
-    /// Start with `config` on `store`, serving the model at `model`.
+    /// Start with `config` on `store`, serving the model at `model`. API keys are off: these tests are
+    /// about everything else (`tests/it/auth.rs` tests the keys, with [`TestServer::start_authed`]).
     pub(crate) async fn start_with_model<S: Store>(
-        config: Config,
+        mut config: Config,
         store: S,
         model: &std::path::Path,
     ) -> TestServer {
+        config.insecure_no_auth = true;
+        Self::serve(config, store, model).await
+    }
+
+    /// Start with `config` on `store` exactly as configured (API keys on unless it says otherwise).
+    pub(crate) async fn start_authed<S: Store>(config: Config, store: S) -> TestServer {
+        Self::serve(config, store, &repo_path("models/default.model")).await
+    }
+
+    async fn serve<S: Store>(config: Config, store: S, model: &std::path::Path) -> TestServer {
         config.validate().expect("test config is valid");
         let model = Model::load(model).expect("model loads");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -1,7 +1,10 @@
 //! Helpers: a temp directory with fixture data, and running the real `saring` binary.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+
+use saring::pb::moderation_client::ModerationClient;
 
 /// A temp directory holding the synthetic corpus as JSONL.
 pub(crate) struct Fixture {
@@ -204,6 +207,96 @@ fn spawn(port: u16, dir: &Path, persistent: bool) -> std::process::Child {
 }
 
 impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `saring serve` child process, killed on drop.
+pub(crate) struct Serve {
+    child: Child,
+    pub(crate) addr: String,
+    /// Lines the process wrote to stdout (the first API keys), as they come.
+    pub(crate) stdout: std::sync::mpsc::Receiver<String>,
+    /// Its log lines after the one naming the address.
+    pub(crate) stderr: std::sync::mpsc::Receiver<String>,
+}
+
+impl Serve {
+    /// Start `saring serve` with `args` on a free port.
+    pub(crate) fn start(args: &[&str]) -> Serve {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_saring"))
+            .arg("serve")
+            .args(["--addr", "127.0.0.1:0", "--model"])
+            .arg(repo_path("models/default.model"))
+            .args(args)
+            .env("RUST_LOG", "saring=info")
+            .env_remove("SARING_REDIS_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn saring serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let stdout = child.stdout.take().expect("stdout");
+        let (out_tx, out_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = out_tx.send(line);
+            }
+        });
+        // A reader thread forwards stderr lines (and keeps draining them so the child never blocks on a
+        // full pipe); the start-up log line names the bound address. Bounded wait: 30 s.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let addr = loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = rx
+                .recv_timeout(left)
+                .expect("saring serve did not log its address within 30 s (or exited)");
+            if let Some(rest) = line.split("addr=").nth(1) {
+                break rest.split_whitespace().next().expect("address").to_string();
+            }
+        };
+        Serve {
+            child,
+            addr,
+            stdout: out_rx,
+            stderr: rx,
+        }
+    }
+
+    pub(crate) async fn client(&self) -> ModerationClient<tonic::transport::Channel> {
+        ModerationClient::connect(format!("http://{}", self.addr))
+            .await
+            .expect("connect")
+    }
+}
+
+impl Serve {
+    /// The process id, for signals.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Wait for the process to exit by itself (bounded: 30 s).
+    pub(crate) fn wait(&mut self) -> std::process::ExitStatus {
+        for _ in 0..300 {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("saring serve did not exit within 30 s");
+    }
+}
+
+impl Drop for Serve {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -1,0 +1,72 @@
+//! The `saring.v1.Admin` service: API keys, for admin keys only.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use super::auth::principal;
+use super::status;
+use crate::auth::{authorize, Authenticator, Permission};
+use crate::keys;
+use crate::pb;
+use crate::store::Store;
+
+/// The admin service.
+#[derive(Debug)]
+pub struct AdminService<S> {
+    auth: Arc<Authenticator<S>>,
+    store: S,
+}
+
+impl<S> AdminService<S> {
+    /// Manage the keys in `store`; revocations also clear `auth`'s cache at once.
+    pub fn new(auth: Arc<Authenticator<S>>, store: S) -> Self {
+        AdminService { auth, store }
+    }
+}
+
+fn admin<T>(request: &Request<T>) -> Result<crate::auth::Principal, Status> {
+    let p = principal(request)?;
+    authorize(&p, Permission::Admin, "").map_err(status::auth)?;
+    Ok(p)
+}
+
+#[tonic::async_trait]
+impl<S: Store> pb::admin_server::Admin for AdminService<S> {
+    async fn create_key(
+        &self,
+        request: Request<pb::CreateKeyRequest>,
+    ) -> Result<Response<pb::CreateKeyResponse>, Status> {
+        let by = admin(&request)?;
+        let r = request.into_inner();
+        let (key, token) = keys::create(&self.store, r.role(), &r.sites, &r.name)
+            .await
+            .map_err(status::keys)?;
+        tracing::info!(key = %key.id, role = r.role().as_str_name(), by = by.label(), "created an API key");
+        Ok(Response::new(pb::CreateKeyResponse {
+            key: Some(key),
+            token,
+        }))
+    }
+
+    async fn list_keys(
+        &self,
+        request: Request<pb::ListKeysRequest>,
+    ) -> Result<Response<pb::ListKeysResponse>, Status> {
+        admin(&request)?;
+        let keys = keys::list(&self.store).await.map_err(status::keys)?;
+        Ok(Response::new(pb::ListKeysResponse { keys }))
+    }
+
+    async fn revoke_key(
+        &self,
+        request: Request<pb::RevokeKeyRequest>,
+    ) -> Result<Response<pb::ApiKey>, Status> {
+        let by = admin(&request)?;
+        let id = request.into_inner().id;
+        let key = keys::revoke(&self.store, &id).await.map_err(status::keys)?;
+        self.auth.forget(&id);
+        tracing::info!(key = %id, by = by.label(), "revoked an API key");
+        Ok(Response::new(key))
+    }
+}

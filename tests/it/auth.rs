@@ -1,0 +1,396 @@
+//! API keys and roles over a real socket: every RPC × every role × own site / other site, missing,
+//! malformed and revoked keys, revocation across replicas, the first keys printed by a real first
+//! start, and TLS with a certificate the test makes.
+
+use std::time::Duration;
+
+use saring::config::Config;
+use saring::pb::admin_client::AdminClient;
+use saring::pb::moderation_client::ModerationClient;
+use saring::pb::moderation_queue_client::ModerationQueueClient;
+use saring::pb::{self, Role};
+use saring::store::embedded::EmbeddedStore;
+use tonic::transport::Channel;
+use tonic::{Code, Request};
+
+use crate::server::{request, TestServer};
+use crate::support::Serve;
+
+/// `request` with `authorization: Bearer token` (none when `token` is empty).
+fn with_key<T>(token: &str, message: T) -> Request<T> {
+    let mut r = Request::new(message);
+    if !token.is_empty() {
+        r.metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    }
+    r
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rpc {
+    CheckComment,
+    SubmitFeedback,
+    ListHeld,
+    GetHeld,
+    ResolveHeld,
+    WatchHeld,
+    ListAudit,
+    RecheckHeld,
+    CreateKey,
+    ListKeys,
+    RevokeKey,
+}
+
+const ALL: [Rpc; 11] = [
+    Rpc::CheckComment,
+    Rpc::SubmitFeedback,
+    Rpc::ListHeld,
+    Rpc::GetHeld,
+    Rpc::ResolveHeld,
+    Rpc::WatchHeld,
+    Rpc::ListAudit,
+    Rpc::RecheckHeld,
+    Rpc::CreateKey,
+    Rpc::ListKeys,
+    Rpc::RevokeKey,
+];
+
+/// Call `rpc` for `site` with `token`; the status code (OK when it succeeded). Arguments are valid but
+/// name nothing that exists, so an authorized call ends OK or NOT_FOUND — never an auth code.
+async fn call(channel: &Channel, rpc: Rpc, site: &str, token: &str) -> Code {
+    let code = |r: Result<(), tonic::Status>| r.err().map_or(Code::Ok, |s| s.code());
+    let mut m = ModerationClient::new(channel.clone());
+    let mut q = ModerationQueueClient::new(channel.clone());
+    let mut a = AdminClient::new(channel.clone());
+    let site = site.to_string();
+    code(match rpc {
+        Rpc::CheckComment => m
+            .check_comment(with_key(
+                token,
+                request(&site, "Terima kasih, artikelnya bagus."),
+            ))
+            .await
+            .map(drop),
+        Rpc::SubmitFeedback => m
+            .submit_feedback(with_key(
+                token,
+                pb::SubmitFeedbackRequest {
+                    site_id: site,
+                    target: Some(pb::submit_feedback_request::Target::DecisionId(
+                        "none".into(),
+                    )),
+                    label: pb::FeedbackLabel::Spam as i32,
+                    ..Default::default()
+                },
+            ))
+            .await
+            .map(drop),
+        Rpc::ListHeld => q
+            .list_held(with_key(
+                token,
+                pb::ListHeldRequest {
+                    site_id: site,
+                    ..Default::default()
+                },
+            ))
+            .await
+            .map(drop),
+        Rpc::GetHeld => q
+            .get_held(with_key(
+                token,
+                pb::GetHeldRequest {
+                    site_id: site,
+                    held_id: "none".into(),
+                },
+            ))
+            .await
+            .map(drop),
+        Rpc::ResolveHeld => q
+            .resolve_held(with_key(
+                token,
+                pb::ResolveHeldRequest {
+                    site_id: site,
+                    held_ids: vec!["none".into()],
+                    verdict: pb::Verdict::Approve as i32,
+                    moderator: "m".into(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .map(drop),
+        Rpc::WatchHeld => q
+            .watch_held(with_key(
+                token,
+                pb::WatchHeldRequest {
+                    site_id: site,
+                    ..Default::default()
+                },
+            ))
+            .await
+            .map(drop),
+        Rpc::ListAudit => q
+            .list_audit(with_key(
+                token,
+                pb::ListAuditRequest {
+                    site_id: site,
+                    ..Default::default()
+                },
+            ))
+            .await
+            .map(drop),
+        Rpc::RecheckHeld => q
+            .recheck_held(with_key(
+                token,
+                pb::RecheckHeldRequest {
+                    site_id: site,
+                    ..Default::default()
+                },
+            ))
+            .await
+            .map(drop),
+        Rpc::CreateKey => a
+            .create_key(with_key(
+                token,
+                pb::CreateKeyRequest {
+                    role: Role::Service as i32,
+                    sites: vec![site],
+                    name: "made in a test".into(),
+                },
+            ))
+            .await
+            .map(drop),
+        Rpc::ListKeys => a
+            .list_keys(with_key(token, pb::ListKeysRequest {}))
+            .await
+            .map(drop),
+        Rpc::RevokeKey => a
+            .revoke_key(with_key(token, pb::RevokeKeyRequest { id: "none".into() }))
+            .await
+            .map(drop),
+    })
+}
+
+fn allowed(role: Option<Role>, rpc: Rpc, own_site: bool) -> bool {
+    use Rpc::*;
+    match role {
+        Some(Role::Admin) => true,
+        Some(Role::Service) => own_site && matches!(rpc, CheckComment | SubmitFeedback),
+        Some(Role::Moderator) => {
+            own_site
+                && matches!(
+                    rpc,
+                    ListHeld | GetHeld | ResolveHeld | WatchHeld | ListAudit | RecheckHeld
+                )
+        }
+        _ => false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_rpc_for_every_role_on_its_own_site_and_another() {
+    let store = EmbeddedStore::open_in_memory();
+    let site = |s: &str| vec![s.to_string()];
+    let (_, service) = saring::keys::create(&store, Role::Service, &site("own"), "blog")
+        .await
+        .unwrap();
+    let (_, moderator) = saring::keys::create(&store, Role::Moderator, &site("own"), "ann")
+        .await
+        .unwrap();
+    let (_, admin) = saring::keys::create(&store, Role::Admin, &[], "ops")
+        .await
+        .unwrap();
+    let (revoked_key, revoked) = saring::keys::create(&store, Role::Admin, &[], "old")
+        .await
+        .unwrap();
+    saring::keys::revoke(&store, &revoked_key.id).await.unwrap();
+    let server = TestServer::start_authed(Config::default(), store).await;
+    let channel = server.channel().await;
+
+    // The admin key's id with one secret digit changed.
+    let last = if admin.ends_with('0') { '1' } else { '0' };
+    let tampered = format!("{}{last}", &admin[..admin.len() - 1]);
+    let mut checked = 0;
+    for (role, token) in [
+        (Some(Role::Service), service.as_str()),
+        (Some(Role::Moderator), moderator.as_str()),
+        (Some(Role::Admin), admin.as_str()),
+        (None, ""),
+        (None, "srg_not_a_key"),
+        (None, tampered.as_str()),
+        (None, revoked.as_str()),
+    ] {
+        for rpc in ALL {
+            for (own, s) in [(true, "own"), (false, "other")] {
+                let got = call(&channel, rpc, s, token).await;
+                let want_ok = allowed(role, rpc, own);
+                let expected_failure = if role.is_some() {
+                    Code::PermissionDenied
+                } else {
+                    Code::Unauthenticated
+                };
+                if want_ok {
+                    assert!(
+                        matches!(got, Code::Ok | Code::NotFound),
+                        "{role:?} {rpc:?} site {s}: {got:?}"
+                    );
+                } else {
+                    assert_eq!(got, expected_failure, "{role:?} {rpc:?} site {s}");
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 7 * 11 * 2);
+
+    // Health and reflection stay open.
+    let health = tonic_health::pb::health_client::HealthClient::new(channel.clone())
+        .check(tonic_health::pb::HealthCheckRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(health.status, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_revocation_reaches_another_replica_within_the_cache_time() {
+    let store = EmbeddedStore::open_in_memory();
+    let (_, admin) = saring::keys::create(&store, Role::Admin, &[], "ops")
+        .await
+        .unwrap();
+    let (blog, token) = saring::keys::create(&store, Role::Service, &["blog".to_string()], "b")
+        .await
+        .unwrap();
+    let (a, b) = (
+        TestServer::start_authed(Config::default(), store.clone()).await,
+        TestServer::start_authed(Config::default(), store).await,
+    );
+    let (ca, cb) = (a.channel().await, b.channel().await);
+    // Both replicas know the key (and B has it cached).
+    assert_eq!(call(&ca, Rpc::CheckComment, "blog", &token).await, Code::Ok);
+    assert_eq!(call(&cb, Rpc::CheckComment, "blog", &token).await, Code::Ok);
+    AdminClient::new(ca.clone())
+        .revoke_key(with_key(&admin, pb::RevokeKeyRequest { id: blog.id }))
+        .await
+        .unwrap();
+    // At once where it was revoked; within the cache time everywhere else.
+    assert_eq!(
+        call(&ca, Rpc::CheckComment, "blog", &token).await,
+        Code::Unauthenticated
+    );
+    let limit = Duration::from_secs(saring::auth::CACHE_SECS + 2);
+    let start = std::time::Instant::now();
+    while call(&cb, Rpc::CheckComment, "blog", &token).await != Code::Unauthenticated {
+        assert!(
+            start.elapsed() < limit,
+            "replica B still takes a revoked key"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_first_start_prints_an_admin_and_a_service_key_once_and_they_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--data-dir", dir.path().to_str().unwrap()];
+    let first = Serve::start(&args);
+    let tokens: Vec<String> = (0..3)
+        .filter_map(|_| first.stdout.recv_timeout(Duration::from_secs(5)).ok())
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find(|w| w.starts_with("srg_"))
+                .map(String::from)
+        })
+        .collect();
+    assert_eq!(tokens.len(), 2, "an admin and a service key: {tokens:?}");
+    let channel = Channel::from_shared(format!("http://{}", first.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let keys = AdminClient::new(channel.clone())
+        .list_keys(with_key(&tokens[0], pb::ListKeysRequest {}))
+        .await
+        .expect("the first key is an admin key")
+        .into_inner()
+        .keys;
+    assert_eq!(keys.len(), 2);
+    assert!(
+        keys.iter().all(|k| k.secret_sha256.is_empty()),
+        "no hashes leave the server"
+    );
+    assert_eq!(
+        call(&channel, Rpc::CheckComment, "default", &tokens[1]).await,
+        Code::Ok,
+        "the second is the default site's service key"
+    );
+    drop(channel);
+    drop(first);
+    let again = Serve::start(&args);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        again.stdout.try_recv().is_err(),
+        "keys are printed on the first start only"
+    );
+}
+
+#[tokio::test]
+async fn without_auth_the_server_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Serve::start(&[
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--insecure-no-auth",
+    ]);
+    let warned = (0..20)
+        .filter_map(|_| s.stderr.recv_timeout(Duration::from_millis(500)).ok())
+        .any(|l| l.contains("WARN") && l.contains("API keys are OFF"));
+    assert!(warned);
+    assert!(
+        s.stdout.try_recv().is_err(),
+        "no keys are made without auth"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tls_serves_with_a_generated_certificate_and_refuses_plaintext() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let config = Config {
+        tls_cert: Some(cert_path),
+        tls_key: Some(key_path),
+        ..Config::default()
+    };
+    let server = TestServer::start_with(config, EmbeddedStore::open_in_memory()).await;
+    let tls = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(cert.cert.pem()))
+        .domain_name("localhost");
+    let channel = Channel::from_shared(format!("https://{}", server.addr))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .expect("a TLS connection with the generated CA");
+    let r = ModerationClient::new(channel)
+        .check_comment(request("blog", "Terima kasih, artikelnya bagus sekali."))
+        .await
+        .expect("a check over TLS")
+        .into_inner();
+    assert!(!r.decision_id.is_empty());
+    // A plaintext client gets no answer from a TLS port.
+    let plain = Channel::from_shared(format!("http://{}", server.addr))
+        .unwrap()
+        .connect()
+        .await;
+    let refused = match plain {
+        Err(_) => true,
+        Ok(ch) => ModerationClient::new(ch)
+            .check_comment(request("blog", "hello there"))
+            .await
+            .is_err(),
+    };
+    assert!(refused);
+}
