@@ -4,6 +4,8 @@
 mod auth;
 mod check_comment;
 mod cli;
+mod faults;
+mod hostile;
 mod queue;
 mod replicas;
 mod server;

@@ -117,6 +117,25 @@ impl Redis {
         Self::start_on(tempfile::tempdir().expect("temp dir for redis"), None, true)
     }
 
+    /// Start one on `port` (e.g. one a server was told about while nothing listened there).
+    pub(crate) fn start_at(port: u16) -> Redis {
+        Self::start_on(
+            tempfile::tempdir().expect("temp dir for redis"),
+            Some(port),
+            false,
+        )
+    }
+
+    /// Freeze it (SIGSTOP): it keeps its connections but answers nothing until [`Redis::resume`].
+    pub(crate) fn pause(&self) {
+        signal(self.child.id(), "-STOP");
+    }
+
+    /// Thaw it after [`Redis::pause`].
+    pub(crate) fn resume(&self) {
+        signal(self.child.id(), "-CONT");
+    }
+
     /// Kill it with SIGKILL (no chance to flush anything).
     pub(crate) fn crash(&mut self) {
         let _ = self.child.kill();
@@ -130,14 +149,7 @@ impl Redis {
     }
 
     fn start_on(dir: tempfile::TempDir, port: Option<u16>, persistent: bool) -> Redis {
-        // Ask the OS for a free port, then hand it to redis-server. Another process could take it in
-        // between; the bounded PING wait below turns that rare race into a clear failure.
-        let port = port.unwrap_or_else(|| {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("free port")
-                .port()
-        });
+        let port = port.unwrap_or_else(free_port);
         let child = spawn(port, dir.path(), persistent);
         let mut redis = Redis {
             child,
@@ -175,6 +187,24 @@ impl Redis {
             self.port
         );
     }
+}
+
+/// A port nothing listens on now. Another process could take it before it is used; the callers' bounded
+/// waits turn that rare race into a clear failure.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// Send a signal (`-TERM`, `-STOP`, …) to a process with the system's `kill`.
+pub(crate) fn signal(pid: u32, which: &str) {
+    let status = Command::new("kill")
+        .args([which, &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill {which} {pid} failed");
 }
 
 fn spawn(port: u16, dir: &Path, persistent: bool) -> std::process::Child {
