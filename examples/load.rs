@@ -3,7 +3,9 @@
 //!
 //! `cargo run --release --example load -- [ADDR] [CONCURRENCY] [SECONDS]`
 //! (defaults 127.0.0.1:50051, 32, 10). With `WITH_COMMENT_IDS=1` every request carries a unique
-//! comment id, so the server also writes each decision to its idempotency store.
+//! comment id, so the server also writes each decision to its idempotency store. `SARING_KEY` is sent as
+//! the bearer key (a service key for site `load`); without it the server must run with
+//! `--insecure-no-auth`.
 
 // A load generator reports on stdout; that is its whole purpose.
 #![allow(clippy::print_stdout)]
@@ -37,10 +39,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .connect()
         .await?;
     let with_ids = std::env::var("WITH_COMMENT_IDS").is_ok_and(|v| v == "1");
+    let bearer: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>> =
+        match std::env::var("SARING_KEY") {
+            Ok(key) => Some(format!("Bearer {key}").parse()?),
+            Err(_) => None,
+        };
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for worker in 0..concurrency {
-        let mut client = ModerationClient::new(channel.clone());
+        let bearer = bearer.clone();
+        let mut client =
+            ModerationClient::with_interceptor(channel.clone(), move |mut r: tonic::Request<()>| {
+                if let Some(b) = &bearer {
+                    r.metadata_mut().insert("authorization", b.clone());
+                }
+                Ok(r)
+            });
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0u64;

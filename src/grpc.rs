@@ -15,6 +15,7 @@ use crate::auth::{authorize, Permission};
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
+use tracing::Instrument;
 
 use crate::check::Checker;
 use crate::comment::Comment;
@@ -47,19 +48,24 @@ impl<S: Store> pb::moderation_server::Moderation for ModerationService<S> {
         let comment =
             Comment::from_request(request.clone(), self.checker.config().max_content_bytes)
                 .map_err(status::invalid)?;
+        // Instrument the future rather than entering the span: a guard held across an await would
+        // leak the span into whatever else runs on this thread meanwhile.
         let span = tracing::info_span!("check_comment", site = %comment.site_id);
-        let _entered = span.enter();
-        let response = self
-            .checker
-            .check(&comment, &request)
-            .await
-            .map_err(status::check)?;
-        tracing::info!(
-            decision = response.decision().as_str_name(),
-            latency_us = started.elapsed().as_micros() as u64,
-            "decided"
-        );
-        Ok(Response::new(response))
+        async {
+            let response = self
+                .checker
+                .check(&comment, &request)
+                .await
+                .map_err(status::check)?;
+            tracing::info!(
+                decision = response.decision().as_str_name(),
+                latency_us = started.elapsed().as_micros() as u64,
+                "decided"
+            );
+            Ok(Response::new(response))
+        }
+        .instrument(span)
+        .await
     }
 
     async fn submit_feedback(
@@ -73,11 +79,11 @@ impl<S: Store> pb::moderation_server::Moderation for ModerationService<S> {
             request.reporter = principal.label().to_string();
         }
         let span = tracing::info_span!("submit_feedback", site = %request.site_id.trim());
-        let _entered = span.enter();
         let taken = crate::feedback::submit(&self.checker, request)
+            .instrument(span.clone())
             .await
             .map_err(status::feedback)?;
-        tracing::info!(replaced = taken.replaced, "feedback kept");
+        span.in_scope(|| tracing::info!(replaced = taken.replaced, "feedback kept"));
         Ok(Response::new(pb::SubmitFeedbackResponse {
             decision_id: taken.decision_id,
             replaced: taken.replaced,
