@@ -14,7 +14,8 @@
 //! UNAVAILABLE.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::keys::{self, constant_time_eq, parse_token, secret_hash};
@@ -25,8 +26,11 @@ use crate::store::Store;
 pub const CACHE_SECS: u64 = 5;
 /// How long a cached key is still used while the store does not answer.
 const STALE_IF_ERROR: Duration = Duration::from_secs(600);
-/// Most keys cached; beyond, the cache is cleared (keys are few; this bounds a flood of bogus ids).
+/// Most keys cached; beyond, the cache is cleared. Only keys that exist are cached, so this bounds memory
+/// if a deployment has very many keys; a flood of bogus tokens costs one store read each.
 const CACHE_CAP: usize = 10_000;
+/// A key look-up's limit: a request must not wait long on a store that stopped answering.
+const LOOKUP_LIMIT: Duration = Duration::from_millis(250);
 
 /// What a request may do, by RPC family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,15 +122,18 @@ pub fn authorize(p: &Principal, what: Permission, site: &str) -> Result<(), Erro
 pub struct Authenticator<S> {
     store: S,
     enabled: bool,
+    /// The health monitor's view of the store: while it is down, cached keys are used without asking.
+    store_up: Arc<AtomicBool>,
     cache: Mutex<HashMap<String, (pb::ApiKey, Instant)>>,
 }
 
 impl<S: Store> Authenticator<S> {
     /// Check tokens against `store`; with `enabled` false every caller is [`Principal::unrestricted`].
-    pub fn new(store: S, enabled: bool) -> Self {
+    pub fn new(store: S, enabled: bool, store_up: Arc<AtomicBool>) -> Self {
         Authenticator {
             store,
             enabled,
+            store_up,
             cache: Mutex::default(),
         }
     }
@@ -149,7 +156,10 @@ impl<S: Store> Authenticator<S> {
             return Ok(Principal::unrestricted());
         }
         let token = header
-            .and_then(|h| h.strip_prefix("Bearer "))
+            .and_then(|h| {
+                let (scheme, rest) = h.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then_some(rest)
+            })
             .ok_or(Error::Unauthenticated("send `authorization: Bearer <key>`"))?;
         let (id, secret) =
             parse_token(token.trim()).ok_or(Error::Unauthenticated("not a saring key"))?;
@@ -178,7 +188,20 @@ impl<S: Store> Authenticator<S> {
                 return Ok(Some(key.clone()));
             }
         }
-        match keys::get(&self.store, id).await {
+        let looked_up = if self.store_up.load(Ordering::Relaxed) {
+            tokio::time::timeout(LOOKUP_LIMIT, keys::get(&self.store, id))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(keys::Error::Store(crate::store::Error::Unavailable(
+                        "the key look-up timed out".into(),
+                    )))
+                })
+        } else {
+            Err(keys::Error::Store(crate::store::Error::Unavailable(
+                "the store is down".into(),
+            )))
+        };
+        match looked_up {
             Ok(Some(key)) => {
                 if let Ok(mut c) = self.cache.lock() {
                     if c.len() >= CACHE_CAP {
@@ -193,7 +216,11 @@ impl<S: Store> Authenticator<S> {
                 Ok(None)
             }
             Err(e) => match cached {
-                Some((key, at)) if at.elapsed() < STALE_IF_ERROR => Ok(Some(key)),
+                Some((key, at)) if at.elapsed() < STALE_IF_ERROR => {
+                    // Keep the stale key for another cache period rather than asking a failing store on
+                    // every request; its first caching time still bounds how long it is trusted.
+                    Ok(Some(key))
+                }
                 _ => Err(Error::Unavailable(e)),
             },
         }

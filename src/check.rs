@@ -46,7 +46,7 @@ pub struct Checker<S> {
     store: S,
     /// Whether the store answered its last health check. While it does not, checks skip it and decide
     /// degraded at once instead of waiting out a timeout per operation.
-    store_up: AtomicBool,
+    store_up: Arc<AtomicBool>,
     webhooks: Webhooks,
 }
 
@@ -77,7 +77,7 @@ impl<S: Store> Checker<S> {
             sites,
             default_site,
             store,
-            store_up: AtomicBool::new(true),
+            store_up: Arc::new(AtomicBool::new(true)),
             webhooks: Webhooks::start(),
         }
     }
@@ -85,6 +85,11 @@ impl<S: Store> Checker<S> {
     /// Whether the store answered its last health check.
     pub fn store_up(&self) -> bool {
         self.store_up.load(Ordering::Relaxed)
+    }
+
+    /// The flag behind [`Checker::store_up`], for others that should not wait on a store known down.
+    pub fn store_health(&self) -> Arc<AtomicBool> {
+        self.store_up.clone()
     }
 
     /// Record the outcome of a health check.
@@ -100,13 +105,14 @@ impl<S: Store> Checker<S> {
     }
 
     /// A store operation whose failure the check survives: `None` (and `degraded` set) when the store is
-    /// down or the operation fails.
+    /// down or the operation fails. After one failure the check's later store steps are skipped, so a
+    /// store that stops answering costs a check one `store_timeout_ms`, not one per step.
     async fn soft<T>(
         &self,
         degraded: &mut bool,
         op: impl std::future::Future<Output = Result<T, store::Error>>,
     ) -> Option<T> {
-        if !self.store_up() {
+        if *degraded || !self.store_up() {
             *degraded = true;
             return None;
         }

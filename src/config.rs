@@ -343,8 +343,8 @@ pub struct Config {
     pub drain_timeout_secs: u64,
     /// Requests one connection may have in flight at once.
     pub max_concurrent_streams: u32,
-    /// Milliseconds a request may take before it is answered DEADLINE_EXCEEDED (a client's shorter
-    /// `grpc-timeout` wins).
+    /// Milliseconds a request may take before tonic ends it with CANCELLED ("Timeout expired"); a
+    /// client's shorter `grpc-timeout` ends it sooner with DEADLINE_EXCEEDED.
     pub request_timeout_ms: u64,
     /// Rules for every site.
     pub rules: Rules,
@@ -439,16 +439,20 @@ impl Config {
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return bad("tls_cert and tls_key go together: give both or neither".into());
         }
+        for path in self.tls_cert.iter().chain(&self.tls_key) {
+            if !path.is_file() {
+                return bad(format!("TLS file {} does not exist", path.display()));
+            }
+        }
         if self.max_concurrent_streams == 0 || self.request_timeout_ms == 0 {
             return bad("max_concurrent_streams and request_timeout_ms must be at least 1".into());
         }
         if let Some(url) = &self.redis_url {
-            if !(url.starts_with("redis://")
-                || url.starts_with("rediss://")
-                || url.starts_with("unix://"))
-            {
+            // This build has no TLS for Redis; refuse rediss:// here rather than fail at start.
+            if !(url.starts_with("redis://") || url.starts_with("unix://")) {
                 return bad(format!(
-                    "redis_url `{url}` must start with redis://, rediss:// or unix://"
+                    "redis_url `{}` must start with redis:// or unix:// (rediss:// is not supported)",
+                    redact_url(url)
                 ));
             }
         }
@@ -539,6 +543,20 @@ fn check_limits(at: &str, l: &Limits) -> Result<(), Error> {
     Ok(())
 }
 
+/// A URL with any password replaced by `***`, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
 fn check_campaign(at: &str, c: &Campaign) -> Result<(), Error> {
     if c.enabled && (c.threshold == 0 || c.window_secs == 0) {
         return Err(Error::Invalid(format!(
@@ -589,6 +607,22 @@ mod tests {
     }
 
     #[test]
+    fn passwords_in_urls_are_redacted() {
+        assert_eq!(
+            redact_url("redis://:s3cret@db:6379/0"),
+            "redis://:***@db:6379/0"
+        );
+        assert_eq!(redact_url("redis://u:p@h"), "redis://u:***@h");
+        assert_eq!(redact_url("redis://h:6379"), "redis://h:6379");
+        let c = Config {
+            redis_url: Some("rediss://:s3cret@h".into()),
+            ..Config::default()
+        };
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("rediss") && !e.contains("s3cret"), "{e}");
+    }
+
+    #[test]
     fn the_documented_example_is_a_valid_configuration() {
         let source = include_str!("config.rs");
         let example: String = source
@@ -599,7 +633,10 @@ mod tests {
             .map(|l| format!("{}\n", l.trim_start_matches("//!").trim_start_matches(' ')))
             .collect();
         assert!(example.contains("[campaign]"), "{example}");
-        let c = Config::from_toml(&example).expect("the example parses");
+        let mut c = Config::from_toml(&example).expect("the example parses");
+        assert!(c.tls_cert.is_some());
+        // The example's certificate paths are illustrations; validation checks that files exist.
+        (c.tls_cert, c.tls_key) = (None, None);
         c.validate().expect("the example is valid");
         assert_eq!(c.decision_retention_secs, 2_592_000);
         assert_eq!(c.site("myblog").trust.min_approved, 1);

@@ -127,6 +127,7 @@ pub async fn run_queue<S: Store>(
     let auth = Arc::new(Authenticator::new(
         checker.store().clone(),
         !config.insecure_no_auth,
+        checker.store_health(),
     ));
     if config.insecure_no_auth {
         tracing::warn!("API keys are OFF (insecure_no_auth): anyone who reaches this port may do anything; for local development only");

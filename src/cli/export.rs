@@ -20,7 +20,7 @@ pub(super) fn run(args: ExportArgs) -> anyhow::Result<()> {
                 let timeout = Duration::from_millis(config.store_timeout_ms);
                 let store = RedisStore::connect(url, timeout)
                     .await
-                    .with_context(|| format!("connecting to redis at {url}"))?;
+                    .with_context(|| format!("connecting to redis at {}", crate::config::redact_url(url)))?;
                 read(&store, &args.site).await
             }
             None => {

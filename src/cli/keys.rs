@@ -91,7 +91,9 @@ async fn direct(at: &KeysAt, op: Op) -> anyhow::Result<String> {
         Some(url) => {
             let store = RedisStore::connect(url, Duration::from_millis(config.store_timeout_ms))
                 .await
-                .with_context(|| format!("connecting to redis at {url}"))?;
+                .with_context(|| {
+                    format!("connecting to redis at {}", crate::config::redact_url(url))
+                })?;
             on_store(&store, op).await
         }
         None => {

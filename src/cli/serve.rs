@@ -43,9 +43,9 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
         match config.redis_url.clone() {
             Some(url) => {
                 let timeout = Duration::from_millis(config.store_timeout_ms);
-                let store = RedisStore::connect(&url, timeout)
-                    .await
-                    .with_context(|| format!("connecting to redis at {url}"))?;
+                let store = RedisStore::connect(&url, timeout).await.with_context(|| {
+                    format!("connecting to redis at {}", crate::config::redact_url(&url))
+                })?;
                 serve(model, config, store, "redis").await
             }
             None => {

@@ -46,7 +46,9 @@ impl<S: Store> pb::moderation_queue_server::ModerationQueue for QueueService<S> 
         request: Request<pb::ListHeldRequest>,
     ) -> Result<Response<pb::ListHeldResponse>, Status> {
         let caller = principal(&request)?;
-        let r = request.into_inner();
+        let mut r = request.into_inner();
+        // Sites are stored trimmed (CheckComment trims them); authorize and act on the same name.
+        r.site_id = r.site_id.trim().to_string();
         authorize(&caller, Permission::Moderate, &r.site_id).map_err(status::auth)?;
         let filter = Filter {
             reason_code: r.reason_code,
@@ -70,7 +72,9 @@ impl<S: Store> pb::moderation_queue_server::ModerationQueue for QueueService<S> 
         request: Request<pb::GetHeldRequest>,
     ) -> Result<Response<pb::HeldItem>, Status> {
         let caller = principal(&request)?;
-        let r = request.into_inner();
+        let mut r = request.into_inner();
+        // Sites are stored trimmed (CheckComment trims them); authorize and act on the same name.
+        r.site_id = r.site_id.trim().to_string();
         authorize(&caller, Permission::Moderate, &r.site_id).map_err(status::auth)?;
         let item = self
             .queue
@@ -86,6 +90,7 @@ impl<S: Store> pb::moderation_queue_server::ModerationQueue for QueueService<S> 
     ) -> Result<Response<pb::ResolveHeldResponse>, Status> {
         let caller = principal(&request)?;
         let mut r = request.into_inner();
+        r.site_id = r.site_id.trim().to_string();
         authorize(&caller, Permission::Moderate, &r.site_id).map_err(status::auth)?;
         // With a key, a resolution without a named moderator is the key's; without keys a name is required.
         if r.moderator.trim().is_empty() && !caller.key_id.is_empty() {
@@ -129,7 +134,9 @@ impl<S: Store> pb::moderation_queue_server::ModerationQueue for QueueService<S> 
         request: Request<pb::WatchHeldRequest>,
     ) -> Result<Response<Self::WatchHeldStream>, Status> {
         let caller = principal(&request)?;
-        let r = request.into_inner();
+        let mut r = request.into_inner();
+        // Sites are stored trimmed (CheckComment trims them); authorize and act on the same name.
+        r.site_id = r.site_id.trim().to_string();
         authorize(&caller, Permission::Moderate, &r.site_id).map_err(status::auth)?;
         let mut after = self
             .queue
@@ -185,7 +192,9 @@ impl<S: Store> pb::moderation_queue_server::ModerationQueue for QueueService<S> 
         request: Request<pb::ListAuditRequest>,
     ) -> Result<Response<pb::ListAuditResponse>, Status> {
         let caller = principal(&request)?;
-        let r = request.into_inner();
+        let mut r = request.into_inner();
+        // Sites are stored trimmed (CheckComment trims them); authorize and act on the same name.
+        r.site_id = r.site_id.trim().to_string();
         authorize(&caller, Permission::Moderate, &r.site_id).map_err(status::auth)?;
         let (entries, next_page_token) = self
             .queue
@@ -203,7 +212,9 @@ impl<S: Store> pb::moderation_queue_server::ModerationQueue for QueueService<S> 
         request: Request<pb::RecheckHeldRequest>,
     ) -> Result<Response<pb::RecheckHeldResponse>, Status> {
         let caller = principal(&request)?;
-        let r = request.into_inner();
+        let mut r = request.into_inner();
+        // Sites are stored trimmed (CheckComment trims them); authorize and act on the same name.
+        r.site_id = r.site_id.trim().to_string();
         authorize(&caller, Permission::Moderate, &r.site_id).map_err(status::auth)?;
         let recheck = self
             .queue

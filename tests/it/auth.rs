@@ -394,3 +394,146 @@ async fn tls_serves_with_a_generated_certificate_and_refuses_plaintext() {
     };
     assert!(refused);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keys_on_redis_bootstrap_once_and_revocations_reach_another_replica() {
+    use saring::store::redis::RedisStore;
+    let redis = crate::support::Redis::start();
+    let url = redis.url();
+    let connect = || RedisStore::connect(&url, Duration::from_secs(2));
+    let store = connect().await.unwrap();
+    let first = saring::keys::bootstrap(&store).await.unwrap();
+    assert_eq!(first.as_ref().map(Vec::len), Some(2));
+    assert!(saring::keys::bootstrap(&connect().await.unwrap())
+        .await
+        .unwrap()
+        .is_none());
+    let admin = first.unwrap()[0].1.clone();
+    let (blog, token) = saring::keys::create(&store, Role::Service, &["blog".to_string()], "b")
+        .await
+        .unwrap();
+    let a = TestServer::start_authed(Config::default(), connect().await.unwrap()).await;
+    let b = TestServer::start_authed(Config::default(), connect().await.unwrap()).await;
+    let (ca, cb) = (a.channel().await, b.channel().await);
+    assert_eq!(call(&cb, Rpc::CheckComment, "blog", &token).await, Code::Ok);
+    AdminClient::new(ca)
+        .revoke_key(with_key(&admin, pb::RevokeKeyRequest { id: blog.id }))
+        .await
+        .unwrap();
+    let limit = Duration::from_secs(saring::auth::CACHE_SECS + 2);
+    let start = std::time::Instant::now();
+    while call(&cb, Rpc::CheckComment, "blog", &token).await != Code::Unauthenticated {
+        assert!(
+            start.elapsed() < limit,
+            "replica B still takes a revoked key"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_keys_on_a_frozen_redis_still_gets_checks_answered_with_a_known_key() {
+    use saring::store::redis::RedisStore;
+    let redis = crate::support::Redis::start();
+    let store = RedisStore::connect(&redis.url(), Duration::from_millis(50))
+        .await
+        .unwrap();
+    let (_, token) = saring::keys::create(&store, Role::Service, &["blog".to_string()], "b")
+        .await
+        .unwrap();
+    let server = TestServer::start_authed(Config::default(), store).await;
+    let channel = server.channel().await;
+    assert_eq!(
+        call(&channel, Rpc::CheckComment, "blog", &token).await,
+        Code::Ok
+    );
+    redis.pause();
+    // Past the cache time the key cannot be re-read; the cached one still serves, and checks degrade.
+    tokio::time::sleep(Duration::from_secs(saring::auth::CACHE_SECS + 1)).await;
+    let mut r = request("blog", "Terima kasih, artikelnya bagus sekali.");
+    r.user_ip = "192.0.2.80".into();
+    // A generous deadline, far below the 5 s a key look-up could once wait on a frozen store.
+    let mut request = with_key(&token, r);
+    request.set_timeout(Duration::from_secs(2));
+    let answer = ModerationClient::new(channel.clone())
+        .check_comment(request)
+        .await;
+    redis.resume();
+    let answer = answer.expect("answered while Redis is frozen").into_inner();
+    assert!(answer.reasons.iter().any(|x| x.code == "store.degraded"));
+}
+
+#[test]
+fn the_keys_command_works_through_the_server_and_directly_on_the_store() {
+    use crate::support::{assert_success, saring, stdout};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_string();
+    let admin = {
+        let s = Serve::start(&["--data-dir", &data]);
+        let admin = s
+            .stdout
+            .recv_timeout(Duration::from_secs(5))
+            .ok()
+            .into_iter()
+            .chain(s.stdout.recv_timeout(Duration::from_secs(5)).ok())
+            .find_map(|l| {
+                l.contains("admin")
+                    .then(|| {
+                        l.split_whitespace()
+                            .find(|w| w.starts_with("srg_"))
+                            .map(String::from)
+                    })
+                    .flatten()
+            })
+            .expect("the admin key was printed");
+        let server = format!("http://{}", s.addr);
+        let o = saring(&[
+            "keys",
+            "create",
+            "--role",
+            "moderator",
+            "--site",
+            "blog",
+            "--name",
+            "ann",
+            "--server",
+            &server,
+            "--key",
+            &admin,
+        ]);
+        assert_success(&o);
+        let token = stdout(&o).lines().next().unwrap().to_string();
+        let (id, _) = saring::keys::parse_token(&token).expect("a token");
+        let o = saring(&["keys", "list", "--server", &server, "--key", &admin]);
+        assert_success(&o);
+        let list = stdout(&o);
+        assert!(list.contains(id) && list.contains("moderator") && list.contains("ann"));
+        assert!(!list.contains(&token), "no secret in a list");
+        let o = saring(&["keys", "revoke", id, "--server", &server, "--key", &admin]);
+        assert_success(&o);
+        assert!(stdout(&o).contains("revoked"));
+        // A moderator key may not manage keys.
+        let o = saring(&["keys", "list", "--server", &server, "--key", &token]);
+        assert!(!o.status.success());
+        admin
+    };
+    // Server stopped: recover with --direct on the store itself.
+    let o = saring(&[
+        "keys",
+        "create",
+        "--role",
+        "admin",
+        "--name",
+        "recovery",
+        "--direct",
+        "--data-dir",
+        &data,
+    ]);
+    assert_success(&o);
+    let o = saring(&["keys", "list", "--direct", "--data-dir", &data]);
+    assert_success(&o);
+    let list = stdout(&o);
+    assert_eq!(list.lines().count(), 4, "{list}");
+    assert!(list.contains("recovery"));
+    assert!(!list.contains(&admin));
+}

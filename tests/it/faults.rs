@@ -148,7 +148,7 @@ async fn fail_closed_refuses_what_it_cannot_count_with_a_retry_time() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_frozen_redis_costs_a_check_its_store_timeout_not_more() {
+async fn a_frozen_redis_still_gets_every_check_an_answer_degraded() {
     // SIGSTOP keeps the connection open and silent: the worst case, a store that never answers.
     let redis = Redis::start();
     let store = RedisStore::connect(&redis.url(), Duration::from_millis(50))
