@@ -217,8 +217,8 @@ impl<S: Store> Authenticator<S> {
             }
             Err(e) => match cached {
                 Some((key, at)) if at.elapsed() < STALE_IF_ERROR => {
-                    // Keep the stale key for another cache period rather than asking a failing store on
-                    // every request; its first caching time still bounds how long it is trusted.
+                    // Serve the stale key; its caching time (not refreshed) bounds how long it is trusted.
+                    // Until the monitor marks the store down each such request pays one bounded look-up.
                     Ok(Some(key))
                 }
                 _ => Err(Error::Unavailable(e)),

@@ -512,9 +512,30 @@ fn the_keys_command_works_through_the_server_and_directly_on_the_store() {
         let o = saring(&["keys", "revoke", id, "--server", &server, "--key", &admin]);
         assert_success(&o);
         assert!(stdout(&o).contains("revoked"));
-        // A moderator key may not manage keys.
+        // A revoked key is refused, and a live moderator key may not manage keys.
         let o = saring(&["keys", "list", "--server", &server, "--key", &token]);
         assert!(!o.status.success());
+        let o = saring(&[
+            "keys",
+            "create",
+            "--role",
+            "moderator",
+            "--site",
+            "blog",
+            "--server",
+            &server,
+            "--key",
+            &admin,
+        ]);
+        assert_success(&o);
+        let live = stdout(&o).lines().next().unwrap().to_string();
+        let o = saring(&["keys", "list", "--server", &server, "--key", &live]);
+        assert!(!o.status.success());
+        assert!(
+            crate::support::stderr(&o).contains("may not"),
+            "{}",
+            crate::support::stderr(&o)
+        );
         admin
     };
     // Server stopped: recover with --direct on the store itself.
@@ -533,7 +554,7 @@ fn the_keys_command_works_through_the_server_and_directly_on_the_store() {
     let o = saring(&["keys", "list", "--direct", "--data-dir", &data]);
     assert_success(&o);
     let list = stdout(&o);
-    assert_eq!(list.lines().count(), 4, "{list}");
+    assert_eq!(list.lines().count(), 5, "{list}");
     assert!(list.contains("recovery"));
     assert!(!list.contains(&admin));
 }
