@@ -88,6 +88,17 @@ async fn list_all(q: &mut ModerationQueueClient<Channel>) -> Vec<pb::HeldItem> {
     .items
 }
 
+/// The first page of the site's audit log.
+async fn audit_of(q: &mut ModerationQueueClient<Channel>) -> pb::ListAuditResponse {
+    q.list_audit(pb::ListAuditRequest {
+        site_id: SITE.into(),
+        ..Default::default()
+    })
+    .await
+    .expect("audit")
+    .into_inner()
+}
+
 /// Each case runs against the embedded store and against its own real Redis.
 macro_rules! both_stores {
     ($($case:ident),* $(,)?) => {
@@ -217,14 +228,7 @@ async fn held_items_are_listed_read_resolved_and_audited(store: impl Store) {
     );
 
     // One audit entry: who, what, and what saring had decided.
-    let audit = q
-        .list_audit(pb::ListAuditRequest {
-            site_id: SITE.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let audit = audit_of(&mut q).await;
     assert_eq!(audit.entries.len(), 1);
     let e = &audit.entries[0];
     assert_eq!(e.actor, "ann");
@@ -333,16 +337,7 @@ async fn two_moderators_at_once_exactly_one_wins(store: impl Store) {
         let loser = ra.err().or(rb.err()).unwrap();
         assert_eq!(loser.code(), Code::FailedPrecondition);
     }
-    let audit = server
-        .queue()
-        .await
-        .list_audit(pb::ListAuditRequest {
-            site_id: SITE.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let audit = audit_of(&mut server.queue().await).await;
     assert_eq!(
         audit.entries.len(),
         5,
@@ -573,16 +568,7 @@ async fn feedback_is_kept_once_per_decision(store: impl CloneStore) {
     assert_eq!(err.code(), Code::InvalidArgument);
     assert!(err.message().contains("target"));
     // Feedback is audited.
-    let audit = server
-        .queue()
-        .await
-        .list_audit(pb::ListAuditRequest {
-            site_id: SITE.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let audit = audit_of(&mut server.queue().await).await;
     assert_eq!(audit.entries.len(), 3);
     assert!(audit
         .entries
@@ -764,14 +750,7 @@ async fn held_items_survive_a_restart_of_saring_on_the_embedded_store() {
         .map(|i| i.held_id)
         .collect();
     assert_eq!(waiting, vec![ids[1].clone()]);
-    let audit = q
-        .list_audit(pb::ListAuditRequest {
-            site_id: SITE.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let audit = audit_of(&mut q).await;
     assert_eq!(audit.entries.len(), 1);
     // A retry of the held comment after the restart is the same held item, not a second one.
     let again = server
@@ -946,14 +925,7 @@ async fn recheck_reports_what_the_serving_model_would_change_and_resolves_only_w
         1,
         "the refund request still waits for a person"
     );
-    let audit = q
-        .list_audit(pb::ListAuditRequest {
-            site_id: SITE.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let audit = audit_of(&mut q).await;
     let verdicts: Vec<(Verdict, &str)> = audit
         .entries
         .iter()
