@@ -227,10 +227,7 @@ pub fn path_for(model_path: &Path) -> PathBuf {
 /// SHA-256 of a file, hex.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     let bytes = std::fs::read(path)?;
-    Ok(Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(crate::hex::hex(&Sha256::digest(&bytes)))
 }
 
 /// The current time as `YYYY-MM-DDTHH:MM:SSZ`, without a calendar dependency.

@@ -146,6 +146,25 @@ impl<S: Store> Checker<S> {
         &self.webhooks
     }
 
+    /// Queue webhook event `event` for `site_id` when the site has a webhook: the object `fields()`
+    /// (built only then) with `event`, `site_id` and `at` (unix seconds) added.
+    pub fn notify(
+        &self,
+        site_id: &str,
+        event: &'static str,
+        at_us: u64,
+        fields: impl FnOnce() -> serde_json::Value,
+    ) {
+        let Some(hook) = &self.site(site_id).webhook else {
+            return;
+        };
+        let mut body = fields();
+        body["event"] = event.into();
+        body["site_id"] = site_id.into();
+        body["at"] = (at_us / 1_000_000).into();
+        self.webhooks.send(hook, event, &body);
+    }
+
     /// A site's effective settings.
     pub fn site(&self, site_id: &str) -> &SiteConfig {
         self.sites.get(site_id).unwrap_or(&self.default_site)
@@ -394,20 +413,13 @@ impl<S: Store> Checker<S> {
             .await?
         {
             Hold::Stored { .. } => {
-                if let Some(hook) = &self.site(&comment.site_id).webhook {
-                    self.webhooks.send(
-                        hook,
-                        "held",
-                        &serde_json::json!({
-                            "event": "held",
-                            "site_id": comment.site_id,
-                            "held_id": response.held_id,
-                            "comment_id": comment.comment_id,
-                            "spam_probability": response.spam_probability,
-                            "at": now / 1_000_000,
-                        }),
-                    );
-                }
+                self.notify(&comment.site_id, "held", now, || {
+                    serde_json::json!({
+                        "held_id": response.held_id,
+                        "comment_id": comment.comment_id,
+                        "spam_probability": response.spam_probability,
+                    })
+                });
                 Ok(response)
             }
             Hold::Existing(record) => Ok(pb::HeldItem::decode(record.item.as_slice())?

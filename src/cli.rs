@@ -4,6 +4,44 @@
 //! the one place that prints reports to stdout.
 #![allow(clippy::print_stdout)]
 
+/// Open the store `$config` names — Redis when it has a `redis_url`, else the embedded store in its
+/// `data_dir` — bind it to `$store` and its kind ("redis" or "embedded") to `$kind`, and evaluate
+/// `$body` (in an async context returning `anyhow::Result`). A macro, not a function, because each
+/// store is its own type and `$body` is generic over it. `$hint` follows an embedded store that will
+/// not open (redb locks its file while another process has it).
+macro_rules! with_store {
+    ($config:expr, $hint:expr, |$store:ident, $kind:ident| $body:expr) => {{
+        use anyhow::Context as _;
+        match $config.redis_url.clone() {
+            Some(url) => {
+                let timeout = std::time::Duration::from_millis($config.store_timeout_ms);
+                let $store = $crate::store::redis::RedisStore::connect(&url, timeout)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "connecting to redis at {}",
+                            $crate::config::redact_url(&url)
+                        )
+                    })?;
+                let $kind = "redis";
+                $body
+            }
+            None => {
+                let $store = $crate::store::embedded::EmbeddedStore::open(&$config.data_dir)
+                    .with_context(|| {
+                        format!(
+                            "opening the embedded store in {}{}",
+                            $config.data_dir.display(),
+                            $hint
+                        )
+                    })?;
+                let $kind = "embedded";
+                $body
+            }
+        }
+    }};
+}
+
 mod check;
 mod cv;
 mod eval;

@@ -123,21 +123,14 @@ pub async fn submit<S: Store>(
             },
         )
         .await?;
-    if let Some(hook) = &checker.site(&site).webhook {
-        checker.webhooks().send(
-            hook,
-            "feedback",
-            &serde_json::json!({
-                "event": "feedback",
-                "site_id": site,
-                "decision_id": subject.decision_id,
-                "comment_id": subject.request.comment_id,
-                "label": label.as_str_name(),
-                "replaced": replaced,
-                "at": now / 1_000_000,
-            }),
-        );
-    }
+    checker.notify(&site, "feedback", now, || {
+        serde_json::json!({
+            "decision_id": subject.decision_id,
+            "comment_id": subject.request.comment_id,
+            "label": label.as_str_name(),
+            "replaced": replaced,
+        })
+    });
     Ok(Taken {
         decision_id: subject.decision_id,
         replaced,
@@ -199,8 +192,7 @@ async fn find<S: Store>(
             }
             let decision_id = if comment.comment_id.is_empty() {
                 let digest = Sha256::digest(comment.content.as_bytes());
-                let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-                format!("text:{hex}")
+                format!("text:{}", crate::hex::hex(&digest[..12]))
             } else {
                 format!("comment:{}", comment.comment_id)
             };

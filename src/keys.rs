@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::{now_us, timestamp};
 use crate::comment::MAX_ID_BYTES;
+use crate::hex::hex;
 use crate::pb;
 use crate::store::{self, Store};
 
@@ -44,10 +45,6 @@ pub enum Error {
     /// No key with that id.
     #[error("no key `{0}`")]
     NotFound(String),
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn random_hex(n: usize) -> Result<String, Error> {

@@ -16,6 +16,7 @@
 //! - [`config`]: the service configuration (TOML, flags, environment) and per-site overrides.
 //! - [`comment`]: a validated comment.
 //! - [`ratelimit`]: rate-limit buckets and GCRA.
+//! - [`hex`]: lower-case hex for hashes and ids.
 //! - [`clock`]: wall-clock time as the store and the wire carry it.
 //! - [`store`]: shared state (rate limits, remembered decisions, the moderation queue, audit log, labels,
 //!   authors' standing, campaign counts) behind one trait.
@@ -49,6 +50,7 @@ pub mod decision;
 pub mod export;
 pub mod feedback;
 pub mod grpc;
+pub mod hex;
 pub mod keys;
 pub mod metrics;
 pub mod model;

@@ -401,21 +401,14 @@ impl<S: Store> Queue<S> {
             .await?;
         Ok(match outcome {
             Resolved::Done => {
-                if let Some(hook) = &self.checker.site(site).webhook {
-                    self.checker.webhooks().send(
-                        hook,
-                        "resolved",
-                        &serde_json::json!({
-                            "event": "resolved",
-                            "site_id": site,
-                            "held_id": held_id,
-                            "comment_id": request.comment_id,
-                            "verdict": verdict.as_str_name(),
-                            "moderator": moderator,
-                            "at": now / 1_000_000,
-                        }),
-                    );
-                }
+                self.checker.notify(site, "resolved", now, || {
+                    serde_json::json!({
+                        "held_id": held_id,
+                        "comment_id": request.comment_id,
+                        "verdict": verdict.as_str_name(),
+                        "moderator": moderator,
+                    })
+                });
                 Outcome::Resolved(resolution)
             }
             Resolved::Same(r) => Outcome::AlreadyResolved(pb::Resolution::decode(r.as_slice())?),

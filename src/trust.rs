@@ -17,7 +17,7 @@ use crate::ratelimit::normalise_email;
 pub fn author_key(email: &str) -> Option<String> {
     let e = normalise_email(email)?;
     let digest = Sha256::digest(e.as_bytes());
-    Some(digest[..16].iter().map(|b| format!("{b:02x}")).collect())
+    Some(crate::hex::hex(&digest[..16]))
 }
 
 /// The author key to look up when trust may apply to this comment under the site's settings.

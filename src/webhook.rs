@@ -130,11 +130,7 @@ fn hmac_hex(key: &[u8], parts: &[&[u8]]) -> String {
     for p in parts {
         mac.update(p);
     }
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex::hex(&mac.finalize().into_bytes())
 }
 
 async fn deliver_all(mut rx: mpsc::Receiver<Delivery>, counters: Arc<Counters>) {

@@ -1,13 +1,10 @@
 //! `saring export-feedback`: a site's moderator verdicts and blog feedback as JSONL training rows.
 
 use std::io::Write;
-use std::time::Duration;
 
 use anyhow::Context;
 
 use super::ExportArgs;
-use crate::store::embedded::EmbeddedStore;
-use crate::store::redis::RedisStore;
 use crate::store::Store;
 
 pub(super) fn run(args: ExportArgs) -> anyhow::Result<()> {
@@ -15,26 +12,11 @@ pub(super) fn run(args: ExportArgs) -> anyhow::Result<()> {
     config.validate()?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let labels = runtime.block_on(async {
-        match &config.redis_url {
-            Some(url) => {
-                let timeout = Duration::from_millis(config.store_timeout_ms);
-                let store = RedisStore::connect(url, timeout)
-                    .await
-                    .with_context(|| format!("connecting to redis at {}", crate::config::redact_url(url)))?;
-                read(&store, &args.site).await
-            }
-            None => {
-                // redb locks its file: a running `saring serve` on the same directory holds it.
-                let store = EmbeddedStore::open(&config.data_dir).with_context(|| {
-                    format!(
-                        "opening the embedded store in {} (if `saring serve` is running on it, stop it \
-                         first; with Redis, export while serving)",
-                        config.data_dir.display()
-                    )
-                })?;
-                read(&store, &args.site).await
-            }
-        }
+        with_store!(
+            config,
+            " (if `saring serve` is running on it, stop it first; with Redis, export while serving)",
+            |store, _kind| read(&store, &args.site).await
+        )
     })?;
     let rows = crate::export::rows(&args.site, &labels, args.since.unwrap_or(0))
         .context("a stored label is corrupt")?;

@@ -1,15 +1,11 @@
 //! `saring keys create | list | revoke`: through a running server's Admin service, or with `--direct`
 //! on the store itself (how a lost admin key is replaced).
 
-use std::time::Duration;
-
 use anyhow::{bail, Context};
 
 use super::{KeysAt, KeysCommand};
 use crate::pb;
 use crate::pb::admin_client::AdminClient;
-use crate::store::embedded::EmbeddedStore;
-use crate::store::redis::RedisStore;
 use crate::store::Store;
 
 enum Op {
@@ -87,26 +83,11 @@ fn created(key: &pb::ApiKey, token: &str) -> String {
 async fn direct(at: &KeysAt, op: Op) -> anyhow::Result<String> {
     let config = at.store.config()?;
     config.validate()?;
-    match &config.redis_url {
-        Some(url) => {
-            let store = RedisStore::connect(url, Duration::from_millis(config.store_timeout_ms))
-                .await
-                .with_context(|| {
-                    format!("connecting to redis at {}", crate::config::redact_url(url))
-                })?;
-            on_store(&store, op).await
-        }
-        None => {
-            let store = EmbeddedStore::open(&config.data_dir).with_context(|| {
-                format!(
-                    "opening the embedded store in {} (stop `saring serve` first, or leave out \
-                     --direct to go through it)",
-                    config.data_dir.display()
-                )
-            })?;
-            on_store(&store, op).await
-        }
-    }
+    with_store!(
+        config,
+        " (stop `saring serve` first, or leave out --direct to go through it)",
+        |store, _kind| on_store(&store, op).await
+    )
 }
 
 async fn on_store<S: Store>(store: &S, op: Op) -> anyhow::Result<String> {

@@ -4,7 +4,6 @@
 #![allow(clippy::print_stdout)]
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 
@@ -12,8 +11,6 @@ use super::ServeArgs;
 use crate::check::Checker;
 use crate::config::Config;
 use crate::model::Model;
-use crate::store::embedded::EmbeddedStore;
-use crate::store::redis::RedisStore;
 use crate::store::Store;
 
 pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -40,20 +37,8 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let model = Arc::new(model);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
-        match config.redis_url.clone() {
-            Some(url) => {
-                let timeout = Duration::from_millis(config.store_timeout_ms);
-                let store = RedisStore::connect(&url, timeout).await.with_context(|| {
-                    format!("connecting to redis at {}", crate::config::redact_url(&url))
-                })?;
-                serve(model, config, store, "redis").await
-            }
-            None => {
-                let store =
-                    EmbeddedStore::open(&config.data_dir).context("opening the embedded store")?;
-                serve(model, config, store, "embedded").await
-            }
-        }
+        with_store!(config, "", |store, kind| serve(model, config, store, kind)
+            .await)
     })
 }
 

@@ -169,8 +169,7 @@ pub(super) fn content_version(parts: &Parts) -> String {
         parts.vocabulary.iter().map(|(t, lp)| (t.as_str(), *lp)),
     );
     let digest = Sha256::digest(&payload);
-    let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
-    format!("nb-{hex}")
+    format!("nb-{}", crate::hex::hex(&digest[..6]))
 }
 
 /// The checks every model passes, whether built by training or read from a file.

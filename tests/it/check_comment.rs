@@ -32,13 +32,7 @@ fn config() -> Config {
 }
 
 async fn decide(server: &TestServer, req: pb::CheckCommentRequest) -> pb::CheckCommentResponse {
-    server
-        .client()
-        .await
-        .check_comment(req)
-        .await
-        .expect("check succeeds")
-        .into_inner()
+    server.check(req).await.expect("check succeeds")
 }
 
 #[tokio::test]

@@ -52,12 +52,7 @@ async fn until_health(server: &TestServer, want: bool, limit: Duration) -> Durat
 async fn check(server: &TestServer, text: &str) -> Result<pb::CheckCommentResponse, tonic::Status> {
     let mut r = request("blog", text);
     r.user_ip = "192.0.2.44".into();
-    server
-        .client()
-        .await
-        .check_comment(r)
-        .await
-        .map(|r| r.into_inner())
+    server.check(r).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

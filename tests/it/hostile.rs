@@ -110,19 +110,6 @@ async fn server() -> TestServer {
     TestServer::start(crate::queue_config()).await
 }
 
-/// A decision or a status, through the real server.
-async fn send(
-    server: &TestServer,
-    r: pb::CheckCommentRequest,
-) -> Result<pb::CheckCommentResponse, tonic::Status> {
-    server
-        .client()
-        .await
-        .check_comment(r)
-        .await
-        .map(|r| r.into_inner())
-}
-
 fn invalid_naming(result: Result<pb::CheckCommentResponse, tonic::Status>, field: &str) {
     let status = result.expect_err("refused");
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
@@ -136,9 +123,7 @@ async fn sixty_four_kib_of_combining_marks() {
     while text.len() + 2 <= DEFAULT_MAX_CONTENT_BYTES {
         text.push('\u{0301}');
     }
-    let r = send(&server, request("blog", &text))
-        .await
-        .expect("decided");
+    let r = server.check(request("blog", &text)).await.expect("decided");
     assert!(r.spam_probability.is_finite());
 }
 
@@ -149,7 +134,7 @@ async fn ten_thousand_urls() {
         .collect();
     // Over the default content limit: refused, naming the field...
     invalid_naming(
-        send(&server().await, request("blog", &text)).await,
+        server().await.check(request("blog", &text)).await,
         "content",
     );
     // ...and within a limit raised to the message size, decided (held for its links).
@@ -158,7 +143,7 @@ async fn ten_thousand_urls() {
         ..crate::queue_config()
     })
     .await;
-    let r = send(&big, request("blog", &text)).await.expect("decided");
+    let r = big.check(request("blog", &text)).await.expect("decided");
     assert!(r.reasons.iter().any(|x| x.code == "rule.too_many_links"));
 }
 
@@ -167,7 +152,7 @@ async fn right_to_left_override_and_zero_width_characters_in_author_names() {
     let server = server().await;
     let mut r = request("blog", "Terima kasih atas artikelnya, sangat membantu.");
     r.author_name = "\u{202E}nimdA\u{202C} \u{200B}M\u{200D}E\u{2060}GABET\u{FEFF}99".into();
-    let d = send(&server, r).await.expect("decided");
+    let d = server.check(r).await.expect("decided");
     assert!(!d.decision_id.is_empty());
 }
 
@@ -180,7 +165,7 @@ async fn null_bytes_in_every_text_field() {
     r.author_url = "http://\0.example".into();
     r.user_agent = "\0".into();
     r.comment_id = "c\0x".into();
-    let d = send(&server, r).await.expect("decided");
+    let d = server.check(r).await.expect("decided");
     assert!(!d.decision_id.is_empty());
 }
 
@@ -188,7 +173,7 @@ async fn null_bytes_in_every_text_field() {
 async fn an_email_of_ten_kib() {
     let mut r = request("blog", "Komentar biasa saja");
     r.author_email = format!("{}@example.org", "a".repeat(10 * 1024));
-    invalid_naming(send(&server().await, r).await, "author_email");
+    invalid_naming(server().await.check(r).await, "author_email");
 }
 
 #[tokio::test]
@@ -197,11 +182,11 @@ async fn ipv6_with_zone_ids() {
     for ip in ["fe80::1%eth0", "fe80::1%25eth0", "::1%lo"] {
         let mut r = request("blog", "Komentar biasa saja, terima kasih");
         r.user_ip = ip.into();
-        assert!(send(&server, r).await.is_ok(), "{ip}");
+        assert!(server.check(r).await.is_ok(), "{ip}");
     }
     let mut r = request("blog", "Komentar biasa saja");
     r.user_ip = "fe80::zz%eth0".into();
-    invalid_naming(send(&server, r).await, "user_ip");
+    invalid_naming(server.check(r).await, "user_ip");
 }
 
 #[tokio::test]
@@ -217,7 +202,7 @@ async fn timestamps_in_the_far_future_and_past() {
         let mut r = request("blog", "Komentar biasa saja, terima kasih banyak");
         r.form_rendered_at = Some(prost_types::Timestamp { seconds, nanos });
         r.submitted_at = Some(prost_types::Timestamp { seconds, nanos });
-        let d = send(&server, r).await.expect("decided");
+        let d = server.check(r).await.expect("decided");
         assert!(
             !d.reasons.iter().any(|x| x.code == "rule.too_fast"),
             "out-of-range times count as absent"
@@ -251,18 +236,18 @@ async fn every_string_field_at_its_limit_and_one_byte_over() {
             &mut at,
             "é".repeat(limit / 2) + "x".repeat(limit % 2).as_str(),
         );
-        assert!(send(&server, at).await.is_ok(), "{field} at its limit");
+        assert!(server.check(at).await.is_ok(), "{field} at its limit");
         let mut over = request("blog", "Komentar biasa saja");
         set(&mut over, "x".repeat(limit + 1));
-        invalid_naming(send(&server, over).await, field);
+        invalid_naming(server.check(over).await, field);
     }
     // The honeypot at its limit is still a filled honeypot.
     let mut r = request("blog", "Komentar biasa saja");
     r.honeypot = "x".repeat(MAX_SHORT_TEXT_BYTES);
     assert_eq!(
-        send(&server, r).await.unwrap().decision(),
+        server.check(r).await.unwrap().decision(),
         pb::Decision::Reject
     );
     // And after all of it the server still answers.
-    assert!(send(&server, request("blog", "Masih hidup?")).await.is_ok());
+    assert!(server.check(request("blog", "Masih hidup?")).await.is_ok());
 }

@@ -93,6 +93,18 @@ impl TestServer {
         self.watchers = Arc::new(|| 0);
     }
 
+    /// CheckComment over a fresh connection: the answer, or the status.
+    pub(crate) async fn check(
+        &self,
+        request: pb::CheckCommentRequest,
+    ) -> Result<pb::CheckCommentResponse, tonic::Status> {
+        self.client()
+            .await
+            .check_comment(request)
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
     pub(crate) async fn queue(&self) -> ModerationQueueClient<Channel> {
         ModerationQueueClient::new(self.channel().await)
     }
