@@ -335,6 +335,21 @@ impl<S: Store> Queue<S> {
             return Ok(Outcome::NotFound);
         };
         let item = assemble(record)?;
+        self.resolve_item(site, &item, verdict, moderator, note, teaches)
+            .await
+    }
+
+    /// Resolve an item already read (the store still decides, atomically, whether it was resolved).
+    async fn resolve_item(
+        &self,
+        site: &str,
+        item: &pb::HeldItem,
+        verdict: pb::Verdict,
+        moderator: &str,
+        note: &str,
+        teaches: bool,
+    ) -> Result<Outcome, Error> {
+        let held_id = item.held_id.as_str();
         let response = item.response.clone().unwrap_or_default();
         let request = item.request.clone().unwrap_or_default();
         let now = now_us();
@@ -548,7 +563,7 @@ impl<S: Store> Queue<S> {
                 wire_decision(verdict.decision).as_str_name()
             );
             resolved = matches!(
-                self.resolve_one(site, &item.held_id, v, RECHECK_MODERATOR, &note, false)
+                self.resolve_item(site, item, v, RECHECK_MODERATOR, &note, false)
                     .await?,
                 Outcome::Resolved(_)
             );
