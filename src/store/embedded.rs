@@ -113,7 +113,28 @@ pub struct EmbeddedStore {
     buckets: Arc<Mutex<Buckets>>,
     db: Arc<Database>,
     remembered_writes: Arc<Mutex<u64>>,
-    writer: Arc<Mutex<mpsc::Sender<Job>>>,
+    writer: Arc<Writer>,
+}
+
+/// The writer thread and the way to it. Dropped with the last clone of the store: closing the channel
+/// ends the thread, and joining it means the database file is closed — and its lock released — when
+/// the store is gone, not some time later.
+#[derive(Debug)]
+struct Writer {
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if let Ok(mut jobs) = self.jobs.lock() {
+            jobs.take();
+        }
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// What a write does once its batch is committed (or not): hand the caller its answer.
@@ -213,7 +234,7 @@ impl EmbeddedStore {
         let db = Arc::new(db);
         let (tx, rx) = mpsc::channel();
         let for_writer = db.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("saring-embedded-writer".into())
             .spawn(move || writer(for_writer, rx))
             .map_err(redb::Error::Io)?;
@@ -221,7 +242,10 @@ impl EmbeddedStore {
             buckets: Arc::default(),
             db,
             remembered_writes: Arc::default(),
-            writer: Arc::new(Mutex::new(tx)),
+            writer: Arc::new(Writer {
+                jobs: Mutex::new(Some(tx)),
+                thread: Mutex::new(Some(thread)),
+            }),
         })
     }
 
@@ -241,8 +265,11 @@ impl EmbeddedStore {
             (ok, finish)
         });
         self.writer
+            .jobs
             .lock()
             .map_err(|_| Error::Unavailable("embedded store lock poisoned".into()))?
+            .as_ref()
+            .ok_or_else(|| Error::Unavailable("the embedded store is closing".into()))?
             .send(job)
             .map_err(|_| Error::Unavailable("the embedded store's writer has stopped".into()))?;
         rx.await

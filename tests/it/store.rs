@@ -552,3 +552,18 @@ async fn redis_reloads_its_scripts_after_a_flush() {
         .unwrap();
     assert!(ttl > 0, "every key has a TTL, got {ttl}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dropped_embedded_store_releases_its_file_at_once() {
+    // The writer thread holds the database; dropping the store must end it before returning, so the
+    // next opener (another process, `saring export-feedback`) never meets the file still locked.
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..20 {
+        let store = EmbeddedStore::open(dir.path()).expect("opens at once after the last drop");
+        store
+            .put_key(&format!("k{i}"), vec![1, 2, 3])
+            .await
+            .unwrap();
+        drop(store);
+    }
+}
