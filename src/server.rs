@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio_stream::StreamExt;
 use tonic_health::server::HealthReporter;
 
 use crate::auth::Authenticator;
@@ -24,6 +25,8 @@ use crate::grpc::{AdminService, AuthLayer, ModerationService, QueueService};
 use crate::pb;
 use crate::queue::Queue;
 use crate::store::Store;
+
+mod linger;
 
 /// How often the store's health is checked: Redis returning is noticed within this plus one ping.
 pub const HEALTH_INTERVAL: Duration = Duration::from_millis(500);
@@ -148,7 +151,9 @@ pub async fn run_queue<S: Store>(
         let _ = draining_tx.send(());
     };
     // Without TCP_NODELAY a small response waits for the client's delayed ACK: 40 ms per request.
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = tonic::transport::server::TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .map(|conn| conn.map(linger::Linger::new));
     let mut builder = tonic::transport::Server::builder()
         .max_concurrent_streams(Some(config.max_concurrent_streams))
         .timeout(Duration::from_millis(config.request_timeout_ms));
