@@ -181,6 +181,20 @@ impl<S: Store> Authenticator<S> {
         })
     }
 
+    /// Whether an authenticated caller's key still stands: a long-lived call (WatchHeld) asks this as
+    /// it goes, so a revocation ends it within the cache time. Only a key known to be revoked or gone
+    /// fails; a store that cannot answer keeps the call going, as it keeps cached keys working.
+    pub async fn still_valid(&self, p: &Principal) -> bool {
+        if !self.enabled || p.key_id.is_empty() {
+            return true;
+        }
+        match self.key(&p.key_id).await {
+            Ok(Some(key)) => key.revoked_at.is_none(),
+            Ok(None) => false,
+            Err(_) => true,
+        }
+    }
+
     async fn key(&self, id: &str) -> Result<Option<pb::ApiKey>, Error> {
         let cached = self.cache.lock().ok().and_then(|c| c.get(id).cloned());
         if let Some((key, at)) = &cached {

@@ -55,10 +55,11 @@ struct Subject {
     response: Option<pb::CheckCommentResponse>,
 }
 
-/// Take one report.
+/// Take one report. `key_id`: the API key it came with ("" when keys are off), kept in the audit log.
 pub async fn submit<S: Store>(
     checker: &Checker<S>,
     r: pb::SubmitFeedbackRequest,
+    key_id: &str,
 ) -> Result<Taken, Error> {
     crate::comment::check_required("site_id", &r.site_id)?;
     crate::comment::check_len("site_id", &r.site_id, MAX_ID_BYTES)?;
@@ -85,6 +86,7 @@ pub async fn submit<S: Store>(
     let audit = pb::AuditEntry {
         at: Some(timestamp(now)),
         actor: reporter.clone(),
+        key_id: key_id.to_string(),
         action: pb::audit_entry::Action::Feedback as i32,
         held_id: response.held_id.clone(),
         decision_id: subject.decision_id.clone(),

@@ -79,7 +79,7 @@ impl<S: Store> pb::moderation_server::Moderation for ModerationService<S> {
             request.reporter = principal.label().to_string();
         }
         let span = tracing::info_span!("submit_feedback", site = %request.site_id.trim());
-        let taken = crate::feedback::submit(&self.checker, request)
+        let taken = crate::feedback::submit(&self.checker, request, &principal.key_id)
             .instrument(span.clone())
             .await
             .map_err(status::feedback)?;

@@ -83,6 +83,17 @@ impl Filter {
     }
 }
 
+/// Who resolves: the name the caller states (a moderator's, or [`RECHECK_MODERATOR`]) and the API key
+/// it called with ("" when keys are off). Both are kept, because a key shared by a blog's moderators
+/// names no one person, and a name alone is only a claim.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor<'a> {
+    /// The stated name.
+    pub name: &'a str,
+    /// The key's id.
+    pub key_id: &'a str,
+}
+
 /// What resolving one item came to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -263,17 +274,17 @@ impl<S: Store> Queue<S> {
         held_ids: &[String],
         campaign_id: &str,
         verdict: pb::Verdict,
-        moderator: &str,
+        by: Actor<'_>,
         note: &str,
     ) -> Result<Vec<(String, Outcome)>, Error> {
         check_site(site)?;
         if verdict == pb::Verdict::Unspecified {
             return Err(invalid("verdict", "is required"));
         }
-        if moderator.trim().is_empty() {
+        if by.name.trim().is_empty() {
             return Err(invalid("moderator", "is required"));
         }
-        if moderator.len() > MAX_SHORT_TEXT_BYTES {
+        if by.name.len() > MAX_SHORT_TEXT_BYTES {
             return Err(invalid("moderator", "is too long"));
         }
         if note.len() > MAX_NOTE_BYTES {
@@ -312,9 +323,7 @@ impl<S: Store> Queue<S> {
         }
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            let outcome = self
-                .resolve_one(site, &id, verdict, moderator, note, true)
-                .await?;
+            let outcome = self.resolve_one(site, &id, verdict, by, note, true).await?;
             out.push((id, outcome));
         }
         Ok(out)
@@ -327,7 +336,7 @@ impl<S: Store> Queue<S> {
         site: &str,
         held_id: &str,
         verdict: pb::Verdict,
-        moderator: &str,
+        by: Actor<'_>,
         note: &str,
         teaches: bool,
     ) -> Result<Outcome, Error> {
@@ -335,7 +344,7 @@ impl<S: Store> Queue<S> {
             return Ok(Outcome::NotFound);
         };
         let item = assemble(record)?;
-        self.resolve_item(site, &item, verdict, moderator, note, teaches)
+        self.resolve_item(site, &item, verdict, by, note, teaches)
             .await
     }
 
@@ -345,7 +354,7 @@ impl<S: Store> Queue<S> {
         site: &str,
         item: &pb::HeldItem,
         verdict: pb::Verdict,
-        moderator: &str,
+        by: Actor<'_>,
         note: &str,
         teaches: bool,
     ) -> Result<Outcome, Error> {
@@ -355,13 +364,15 @@ impl<S: Store> Queue<S> {
         let now = now_us();
         let resolution = pb::Resolution {
             verdict: verdict as i32,
-            moderator: moderator.to_string(),
+            moderator: by.name.to_string(),
             note: note.to_string(),
             resolved_at: Some(timestamp(now)),
+            key_id: by.key_id.to_string(),
         };
         let audit = pb::AuditEntry {
             at: Some(timestamp(now)),
-            actor: moderator.to_string(),
+            actor: by.name.to_string(),
+            key_id: by.key_id.to_string(),
             action: pb::audit_entry::Action::Resolve as i32,
             held_id: held_id.to_string(),
             decision_id: response.decision_id.clone(),
@@ -393,7 +404,7 @@ impl<S: Store> Queue<S> {
                 decision_id: response.decision_id.clone(),
                 label: l as i32,
                 origin: "moderator".into(),
-                actor: moderator.to_string(),
+                actor: by.name.to_string(),
                 request: Some(request.clone()),
                 at: Some(timestamp(now)),
             };
@@ -421,7 +432,7 @@ impl<S: Store> Queue<S> {
                         "held_id": held_id,
                         "comment_id": request.comment_id,
                         "verdict": verdict.as_str_name(),
-                        "moderator": moderator,
+                        "moderator": by.name,
                     })
                 });
                 Outcome::Resolved(resolution)
@@ -493,7 +504,14 @@ impl<S: Store> Queue<S> {
     /// aside: they were decided when the comment came; a campaign it belonged to still counts). With
     /// `apply`, items now accepted are approved and items now rejected are rejected as spam, as moderator
     /// [`RECHECK_MODERATOR`], audited like a person's action.
-    pub async fn recheck(&self, site: &str, apply: bool, limit: u32) -> Result<Recheck, Error> {
+    /// `key_id`: the API key that asked, kept in the audit entries of what it resolves.
+    pub async fn recheck(
+        &self,
+        site: &str,
+        apply: bool,
+        limit: u32,
+        key_id: &str,
+    ) -> Result<Recheck, Error> {
         check_site(site)?;
         let limit = match limit as usize {
             0 => MAX_SCAN,
@@ -516,7 +534,7 @@ impl<S: Store> Queue<S> {
                 after = record.sequence;
                 out.scanned += 1;
                 let item = assemble(record)?;
-                if let Some(result) = self.recheck_one(site, &item, apply).await? {
+                if let Some(result) = self.recheck_one(site, &item, apply, key_id).await? {
                     out.changed.push(result);
                 }
             }
@@ -529,6 +547,7 @@ impl<S: Store> Queue<S> {
         site: &str,
         item: &pb::HeldItem,
         apply: bool,
+        key_id: &str,
     ) -> Result<Option<pb::RecheckResult>, Error> {
         let (Some(request), Some(was)) = (&item.request, &item.response) else {
             return Ok(None);
@@ -562,9 +581,12 @@ impl<S: Store> Queue<S> {
                 self.checker.model().version(),
                 wire_decision(verdict.decision).as_str_name()
             );
+            let by = Actor {
+                name: RECHECK_MODERATOR,
+                key_id,
+            };
             resolved = matches!(
-                self.resolve_item(site, item, v, RECHECK_MODERATOR, &note, false)
-                    .await?,
+                self.resolve_item(site, item, v, by, &note, false).await?,
                 Outcome::Resolved(_)
             );
         }

@@ -136,7 +136,7 @@ pub async fn run_queue<S: Store>(
         tracing::warn!("API keys are OFF (insecure_no_auth): anyone who reaches this port may do anything; for local development only");
     }
     let admin = AdminServer::new(AdminService::new(auth.clone(), checker.store().clone()));
-    let queue = QueueServer::new(QueueService::new(queue, stopping))
+    let queue = QueueServer::new(QueueService::new(queue, stopping, auth.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let moderation = ModerationServer::new(ModerationService::new(checker))
         .max_decoding_message_size(MAX_MESSAGE_BYTES);

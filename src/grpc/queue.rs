@@ -10,9 +10,9 @@ use tonic::{Request, Response, Status};
 
 use super::auth::principal;
 use super::status;
-use crate::auth::{authorize, Permission};
+use crate::auth::{self, authorize, Authenticator, Permission};
 use crate::pb;
-use crate::queue::{Filter, Queue};
+use crate::queue::{Actor, Filter, Queue};
 use crate::store::Store;
 
 /// How often a watcher looks for new events. Polling the store (rather than an in-process channel)
@@ -28,12 +28,22 @@ pub struct QueueService<S> {
     queue: Arc<Queue<S>>,
     /// Turns true when the server shuts down: watchers end their streams so the drain can finish.
     stopping: watch::Receiver<bool>,
+    /// Watchers ask it whether their key still stands, so a revocation ends an open stream.
+    auth: Arc<Authenticator<S>>,
 }
 
 impl<S> QueueService<S> {
     /// Serve `queue` until `stopping` turns true.
-    pub fn new(queue: Arc<Queue<S>>, stopping: watch::Receiver<bool>) -> Self {
-        QueueService { queue, stopping }
+    pub fn new(
+        queue: Arc<Queue<S>>,
+        stopping: watch::Receiver<bool>,
+        auth: Arc<Authenticator<S>>,
+    ) -> Self {
+        QueueService {
+            queue,
+            stopping,
+            auth,
+        }
     }
 }
 
@@ -103,7 +113,10 @@ impl<S: Store> pb::moderation_queue_server::ModerationQueue for QueueService<S> 
                 &r.held_ids,
                 &r.campaign_id,
                 r.verdict(),
-                &r.moderator,
+                Actor {
+                    name: &r.moderator,
+                    key_id: &caller.key_id,
+                },
                 &r.note,
             )
             .await
@@ -148,13 +161,20 @@ impl<S: Store> pb::moderation_queue_server::ModerationQueue for QueueService<S> 
         let site = r.site_id;
         let mut stopping = self.stopping.clone();
         let guard = self.queue.watcher();
+        let keys = self.auth.clone();
         // The watcher only reads the store and writes to its own channel: a slow client fills the
         // channel and pauses this task alone; a client gone closes it and ends the task; shutdown ends
-        // the stream so the server's drain does not wait on a watcher forever.
+        // the stream so the server's drain does not wait on a watcher forever; a revoked key ends it
+        // (within the key cache time) with UNAUTHENTICATED.
         tokio::spawn(async move {
             let _guard = guard;
             loop {
                 if *stopping.borrow() {
+                    return;
+                }
+                if !keys.still_valid(&caller).await {
+                    let revoked = auth::Error::Unauthenticated("the key was revoked");
+                    let _ = tx.send(Err(status::auth(revoked))).await;
                     return;
                 }
                 let events = tokio::select! {
@@ -218,7 +238,7 @@ impl<S: Store> pb::moderation_queue_server::ModerationQueue for QueueService<S> 
         authorize(&caller, Permission::Moderate, &r.site_id).map_err(status::auth)?;
         let recheck = self
             .queue
-            .recheck(&r.site_id, r.apply, r.limit)
+            .recheck(&r.site_id, r.apply, r.limit, &caller.key_id)
             .await
             .map_err(status::queue)?;
         tracing::info!(

@@ -81,12 +81,17 @@ pub(super) fn outcome(held_id: &str, o: &Outcome) -> (Code, String) {
         Outcome::Conflict(r) => (
             Code::FailedPrecondition,
             format!(
-                "`{held_id}` was already resolved as {} by {}",
+                "`{held_id}` was already resolved as {} by {}{}",
                 r.verdict().as_str_name(),
                 if r.moderator.is_empty() {
                     "an unnamed moderator"
                 } else {
                     &r.moderator
+                },
+                if r.key_id.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (key {})", r.key_id)
                 }
             ),
         ),

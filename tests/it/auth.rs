@@ -288,6 +288,50 @@ async fn a_revocation_reaches_another_replica_within_the_cache_time() {
     }
 }
 
+/// A watch stream opened with a key ends, with UNAUTHENTICATED, once that key is revoked — on another
+/// replica too, within the key cache time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_revoked_key_s_open_watch_stream_ends() {
+    let store = EmbeddedStore::open_in_memory();
+    let (_, admin) = saring::keys::create(&store, Role::Admin, &[], "ops")
+        .await
+        .unwrap();
+    let (ann, token) = saring::keys::create(&store, Role::Moderator, &["blog".to_string()], "ann")
+        .await
+        .unwrap();
+    let (a, b) = (
+        TestServer::start_authed(Config::default(), store.clone()).await,
+        TestServer::start_authed(Config::default(), store).await,
+    );
+    let watch = |token: &str| {
+        with_key(
+            token,
+            pb::WatchHeldRequest {
+                site_id: "blog".into(),
+                ..Default::default()
+            },
+        )
+    };
+    let mut on_b = ModerationQueueClient::new(b.channel().await)
+        .watch_held(watch(&token))
+        .await
+        .unwrap()
+        .into_inner();
+    // Still open: nothing arrives, and the stream has not ended.
+    let quiet = tokio::time::timeout(Duration::from_millis(500), on_b.message()).await;
+    assert!(quiet.is_err(), "the stream ended early: {quiet:?}");
+    AdminClient::new(a.channel().await)
+        .revoke_key(with_key(&admin, pb::RevokeKeyRequest { id: ann.id }))
+        .await
+        .unwrap();
+    let limit = Duration::from_secs(saring::auth::CACHE_SECS + 5);
+    let ended = tokio::time::timeout(limit, on_b.message())
+        .await
+        .expect("the stream ends within the cache time")
+        .unwrap_err();
+    assert_eq!(ended.code(), Code::Unauthenticated);
+}
+
 #[tokio::test]
 async fn a_first_start_prints_an_admin_and_a_service_key_once_and_they_work() {
     let dir = tempfile::tempdir().unwrap();
@@ -557,4 +601,111 @@ fn the_keys_command_works_through_the_server_and_directly_on_the_store() {
     assert_eq!(list.lines().count(), 5, "{list}");
     assert!(list.contains("recovery"));
     assert!(!list.contains(&admin));
+}
+
+/// A moderator states a name; the resolution and the audit log keep, beside it, the key that made the
+/// call, so one key cannot act under another person's name unseen. Feedback keeps its key the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_audit_log_keeps_the_key_behind_every_stated_name() {
+    let store = EmbeddedStore::open_in_memory();
+    let blog = vec!["blog".to_string()];
+    let (service_key, service) = saring::keys::create(&store, Role::Service, &blog, "blog")
+        .await
+        .unwrap();
+    let (ann_key, ann) = saring::keys::create(&store, Role::Moderator, &blog, "ann")
+        .await
+        .unwrap();
+    let (_, bob) = saring::keys::create(&store, Role::Moderator, &blog, "bob")
+        .await
+        .unwrap();
+    let server = TestServer::start_authed(crate::queue::config(), store).await;
+    let channel = server.channel().await;
+    let mut m = ModerationClient::new(channel.clone());
+    let mut q = ModerationQueueClient::new(channel);
+
+    let mut comment = request(
+        "blog",
+        "Saya minta refund untuk tiket seminar, terima kasih",
+    );
+    comment.comment_id = "c1".into();
+    let held = m
+        .check_comment(with_key(&service, comment))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(held.decision(), pb::Decision::Hold);
+    let resolve = |verdict: pb::Verdict| pb::ResolveHeldRequest {
+        site_id: "blog".into(),
+        held_ids: vec![held.held_id.clone()],
+        verdict: verdict as i32,
+        moderator: "bob".into(),
+        ..Default::default()
+    };
+    // Ann's key, claiming to be Bob.
+    let done = q
+        .resolve_held(with_key(&ann, resolve(pb::Verdict::RejectSpam)))
+        .await
+        .unwrap()
+        .into_inner();
+    let standing = done.results[0].resolution.clone().unwrap();
+    assert_eq!(
+        (standing.moderator.as_str(), standing.key_id.as_str()),
+        ("bob", ann_key.id.as_str())
+    );
+    // The real Bob, disagreeing, is told which key decided.
+    let conflict = q
+        .resolve_held(with_key(&bob, resolve(pb::Verdict::Approve)))
+        .await
+        .unwrap_err();
+    assert_eq!(conflict.code(), Code::FailedPrecondition);
+    assert!(
+        conflict.message().contains(&ann_key.id),
+        "{}",
+        conflict.message()
+    );
+    m.submit_feedback(with_key(
+        &service,
+        pb::SubmitFeedbackRequest {
+            site_id: "blog".into(),
+            target: Some(pb::submit_feedback_request::Target::DecisionId(
+                held.decision_id.clone(),
+            )),
+            label: pb::FeedbackLabel::Spam as i32,
+            ..Default::default()
+        },
+    ))
+    .await
+    .unwrap();
+
+    let entries = q
+        .list_audit(with_key(
+            &ann,
+            pb::ListAuditRequest {
+                site_id: "blog".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    let by: Vec<(i32, &str, &str)> = entries
+        .iter()
+        .map(|e| (e.action, e.actor.as_str(), e.key_id.as_str()))
+        .collect();
+    assert_eq!(
+        by,
+        [
+            (
+                pb::audit_entry::Action::Resolve as i32,
+                "bob",
+                ann_key.id.as_str()
+            ),
+            (
+                pb::audit_entry::Action::Feedback as i32,
+                "blog",
+                service_key.id.as_str()
+            ),
+        ]
+    );
 }
