@@ -42,6 +42,7 @@ macro_rules! with_store {
     }};
 }
 
+mod admin;
 mod check;
 mod cv;
 mod eval;
@@ -106,13 +107,13 @@ pub enum KeysCommand {
         name: String,
         /// Where the keys are.
         #[command(flatten)]
-        at: KeysAt,
+        at: AdminAt,
     },
     /// List every key (without secrets).
     List {
         /// Where the keys are.
         #[command(flatten)]
-        at: KeysAt,
+        at: AdminAt,
     },
     /// Revoke a key by its id.
     Revoke {
@@ -120,14 +121,15 @@ pub enum KeysCommand {
         id: String,
         /// Where the keys are.
         #[command(flatten)]
-        at: KeysAt,
+        at: AdminAt,
     },
 }
 
-/// Where `saring keys` works: through a running server's Admin service (with an admin key), or — to
-/// recover a lost admin key — directly on the store (`--direct`).
+/// Where an admin command (`saring keys`, `saring export-feedback`) works: through a running server's
+/// Admin service (with an admin key), or directly on the store (`--direct`: to recover a lost admin
+/// key, or with no server running).
 #[derive(Debug, Args)]
-pub struct KeysAt {
+pub struct AdminAt {
     /// The server's URL.
     #[arg(long, env = "SARING_SERVER", default_value = "http://127.0.0.1:50051")]
     pub server: String,
@@ -137,7 +139,7 @@ pub struct KeysAt {
     /// The CA certificate (PEM) to trust for an https:// server with a private certificate.
     #[arg(long)]
     pub tls_ca: Option<PathBuf>,
-    /// Write the store directly instead of calling the server (the embedded store only while
+    /// Use the store directly instead of calling the server (the embedded store only while
     /// `saring serve` is stopped).
     #[arg(long)]
     pub direct: bool,
@@ -189,9 +191,9 @@ pub struct ExportArgs {
     /// The JSONL file to write.
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
-    /// The store to read.
+    /// Where the labels are.
     #[command(flatten)]
-    pub store: StoreArgs,
+    pub at: AdminAt,
 }
 
 /// Unix seconds, `YYYY-MM-DD` (midnight UTC) or `YYYY-MM-DDTHH:MM:SSZ`, as microseconds since the epoch.

@@ -10,19 +10,39 @@ use prost::Message;
 use serde_json::{json, Value};
 
 use crate::clock::micros;
+use crate::comment::{check_len, check_required, Invalid, MAX_ID_BYTES};
 use crate::pb;
+use crate::store::{self, Store};
 
 /// The `source` of exported rows.
 pub const SOURCE: &str = "saring-feedback";
 
-/// Rows for the labelled examples `labels` (encoded `LabelledExample`s) of `site` labelled at or after
-/// `since_us`, oldest first (ties by decision id), so the same store exports the same file.
-pub fn rows(
+/// Why the labels could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The site id is missing or too long.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    /// The store did not answer.
+    #[error("the store is unavailable")]
+    Store(#[from] store::Error),
+    /// A stored label could not be decoded.
+    #[error("a stored label is corrupt")]
+    Corrupt(#[from] prost::DecodeError),
+}
+
+/// The labelled examples of `site` given at or after `since_us`, oldest first (ties by decision id),
+/// so the same store exports the same file whether read directly or through the server.
+pub async fn labels<S: Store>(
+    store: &S,
     site: &str,
-    labels: &[Vec<u8>],
     since_us: u64,
-) -> Result<Vec<Value>, prost::DecodeError> {
-    let mut examples = labels
+) -> Result<Vec<pb::LabelledExample>, Error> {
+    check_required("site_id", site)?;
+    check_len("site_id", site, MAX_ID_BYTES)?;
+    let mut examples = store
+        .labels(site.trim())
+        .await?
         .iter()
         .map(|b| pb::LabelledExample::decode(b.as_slice()))
         .collect::<Result<Vec<_>, _>>()?;
@@ -30,7 +50,13 @@ pub fn rows(
     examples.sort_by(|a, b| {
         (micros(a.at.as_ref()), &a.decision_id).cmp(&(micros(b.at.as_ref()), &b.decision_id))
     });
-    Ok(examples
+    Ok(examples)
+}
+
+/// Training rows for `site`'s labelled examples, in their order. A label neither spam nor ham (none is
+/// stored so) gives no row.
+pub fn rows(site: &str, examples: Vec<pb::LabelledExample>) -> Vec<Value> {
+    examples
         .into_iter()
         .filter_map(|e| {
             let label = match e.label() {
@@ -60,7 +86,7 @@ pub fn rows(
             }
             Some(row)
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]
@@ -68,7 +94,7 @@ mod tests {
     use super::*;
     use crate::clock::timestamp;
 
-    fn example(id: &str, label: pb::FeedbackLabel, at_s: u64, text: &str) -> Vec<u8> {
+    fn example(id: &str, label: pb::FeedbackLabel, at_s: u64, text: &str) -> pb::LabelledExample {
         pb::LabelledExample {
             decision_id: id.into(),
             label: label as i32,
@@ -82,17 +108,26 @@ mod tests {
             }),
             at: Some(timestamp(at_s * 1_000_000)),
         }
-        .encode_to_vec()
     }
 
-    #[test]
-    fn rows_are_the_corpus_form_filtered_by_time_and_in_order() {
-        let labels = vec![
+    #[tokio::test]
+    async fn rows_are_the_corpus_form_filtered_by_time_and_in_order() {
+        let store = crate::store::embedded::EmbeddedStore::open_in_memory();
+        for e in [
             example("b", pb::FeedbackLabel::Ham, 200, "later"),
             example("a", pb::FeedbackLabel::Spam, 100, "earlier"),
             example("c", pb::FeedbackLabel::Spam, 50, "too old"),
-        ];
-        let rows = rows("blog", &labels, 100 * 1_000_000).unwrap();
+        ] {
+            let feedback = crate::store::Feedback {
+                decision_id: e.decision_id.clone(),
+                label: e.encode_to_vec(),
+                audit: pb::AuditEntry::default().encode_to_vec(),
+                trust: None,
+            };
+            store.feedback("blog", feedback).await.unwrap();
+        }
+        let examples = labels(&store, " blog ", 100 * 1_000_000).await.unwrap();
+        let rows = rows("blog", examples);
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0]["text"], "earlier");
         assert_eq!(rows[0]["label"], "spam");

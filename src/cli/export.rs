@@ -1,25 +1,24 @@
-//! `saring export-feedback`: a site's moderator verdicts and blog feedback as JSONL training rows.
+//! `saring export-feedback`: a site's moderator verdicts and blog feedback as JSONL training rows, read
+//! through the running server (no downtime) or, with `--direct`, from the store itself.
 
 use std::io::Write;
 
 use anyhow::Context;
 
-use super::ExportArgs;
-use crate::store::Store;
+use super::{AdminAt, ExportArgs};
+use crate::pb;
 
 pub(super) fn run(args: ExportArgs) -> anyhow::Result<()> {
-    let config = args.store.config()?;
-    config.validate()?;
+    let since = args.since.unwrap_or(0);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let labels = runtime.block_on(async {
-        with_store!(
-            config,
-            " (if `saring serve` is running on it, stop it first; with Redis, export while serving)",
-            |store, _kind| read(&store, &args.site).await
-        )
+    let examples = runtime.block_on(async {
+        if args.at.direct {
+            direct(&args.at, &args.site, since).await
+        } else {
+            remote(&args.at, &args.site, since).await
+        }
     })?;
-    let rows = crate::export::rows(&args.site, &labels, args.since.unwrap_or(0))
-        .context("a stored label is corrupt")?;
+    let rows = crate::export::rows(args.site.trim(), examples);
     let tmp = args.out.with_extension("jsonl.partial");
     let mut file = std::io::BufWriter::new(
         std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
@@ -43,9 +42,30 @@ pub(super) fn run(args: ExportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn read<S: Store>(store: &S, site: &str) -> anyhow::Result<Vec<Vec<u8>>> {
-    store
-        .labels(site)
-        .await
-        .context("reading the labels from the store")
+async fn direct(at: &AdminAt, site: &str, since: u64) -> anyhow::Result<Vec<pb::LabelledExample>> {
+    let config = at.store.config()?;
+    config.validate()?;
+    with_store!(
+        config,
+        " (stop `saring serve` first, or leave out --direct to go through it)",
+        |store, _kind| crate::export::labels(&store, site, since)
+            .await
+            .context("reading the labels from the store")
+    )
+}
+
+async fn remote(at: &AdminAt, site: &str, since: u64) -> anyhow::Result<Vec<pb::LabelledExample>> {
+    let mut client = super::admin::connect(at).await?;
+    let mut stream = client
+        .export_labels(pb::ExportLabelsRequest {
+            site_id: site.to_string(),
+            since: (since > 0).then(|| crate::clock::timestamp(since)),
+        })
+        .await?
+        .into_inner();
+    let mut examples = Vec::new();
+    while let Some(example) = stream.message().await? {
+        examples.push(example);
+    }
+    Ok(examples)
 }

@@ -1,11 +1,10 @@
 //! `saring keys create | list | revoke`: through a running server's Admin service, or with `--direct`
 //! on the store itself (how a lost admin key is replaced).
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 
-use super::{KeysAt, KeysCommand};
+use super::{AdminAt, KeysCommand};
 use crate::pb;
-use crate::pb::admin_client::AdminClient;
 use crate::store::Store;
 
 enum Op {
@@ -80,7 +79,7 @@ fn created(key: &pb::ApiKey, token: &str) -> String {
     )
 }
 
-async fn direct(at: &KeysAt, op: Op) -> anyhow::Result<String> {
+async fn direct(at: &AdminAt, op: Op) -> anyhow::Result<String> {
     let config = at.store.config()?;
     config.validate()?;
     with_store!(
@@ -105,32 +104,8 @@ async fn on_store<S: Store>(store: &S, op: Op) -> anyhow::Result<String> {
     })
 }
 
-async fn remote(at: &KeysAt, op: Op) -> anyhow::Result<String> {
-    let Some(key) = &at.key else {
-        bail!("give an admin key with --key or SARING_KEY (or use --direct on the store)");
-    };
-    let mut endpoint = tonic::transport::Channel::from_shared(at.server.clone())
-        .with_context(|| format!("`{}` is not a URL", at.server))?;
-    if let Some(ca) = &at.tls_ca {
-        let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
-        endpoint = endpoint.tls_config(
-            tonic::transport::ClientTlsConfig::new()
-                .ca_certificate(tonic::transport::Certificate::from_pem(pem)),
-        )?;
-    } else if at.server.starts_with("https://") {
-        endpoint = endpoint.tls_config(tonic::transport::ClientTlsConfig::new())?;
-    }
-    let channel = endpoint
-        .connect()
-        .await
-        .with_context(|| format!("connecting to {}", at.server))?;
-    let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {key}")
-        .parse()
-        .context("the key is not a valid header value")?;
-    let mut client = AdminClient::with_interceptor(channel, move |mut r: tonic::Request<()>| {
-        r.metadata_mut().insert("authorization", bearer.clone());
-        Ok(r)
-    });
+async fn remote(at: &AdminAt, op: Op) -> anyhow::Result<String> {
+    let mut client = super::admin::connect(at).await?;
     Ok(match op {
         Op::Create { role, sites, name } => {
             let r = client

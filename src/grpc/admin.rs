@@ -1,5 +1,6 @@
-//! The `saring.v1.Admin` service: API keys, for admin keys only.
+//! The `saring.v1.Admin` service, for admin keys only: API keys, and the labels a retraining exports.
 
+use std::pin::Pin;
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
@@ -69,4 +70,26 @@ impl<S: Store> pb::admin_server::Admin for AdminService<S> {
         tracing::info!(key = %id, by = by.label(), "revoked an API key");
         Ok(Response::new(key))
     }
+
+    type ExportLabelsStream = LabelStream;
+
+    async fn export_labels(
+        &self,
+        request: Request<pb::ExportLabelsRequest>,
+    ) -> Result<Response<LabelStream>, Status> {
+        let by = admin(&request)?;
+        let r = request.into_inner();
+        let since = crate::clock::micros(r.since.as_ref());
+        let labels = crate::export::labels(&self.store, &r.site_id, since)
+            .await
+            .map_err(status::export)?;
+        tracing::info!(site = %r.site_id.trim(), labels = labels.len(), by = by.label(), "exported labels");
+        // Read whole before the first message, like the direct export: one store read, one snapshot.
+        Ok(Response::new(Box::pin(tokio_stream::iter(
+            labels.into_iter().map(Ok),
+        ))))
+    }
 }
+
+type LabelStream =
+    Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::LabelledExample, Status>> + Send>>;

@@ -8,7 +8,7 @@ use tonic::{Code, Status};
 
 use crate::comment::Invalid;
 use crate::queue::Outcome;
-use crate::{auth, check, feedback, keys, pb, queue, store};
+use crate::{auth, check, export, feedback, keys, pb, queue, store};
 
 pub(super) fn invalid(e: Invalid) -> Status {
     Status::invalid_argument(e.to_string())
@@ -37,6 +37,14 @@ pub(super) fn queue(e: queue::Error) -> Status {
         queue::Error::Corrupt(err) => corrupt(&err),
         queue::Error::Invalid { .. } => Status::invalid_argument(e.to_string()),
         queue::Error::NotFound(_) => Status::not_found(e.to_string()),
+    }
+}
+
+pub(super) fn export(e: export::Error) -> Status {
+    match e {
+        export::Error::Store(err) => store(&err),
+        export::Error::Corrupt(err) => corrupt(&err),
+        export::Error::Invalid(err) => invalid(err),
     }
 }
 

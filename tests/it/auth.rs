@@ -17,7 +17,7 @@ use crate::server::{request, TestServer};
 use crate::support::Serve;
 
 /// `request` with `authorization: Bearer token` (none when `token` is empty).
-fn with_key<T>(token: &str, message: T) -> Request<T> {
+pub(crate) fn with_key<T>(token: &str, message: T) -> Request<T> {
     let mut r = Request::new(message);
     if !token.is_empty() {
         r.metadata_mut()
@@ -39,9 +39,10 @@ enum Rpc {
     CreateKey,
     ListKeys,
     RevokeKey,
+    ExportLabels,
 }
 
-const ALL: [Rpc; 11] = [
+const ALL: [Rpc; 12] = [
     Rpc::CheckComment,
     Rpc::SubmitFeedback,
     Rpc::ListHeld,
@@ -53,6 +54,7 @@ const ALL: [Rpc; 11] = [
     Rpc::CreateKey,
     Rpc::ListKeys,
     Rpc::RevokeKey,
+    Rpc::ExportLabels,
 ];
 
 /// Call `rpc` for `site` with `token`; the status code (OK when it succeeded). Arguments are valid but
@@ -167,6 +169,16 @@ async fn call(channel: &Channel, rpc: Rpc, site: &str, token: &str) -> Code {
             .revoke_key(with_key(token, pb::RevokeKeyRequest { id: "none".into() }))
             .await
             .map(drop),
+        Rpc::ExportLabels => a
+            .export_labels(with_key(
+                token,
+                pb::ExportLabelsRequest {
+                    site_id: site,
+                    since: None,
+                },
+            ))
+            .await
+            .map(drop),
     })
 }
 
@@ -240,7 +252,7 @@ async fn every_rpc_for_every_role_on_its_own_site_and_another() {
             }
         }
     }
-    assert_eq!(checked, 7 * 11 * 2);
+    assert_eq!(checked, 7 * ALL.len() * 2);
 
     // Health and reflection stay open.
     let health = tonic_health::pb::health_client::HealthClient::new(channel.clone())

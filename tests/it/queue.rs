@@ -529,8 +529,8 @@ async fn feedback_is_kept_once_per_decision(store: impl CloneStore) {
         .into_inner();
     assert_eq!(third.decision_id, "comment:z9");
 
-    let labels = store.labels(SITE).await.unwrap();
-    let rows = saring::export::rows(SITE, &labels, 0).unwrap();
+    let labels = saring::export::labels(&store, SITE, 0).await.unwrap();
+    let rows = saring::export::rows(SITE, labels);
     assert_eq!(rows.len(), 2, "one row per decision: {rows:?}");
     let row = rows
         .iter()
@@ -941,23 +941,27 @@ async fn recheck_reports_what_the_serving_model_would_change_and_resolves_only_w
 }
 
 /// The whole loop an ML engineer runs: a moderator calls a held comment spam, the verdict is exported
-/// as a training row, a model retrained with it beside the base data scores that text as more likely spam
-/// than the model before.
+/// as a training row (through the running server, then directly from the stopped store: the same file),
+/// a model retrained with it beside the base data scores that text as more likely spam than the model
+/// before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_moderator_s_verdict_teaches_the_retrained_model() {
+    use crate::auth::with_key;
     use crate::support::{assert_success, saring, Fixture};
     let fixture = Fixture::new();
     let base = fixture.train("base.model");
     let data_dir = fixture.path("data");
     // Reads like a reader's thanks; this site's moderator knows it for a refund scam's opener.
     let text = "Terima kasih artikelnya, bagian tentang refund tiket sangat membantu, mampir ya";
-    let server =
-        TestServer::start_with_model(config(), EmbeddedStore::open(&data_dir).unwrap(), &base)
-            .await;
+    let store = EmbeddedStore::open(&data_dir).unwrap();
+    let (_, admin) = saring::keys::create(&store, pb::Role::Admin, &[], "ml")
+        .await
+        .unwrap();
+    let server = TestServer::start_authed_with_model(config(), store, &base).await;
     let held = server
         .client()
         .await
-        .check_comment(request(SITE, text))
+        .check_comment(with_key(&admin, request(SITE, text)))
         .await
         .unwrap()
         .into_inner();
@@ -965,17 +969,35 @@ async fn a_moderator_s_verdict_teaches_the_retrained_model() {
     server
         .queue()
         .await
-        .resolve_held(resolve_req(&[&held.held_id], Verdict::RejectSpam, "ann"))
+        .resolve_held(with_key(
+            &admin,
+            resolve_req(&[&held.held_id], Verdict::RejectSpam, "ann"),
+        ))
         .await
         .unwrap();
-    server.stop().await;
-    drop(reopen(&data_dir).await);
 
     let export = fixture.path("feedback.jsonl");
+    let server_url = format!("http://{}", server.addr);
     let o = saring(&[
         "export-feedback",
         "--site",
         SITE,
+        "--server",
+        &server_url,
+        "--key",
+        &admin,
+        "--out",
+        export.to_str().unwrap(),
+    ]);
+    assert_success(&o);
+    let through_server = std::fs::read_to_string(&export).unwrap();
+    server.stop().await;
+    drop(reopen(&data_dir).await);
+    let o = saring(&[
+        "export-feedback",
+        "--site",
+        SITE,
+        "--direct",
         "--data-dir",
         data_dir.to_str().unwrap(),
         "--out",
@@ -983,6 +1005,7 @@ async fn a_moderator_s_verdict_teaches_the_retrained_model() {
     ]);
     assert_success(&o);
     let rows = std::fs::read_to_string(&export).unwrap();
+    assert_eq!(rows, through_server);
     assert_eq!(rows.lines().count(), 1, "{rows}");
     let row: serde_json::Value = serde_json::from_str(rows.trim()).unwrap();
     assert_eq!(

@@ -46,15 +46,20 @@ impl TestServer {
         model: &std::path::Path,
     ) -> TestServer {
         config.insecure_no_auth = true;
-        Self::serve(config, store, model).await
+        Self::start_authed_with_model(config, store, model).await
     }
 
     /// Start with `config` on `store` exactly as configured (API keys on unless it says otherwise).
     pub(crate) async fn start_authed<S: Store>(config: Config, store: S) -> TestServer {
-        Self::serve(config, store, &repo_path("models/default.model")).await
+        Self::start_authed_with_model(config, store, &repo_path("models/default.model")).await
     }
 
-    async fn serve<S: Store>(config: Config, store: S, model: &std::path::Path) -> TestServer {
+    /// [`TestServer::start_authed`], serving the model at `model`.
+    pub(crate) async fn start_authed_with_model<S: Store>(
+        config: Config,
+        store: S,
+        model: &std::path::Path,
+    ) -> TestServer {
         config.validate().expect("test config is valid");
         let model = Model::load(model).expect("model loads");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
