@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status};
 
 use super::auth::principal;
 use super::status;
-use crate::auth::{self, authorize, Authenticator, Permission};
+use crate::auth::{self, authorize, Authenticator, Permission, Principal};
 use crate::pb;
 use crate::queue::{Actor, Filter, Queue};
 use crate::store::Store;
@@ -47,6 +47,42 @@ impl<S> QueueService<S> {
     }
 }
 
+/// A queue request: it names the site it acts on.
+trait SiteScoped {
+    fn site_id_mut(&mut self) -> &mut String;
+}
+
+macro_rules! site_scoped {
+    ($($t:ty),*) => {
+        $(impl SiteScoped for $t {
+            fn site_id_mut(&mut self) -> &mut String {
+                &mut self.site_id
+            }
+        })*
+    };
+}
+
+site_scoped!(
+    pb::ListHeldRequest,
+    pb::GetHeldRequest,
+    pb::ResolveHeldRequest,
+    pb::WatchHeldRequest,
+    pb::ListAuditRequest,
+    pb::RecheckHeldRequest
+);
+
+/// Where every queue RPC starts: the caller, and its request with the site trimmed (sites are stored
+/// trimmed, as CheckComment trims them) once the caller may moderate that site, so the RPC authorizes
+/// and acts on the same name.
+fn moderating<T: SiteScoped>(request: Request<T>) -> Result<(Principal, T), Status> {
+    let caller = principal(&request)?;
+    let mut r = request.into_inner();
+    let site = r.site_id_mut();
+    *site = site.trim().to_string();
+    authorize(&caller, Permission::Moderate, site).map_err(status::auth)?;
+    Ok((caller, r))
+}
+
 type EventStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::QueueEvent, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -55,11 +91,7 @@ impl<S: Store> pb::moderation_queue_server::ModerationQueue for QueueService<S> 
         &self,
         request: Request<pb::ListHeldRequest>,
     ) -> Result<Response<pb::ListHeldResponse>, Status> {
-        let caller = principal(&request)?;
-        let mut r = request.into_inner();
-        // Sites are stored trimmed (CheckComment trims them); authorize and act on the same name.
-        r.site_id = r.site_id.trim().to_string();
-        authorize(&caller, Permission::Moderate, &r.site_id).map_err(status::auth)?;
+        let (_, r) = moderating(request)?;
         let filter = Filter {
             reason_code: r.reason_code,
             min_probability: r.min_spam_probability,
@@ -81,11 +113,7 @@ impl<S: Store> pb::moderation_queue_server::ModerationQueue for QueueService<S> 
         &self,
         request: Request<pb::GetHeldRequest>,
     ) -> Result<Response<pb::HeldItem>, Status> {
-        let caller = principal(&request)?;
-        let mut r = request.into_inner();
-        // Sites are stored trimmed (CheckComment trims them); authorize and act on the same name.
-        r.site_id = r.site_id.trim().to_string();
-        authorize(&caller, Permission::Moderate, &r.site_id).map_err(status::auth)?;
+        let (_, r) = moderating(request)?;
         let item = self
             .queue
             .get(&r.site_id, &r.held_id)
@@ -98,10 +126,7 @@ impl<S: Store> pb::moderation_queue_server::ModerationQueue for QueueService<S> 
         &self,
         request: Request<pb::ResolveHeldRequest>,
     ) -> Result<Response<pb::ResolveHeldResponse>, Status> {
-        let caller = principal(&request)?;
-        let mut r = request.into_inner();
-        r.site_id = r.site_id.trim().to_string();
-        authorize(&caller, Permission::Moderate, &r.site_id).map_err(status::auth)?;
+        let (caller, mut r) = moderating(request)?;
         // With a key, a resolution without a named moderator is the key's; without keys a name is required.
         if r.moderator.trim().is_empty() && !caller.key_id.is_empty() {
             r.moderator = caller.label().to_string();
@@ -146,11 +171,7 @@ impl<S: Store> pb::moderation_queue_server::ModerationQueue for QueueService<S> 
         &self,
         request: Request<pb::WatchHeldRequest>,
     ) -> Result<Response<Self::WatchHeldStream>, Status> {
-        let caller = principal(&request)?;
-        let mut r = request.into_inner();
-        // Sites are stored trimmed (CheckComment trims them); authorize and act on the same name.
-        r.site_id = r.site_id.trim().to_string();
-        authorize(&caller, Permission::Moderate, &r.site_id).map_err(status::auth)?;
+        let (caller, r) = moderating(request)?;
         let mut after = self
             .queue
             .watch_from(&r.site_id, &r.after)
@@ -211,11 +232,7 @@ impl<S: Store> pb::moderation_queue_server::ModerationQueue for QueueService<S> 
         &self,
         request: Request<pb::ListAuditRequest>,
     ) -> Result<Response<pb::ListAuditResponse>, Status> {
-        let caller = principal(&request)?;
-        let mut r = request.into_inner();
-        // Sites are stored trimmed (CheckComment trims them); authorize and act on the same name.
-        r.site_id = r.site_id.trim().to_string();
-        authorize(&caller, Permission::Moderate, &r.site_id).map_err(status::auth)?;
+        let (_, r) = moderating(request)?;
         let (entries, next_page_token) = self
             .queue
             .audit(&r.site_id, r.page_size, &r.page_token)
@@ -231,11 +248,7 @@ impl<S: Store> pb::moderation_queue_server::ModerationQueue for QueueService<S> 
         &self,
         request: Request<pb::RecheckHeldRequest>,
     ) -> Result<Response<pb::RecheckHeldResponse>, Status> {
-        let caller = principal(&request)?;
-        let mut r = request.into_inner();
-        // Sites are stored trimmed (CheckComment trims them); authorize and act on the same name.
-        r.site_id = r.site_id.trim().to_string();
-        authorize(&caller, Permission::Moderate, &r.site_id).map_err(status::auth)?;
+        let (caller, r) = moderating(request)?;
         let recheck = self
             .queue
             .recheck(&r.site_id, r.apply, r.limit, &caller.key_id)

@@ -152,7 +152,9 @@ const MAX_BATCH: usize = 512;
 /// answers each — so every answer still waits for its write to be durable, and concurrent writers share
 /// the flush. A write sees the writes queued before it (a second `remember` of one comment in the same
 /// batch finds the first). If any write in a batch fails, the batch is aborted and every caller in it
-/// gets the error (and may retry).
+/// gets the error (and may retry). That costs little: a write fails only when redb does (our writes
+/// have no failure of their own; a storage error leaves the transaction unusable for the rest of the
+/// batch anyway), and every write a check makes is safe to retry.
 fn writer(db: Arc<Database>, jobs: mpsc::Receiver<Job>) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
@@ -486,7 +488,11 @@ impl Store for EmbeddedStore {
                         &site,
                         &standing,
                     )?;
-                    return Ok(record.map_or(Hold::Stored { sequence: 0 }, Hold::Existing));
+                    // A marker whose item is gone (deleted by hand) is stale: hold the comment again,
+                    // below, and the marker then points at the new item.
+                    if let Some(record) = record {
+                        return Ok(Hold::Existing(record));
+                    }
                 }
             }
             let sequence = next_number(txn, &site, "held")?;

@@ -66,13 +66,15 @@ return ARGV[1]
 "#;
 
 /// Keep a held item. KEYS: the item's hash, the waiting index, the sequence counter, the comment's
-/// held marker, the event feed. ARGV: held id, item, comment id ('' for none), event, feed length.
-/// Returns `{1, standing held id}` when the comment is already held (nothing written), else
-/// `{0, sequence}`. Nothing here expires: held items wait for a person.
+/// held marker, the event feed. ARGV: held id, item, comment id ('' for none), event, feed length, the
+/// item key prefix. Returns `{1, standing held id}` when the comment is already held (nothing written),
+/// else `{0, sequence}`. A marker whose item is gone (deleted by hand, say for an erasure request) is
+/// stale: the comment is held again rather than refused forever. Nothing here expires: held items wait
+/// for a person.
 const HOLD_LUA: &str = r#"
 if ARGV[3] ~= '' then
   local existing = redis.call('GET', KEYS[4])
-  if existing then return {1, existing} end
+  if existing and redis.call('EXISTS', ARGV[6] .. existing) == 1 then return {1, existing} end
 end
 local seq = redis.call('INCR', KEYS[3])
 redis.call('HSET', KEYS[1], 'item', ARGV[2], 'seq', seq)
@@ -436,11 +438,13 @@ impl Store for RedisStore {
             .arg(item)
             .arg(comment_id)
             .arg(event)
-            .arg(EVENT_FEED_LEN);
+            .arg(EVENT_FEED_LEN)
+            .arg(held_prefix(site));
         let (existing, value): (i64, String) = self.bounded(inv.invoke_async(&mut conn)).await?;
         if existing == 1 {
             return match self.held(site, &value).await? {
                 Some(record) => Ok(Hold::Existing(record)),
+                // Deleted between the script and this read: the retry holds it again.
                 None => Err(Error::Unavailable(format!(
                     "comment marked as held by {value}, which is missing"
                 ))),

@@ -567,3 +567,67 @@ async fn a_dropped_embedded_store_releases_its_file_at_once() {
         drop(store);
     }
 }
+
+/// After `h1`, held for comment `c1`, was deleted by hand (an operator erasing a commenter's data):
+/// a retry of `c1` is held again, not refused for ever, and the comment's marker then points at the new
+/// item.
+async fn a_comment_is_held_again(store: &impl Store) {
+    assert_eq!(store.held("s", "h1").await.unwrap(), None);
+    hold(store, "h2", "c1").await;
+    assert!(store.held("s", "h2").await.unwrap().is_some());
+    match store
+        .hold(
+            "s",
+            "h3",
+            "c1",
+            held_item("h3", "text", 0.5, ""),
+            event("h3"),
+        )
+        .await
+        .unwrap()
+    {
+        Hold::Existing(r) => assert_eq!(r.held_id, "h2"),
+        other => panic!("expected the new standing item, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn redis_holds_again_a_comment_whose_item_was_deleted_by_hand() {
+    let redis = Redis::start();
+    let store = RedisStore::connect(&redis.url(), Duration::from_secs(2))
+        .await
+        .unwrap();
+    hold(&store, "h1", "c1").await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let deleted: i64 = redis::cmd("DEL")
+        .arg("saring:{s}:held:h1")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1);
+    a_comment_is_held_again(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_embedded_store_holds_again_a_comment_whose_item_was_deleted_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    hold(&store, "h1", "c1").await;
+    drop(store);
+    {
+        // The table as the store defines it: held items keyed by site, NUL, held id.
+        let held: redb::TableDefinition<'_, &str, &[u8]> = redb::TableDefinition::new("held");
+        let db = redb::Database::create(dir.path().join(saring::store::embedded::DATABASE_FILE))
+            .unwrap();
+        let txn = db.begin_write().unwrap();
+        assert!(txn
+            .open_table(held)
+            .unwrap()
+            .remove("s\u{0}h1")
+            .unwrap()
+            .is_some());
+        txn.commit().unwrap();
+    }
+    a_comment_is_held_again(&EmbeddedStore::open(dir.path()).unwrap()).await;
+}
