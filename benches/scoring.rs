@@ -1,4 +1,5 @@
-//! Criterion benchmarks of the serving hot path (tokenize + score) and of loading the shipped model.
+//! Criterion benchmarks of the serving hot path (tokenize + score, configured terms) and of loading the
+//! shipped model.
 //!
 //! Run with `cargo bench --bench scoring`; figures and the machine go into BENCHMARKS.md. The shipped
 //! `models/default.model` is used so the vocabulary is the real one.
@@ -11,6 +12,7 @@ use std::path::PathBuf;
 
 use criterion::{criterion_group, Criterion};
 use saring::model::Model;
+use saring::terms::TermSet;
 use saring::tokenize::{Document, Features};
 
 fn model_path() -> PathBuf {
@@ -56,6 +58,33 @@ fn scoring(c: &mut Criterion) {
     group.finish();
 }
 
+/// A site with a long blocklist (WordPress's shared "disallowed keys" lists run to thousands of
+/// entries): 1,000 terms, one and two words, none in the comment, so every term is looked for.
+fn terms(c: &mut Criterion) {
+    let list: Vec<String> = (0..1000)
+        .map(|i| {
+            if i % 3 == 0 {
+                format!("cheap pills{i}")
+            } else {
+                format!("blockedword{i}")
+            }
+        })
+        .collect();
+    let set = TermSet::new(&list);
+    let long = long_comment();
+    let mut group = c.benchmark_group("terms_1000");
+    for (name, text) in [
+        ("lookalike_300_chars", LOOKALIKE_300),
+        ("plain_10_kib", long.as_str()),
+    ] {
+        let skeleton = saring::tokenize::skeleton(text);
+        group.bench_function(name, |b| {
+            b.iter(|| black_box(set.first_in(black_box(&skeleton))))
+        });
+    }
+    group.finish();
+}
+
 fn loading(c: &mut Criterion) {
     let path = model_path();
     c.bench_function("load_default_model", |b| {
@@ -88,7 +117,7 @@ fn report_model_memory() {
     drop(black_box(model));
 }
 
-criterion_group!(benches, scoring, loading);
+criterion_group!(benches, scoring, terms, loading);
 
 fn main() {
     report_model_memory();

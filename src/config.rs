@@ -56,6 +56,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::terms::TermSet;
+
 /// Where the server listens by default: loopback only, so a first start exposes nothing.
 pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
 /// Largest comment body accepted, in bytes (64 KiB: far beyond any real comment, small enough to score).
@@ -404,6 +406,10 @@ pub struct SiteConfig {
     pub campaign: Campaign,
     /// Where queue events are POSTed.
     pub webhook: Option<Webhook>,
+    /// `rules.blocked_terms`, folded for matching.
+    pub blocked: TermSet,
+    /// `rules.moderation_terms`, folded for matching.
+    pub moderation: TermSet,
 }
 
 impl Config {
@@ -521,6 +527,8 @@ impl Config {
             }
         }
         SiteConfig {
+            blocked: TermSet::new(&rules.blocked_terms),
+            moderation: TermSet::new(&rules.moderation_terms),
             rules,
             limits: o.and_then(|o| o.limits).unwrap_or(self.limits),
             accept_below_probability: o.and_then(|o| o.accept_below_probability),
@@ -578,6 +586,27 @@ fn check_rules(at: &str, r: &Rules) -> Result<(), Error> {
         .any(|t| t.trim().is_empty())
     {
         return Err(Error::Invalid(format!("{at}: a term is empty")));
+    }
+    // Terms are matched by their letters and digits after folding; one with none could never match.
+    if let Some(t) = r
+        .blocked_terms
+        .iter()
+        .chain(&r.moderation_terms)
+        .find(|t| crate::tokenize::skeleton(t).is_empty())
+    {
+        return Err(Error::Invalid(format!(
+            "{at}: the term {t:?} has no letters or digits, so it could never match"
+        )));
+    }
+    for (name, terms) in [
+        ("blocked_terms", &r.blocked_terms),
+        ("moderation_terms", &r.moderation_terms),
+    ] {
+        if !TermSet::new(terms).is_usable() {
+            return Err(Error::Invalid(format!(
+                "{at}.{name}: too many or too long terms to look for"
+            )));
+        }
     }
     Ok(())
 }
@@ -653,5 +682,9 @@ mod tests {
         let c = Config::from_toml("[limits]\nip = { burst = 0, per_hour = 1 }\n").unwrap();
         assert!(c.validate().unwrap_err().to_string().contains("limits.ip"));
         assert!(Config::from_toml("no_such_key = 1").is_err());
+        // A term with no letters or digits could never match: say so rather than ignore it.
+        let c = Config::from_toml("[sites.x.rules]\nblocked_terms = [\"ok\", \"!!!\"]\n").unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("sites.x.rules") && e.contains("\"!!!\""), "{e}");
     }
 }

@@ -62,6 +62,7 @@ pub mod server;
 pub mod split;
 pub mod store;
 pub mod telemetry;
+pub mod terms;
 pub mod testdata;
 pub mod tokenize;
 pub mod train;

@@ -220,7 +220,7 @@ pub fn decide(comment: &Comment, input: &Inputs<'_>) -> Verdict {
         });
         return hard(reasons, Decision::Reject, rate_limited);
     }
-    if let Some(term) = find_term(input.skeleton, &rules.blocked_terms) {
+    if let Some(term) = input.site.blocked.first_in(input.skeleton) {
         reasons.push(Reason::rule(
             code::BLOCKED_TERM,
             format!("contains the blocked term `{term}`"),
@@ -237,7 +237,7 @@ pub fn decide(comment: &Comment, input: &Inputs<'_>) -> Verdict {
     }
 
     let mut floor = Decision::Accept;
-    if let Some(term) = find_term(input.skeleton, &rules.moderation_terms) {
+    if let Some(term) = input.site.moderation.first_in(input.skeleton) {
         reasons.push(Reason::rule(
             code::MODERATION_TERM,
             format!("contains the moderation term `{term}`"),
@@ -321,16 +321,4 @@ fn model_reasons(ex: &Explanation) -> Vec<Reason> {
         weight: c.weight,
     }));
     out
-}
-
-/// The first configured term found in the skeleton, matched as whole words.
-fn find_term<'a>(skeleton: &str, terms: &'a [String]) -> Option<&'a str> {
-    let padded = format!(" {skeleton} ");
-    terms
-        .iter()
-        .find(|t| {
-            let t = crate::tokenize::skeleton(t);
-            !t.is_empty() && padded.contains(&format!(" {t} "))
-        })
-        .map(String::as_str)
 }
