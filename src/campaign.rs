@@ -15,6 +15,27 @@ pub const ROWS: usize = 2;
 /// Words per shingle: three keeps common phrases ("thank you for") from tying unrelated comments.
 const SHINGLE_WORDS: usize = 3;
 
+/// Where `now_us` falls among fixed windows of `window_us`: the window's index, and the share (in
+/// millionths) of the previous window that still lies within the sliding window ending now.
+///
+/// Sightings are counted per fixed window and the last `window_us` estimated as this window's count plus
+/// that share of the previous one's (the usual sliding-window counter). A count kept from a text's
+/// first sighting would restart when that window ran out, in the middle of a wave, and let its next
+/// `threshold` comments through uncounted; two counters per band do not.
+pub fn window_at(window_us: u64, now_us: u64) -> (u64, u64) {
+    let window = window_us.max(1);
+    let into = now_us % window;
+    let share = (u128::from(window - into) * 1_000_000 / u128::from(window)) as u64;
+    (now_us / window, share)
+}
+
+/// Sightings in the sliding window: this window's, and the previous one's in proportion (see
+/// [`window_at`]).
+pub fn estimate(this: u64, previous: u64, previous_share: u64) -> u64 {
+    let carried = u128::from(previous) * u128::from(previous_share) / 1_000_000;
+    this.saturating_add(u64::try_from(carried).unwrap_or(u64::MAX))
+}
+
 /// The MinHash signature of the words, `None` when there are fewer than `min_words` (and fewer than one
 /// shingle's worth).
 pub fn signature(skeleton_words: &str, min_words: usize) -> Option<[u64; BANDS * ROWS]> {
@@ -65,6 +86,19 @@ fn mix(mut z: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sliding_window_carries_the_previous_window_in_proportion() {
+        // At a window's start all of the previous one counts; halfway, half; near its end, almost none.
+        assert_eq!(window_at(100, 1_000), (10, 1_000_000));
+        assert_eq!(window_at(100, 1_050), (10, 500_000));
+        assert_eq!(window_at(100, 1_099), (10, 10_000));
+        assert_eq!(estimate(2, 10, 500_000), 7);
+        assert_eq!(estimate(2, 10, 1_000_000), 12);
+        assert_eq!(estimate(u64::MAX, u64::MAX, 1_000_000), u64::MAX);
+        // A zero window is treated as the shortest one rather than dividing by zero.
+        assert_eq!(window_at(0, 7).0, 7);
+    }
 
     fn bands_of(text: &str) -> Vec<String> {
         bands(&signature(&crate::tokenize::skeleton(text), 6).expect("long enough"))

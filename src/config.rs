@@ -253,7 +253,8 @@ pub struct Campaign {
     pub enabled: bool,
     /// More sightings of (nearly) one text than this within the window → `rule.campaign`.
     pub threshold: u64,
-    /// The window, from a text's first sighting.
+    /// The window: sightings within the last this many seconds count (a sliding window, estimated from
+    /// two fixed ones; see `campaign::window_at`).
     pub window_secs: u64,
     /// What a campaign does to the decision.
     pub action: CampaignAction,

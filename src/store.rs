@@ -266,8 +266,9 @@ pub trait Store: Clone + Send + Sync + 'static {
         author: &str,
     ) -> impl Future<Output = Result<Standing, Error>> + Send;
 
-    /// Count one sighting of a text by its fingerprint bands within a window of `window_us`; returns
-    /// the highest count among the bands and that band's name (the campaign id).
+    /// Count one sighting of a text by its fingerprint bands; returns the highest count among the bands
+    /// of sightings within the last `window_us` before `now_us` (estimated as
+    /// [`crate::campaign::window_at`] says) and that band's name (the campaign id).
     fn sighting(
         &self,
         site: &str,

@@ -101,10 +101,21 @@ struct Buckets {
     tat: HashMap<String, u64>,
     /// (site, NUL, comment id) → until when the comment counts as counted (µs since the epoch).
     counted: HashMap<String, u64>,
-    /// (site, NUL, campaign band) → (sightings, end of the window in µs). Soft state: a restart forgets
-    /// a wave in progress, which at worst lets a few more of its comments through to the model.
-    sightings: HashMap<String, (u64, u64)>,
+    /// (site, NUL, campaign band) → its two window counters. Soft state: a restart forgets a wave in
+    /// progress, which at worst lets a few more of its comments through to the model.
+    sightings: HashMap<String, Sightings>,
     writes: u64,
+}
+
+/// One campaign band's counters (see `campaign::window_at`).
+#[derive(Debug, Default)]
+struct Sightings {
+    /// The index of the window `this` counts.
+    window: u64,
+    this: u64,
+    previous: u64,
+    /// When both counts are past (µs since the epoch), for the sweep.
+    until: u64,
 }
 
 /// The embedded store.
@@ -456,7 +467,7 @@ impl Store for EmbeddedStore {
         if state.writes.is_multiple_of(SWEEP_EVERY) {
             state.tat.retain(|_, tat| *tat > now_us);
             state.counted.retain(|_, until| *until > now_us);
-            state.sightings.retain(|_, (_, until)| *until > now_us);
+            state.sightings.retain(|_, s| s.until > now_us);
         }
         Ok(Admission::Admitted)
     }
@@ -708,18 +719,27 @@ impl Store for EmbeddedStore {
         now_us: u64,
     ) -> Result<(u64, String), Error> {
         let mut state = self.lock_buckets()?;
+        let (window, previous_share) = crate::campaign::window_at(window_us, now_us);
         let mut best = (0, String::new());
         for band in bands {
-            let entry = state
-                .sightings
-                .entry(site_key(site, band))
-                .or_insert((0, 0));
-            if entry.1 <= now_us {
-                *entry = (0, now_us.saturating_add(window_us));
+            let s = state.sightings.entry(site_key(site, band)).or_default();
+            if s.window != window {
+                let previous = if s.window.wrapping_add(1) == window {
+                    s.this
+                } else {
+                    0
+                };
+                *s = Sightings {
+                    window,
+                    this: 0,
+                    previous,
+                    until: (window.saturating_add(2)).saturating_mul(window_us.max(1)),
+                };
             }
-            entry.0 += 1;
-            if entry.0 > best.0 {
-                best = (entry.0, band.clone());
+            s.this += 1;
+            let count = crate::campaign::estimate(s.this, s.previous, previous_share);
+            if count > best.0 {
+                best = (count, band.clone());
             }
         }
         Ok(best)

@@ -140,10 +140,12 @@ return new
 /// its first sighting. Returns the highest count and its band's index (1-based).
 const SIGHTING_LUA: &str = r#"
 local best, besti = 0, 1
-for i = 1, #KEYS do
+for i = 1, #KEYS, 2 do
   local n = redis.call('INCR', KEYS[i])
   if n == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
-  if n > best then best = n; besti = i end
+  local p = tonumber(redis.call('GET', KEYS[i + 1]) or '0')
+  local est = n + math.floor(p * tonumber(ARGV[2]) / 1000000)
+  if est > best then best = est; besti = (i + 1) / 2 end
 end
 return {best, besti}
 "#;
@@ -352,8 +354,8 @@ fn decision_comment_key(site: &str, comment_id: &str) -> String {
     format!("{}:decision_comment:{comment_id}", site_tag(site))
 }
 
-fn campaign_key(site: &str, band: &str) -> String {
-    format!("{}:campaign:{band}", site_tag(site))
+fn campaign_key(site: &str, band: &str, window: u64) -> String {
+    format!("{}:campaign:{band}:{window}", site_tag(site))
 }
 
 /// A stream entry as `XRANGE` returns it: the id and the field-value list `["e", bytes]`.
@@ -645,14 +647,18 @@ impl Store for RedisStore {
         site: &str,
         bands: &[String],
         window_us: u64,
-        _now_us: u64,
+        now_us: u64,
     ) -> Result<(u64, String), Error> {
         let mut conn = self.conn.clone();
         let mut inv = self.sighting.prepare_invoke();
+        let (window, previous_share) = crate::campaign::window_at(window_us, now_us);
         for b in bands {
-            inv.key(campaign_key(site, b));
+            inv.key(campaign_key(site, b, window));
+            inv.key(campaign_key(site, b, window.wrapping_sub(1)));
         }
-        inv.arg((window_us / 1000).max(1));
+        // A window's counter must outlive it by one more, while it is the previous one.
+        inv.arg((window_us.saturating_mul(2) / 1000).max(1))
+            .arg(previous_share);
         let (count, index): (u64, usize) = self.bounded(inv.invoke_async(&mut conn)).await?;
         let band = bands
             .get(index.saturating_sub(1))

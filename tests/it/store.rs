@@ -438,6 +438,28 @@ async fn sightings_count_per_band_within_the_window(store: &impl Store) {
     );
 }
 
+/// A wave that runs across a window boundary keeps its count: what was seen in the last window still
+/// counts, in proportion to how much of it lies within the sliding window; two windows on, nothing does.
+async fn sightings_slide_across_window_boundaries(store: &impl Store) {
+    let bands = vec!["0:wave".to_string()];
+    let window = 60_000_000;
+    let start = (saring_now() / window + 1) * window;
+    let seen = |at: u64| {
+        let bands = bands.clone();
+        async move { store.sighting("s", &bands, window, at).await.unwrap().0 }
+    };
+    // Late in one window: 1, 2, 3.
+    for n in 1..=3 {
+        assert_eq!(seen(start + 54_000_000).await, n);
+    }
+    // A tenth into the next: this window's 1, and nine tenths of the last one's 3 (2 whole).
+    assert_eq!(seen(start + window + 6_000_000).await, 3);
+    // Halfway: 2 here, and half of 3 (1).
+    assert_eq!(seen(start + window + 30_000_000).await, 3);
+    // Two windows later the wave has gone by.
+    assert_eq!(seen(start + 3 * window + 1_000_000).await, 1);
+}
+
 async fn the_first_remembered_response_stands(store: &impl Store) {
     let now = saring_now();
     assert_eq!(store.recall("s", "c1", now).await.unwrap(), None);
@@ -497,6 +519,7 @@ async fn suite<S: Store>(make: impl Fn() -> S) {
     feedback_replaces_the_label_of_its_decision(&make()).await;
     decisions_are_kept_for_feedback_by_id(&make()).await;
     sightings_count_per_band_within_the_window(&make()).await;
+    sightings_slide_across_window_boundaries(&make()).await;
     the_first_remembered_response_stands(&make()).await;
     remembered_responses_expire(&make()).await;
 }
@@ -509,7 +532,7 @@ async fn the_embedded_store_passes_the_suite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_redis_store_passes_the_suite() {
     // A fresh redis-server per case, so cases cannot see each other's keys.
-    let servers: Vec<Redis> = (0..13).map(|_| Redis::start()).collect();
+    let servers: Vec<Redis> = (0..14).map(|_| Redis::start()).collect();
     let mut stores = Vec::new();
     for r in &servers {
         stores.push(
