@@ -136,7 +136,8 @@ pub struct AdminAt {
     /// An admin key.
     #[arg(long, env = "SARING_KEY", hide_env_values = true)]
     pub key: Option<String>,
-    /// The CA certificate (PEM) to trust for an https:// server with a private certificate.
+    /// The CA certificate (PEM) to trust for an https:// server; without it, the host's trust store
+    /// (system CA certificates, or SSL_CERT_FILE).
     #[arg(long)]
     pub tls_ca: Option<PathBuf>,
     /// Use the store directly instead of calling the server (the embedded store only while

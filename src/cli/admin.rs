@@ -34,7 +34,9 @@ pub(super) async fn connect(
         endpoint = endpoint
             .tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)))?;
     } else if at.server.starts_with("https://") {
-        endpoint = endpoint.tls_config(ClientTlsConfig::new())?;
+        // The system's trust store (or the file in SSL_CERT_FILE): a publicly signed certificate, or a
+        // private CA the host already trusts, needs no --tls-ca.
+        endpoint = endpoint.tls_config(ClientTlsConfig::new().with_native_roots())?;
     }
     let channel = endpoint
         .connect()

@@ -451,6 +451,47 @@ async fn tls_serves_with_a_generated_certificate_and_refuses_plaintext() {
     assert!(refused);
 }
 
+/// `saring keys` over https:// trusts what the host trusts (here: SSL_CERT_FILE naming the generated
+/// certificate) without `--tls-ca`, and refuses a certificate the host does not trust.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_keys_command_over_https_trusts_the_host_s_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let store = EmbeddedStore::open_in_memory();
+    let (admin_key, admin) = saring::keys::create(&store, Role::Admin, &[], "ops")
+        .await
+        .unwrap();
+    let config = Config {
+        tls_cert: Some(cert_path.clone()),
+        tls_key: Some(key_path),
+        ..Config::default()
+    };
+    let server = TestServer::start_authed(config, store).await;
+    let url = format!("https://localhost:{}", server.addr.port());
+    let list = |trust: Option<&std::path::Path>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_saring"));
+        cmd.args(["keys", "list", "--server", &url, "--key", &admin])
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("SSL_CERT_DIR");
+        if let Some(file) = trust {
+            cmd.env("SSL_CERT_FILE", file);
+        }
+        cmd.output().unwrap()
+    };
+    let trusted = list(Some(&cert_path));
+    assert!(
+        trusted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+    assert!(String::from_utf8_lossy(&trusted.stdout).contains(&admin_key.id));
+    let untrusted = list(None);
+    assert!(!untrusted.status.success(), "a certificate nobody trusts");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn keys_on_redis_bootstrap_once_and_revocations_reach_another_replica() {
     use saring::store::redis::RedisStore;
