@@ -278,16 +278,21 @@ impl Default for Campaign {
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Webhook {
-    /// An `http://` URL.
+    /// An `http://` or `https://` URL.
     pub url: String,
     /// The HMAC-SHA256 key for the signature header.
     pub secret: String,
+    /// For an `https://` receiver with a private certificate: the PEM certificate(s) to trust instead of
+    /// the host's trust store.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Webhook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Webhook")
             .field("url", &self.url)
+            .field("ca_file", &self.ca_file)
             .finish_non_exhaustive()
     }
 }
@@ -474,10 +479,19 @@ impl Config {
             check_rules(&format!("sites.{site}.rules"), &s.rules)?;
             check_campaign(&format!("sites.{site}.campaign"), &s.campaign)?;
             if let Some(w) = &s.webhook {
-                if !w.url.starts_with("http://") || w.url.len() <= "http://".len() {
+                let host = w
+                    .url
+                    .strip_prefix("https://")
+                    .or_else(|| w.url.strip_prefix("http://"));
+                if host.is_none_or(str::is_empty) || w.url.parse::<http::Uri>().is_err() {
                     return bad(format!(
-                        "sites.{site}.webhook.url must be an http:// URL (put TLS in front of the receiver's network, see the README)"
+                        "sites.{site}.webhook.url must be an http:// or https:// URL"
                     ));
+                }
+                if let Some(ca) = &w.ca_file {
+                    if let Err(e) = crate::webhook::trusting(ca) {
+                        return bad(format!("sites.{site}.webhook.ca_file: {e}"));
+                    }
                 }
                 if w.secret.len() < 16 {
                     return bad(format!(
@@ -687,5 +701,23 @@ mod tests {
         let c = Config::from_toml("[sites.x.rules]\nblocked_terms = [\"ok\", \"!!!\"]\n").unwrap();
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("sites.x.rules") && e.contains("\"!!!\""), "{e}");
+        // Webhooks: http:// or https:// only; a ca_file must hold a certificate.
+        let hook = |extra: &str| {
+            Config::from_toml(&format!(
+                "[sites.x.webhook]\nsecret = \"sixteen-characters\"\n{extra}\n"
+            ))
+            .unwrap()
+            .validate()
+            .map_err(|e| e.to_string())
+        };
+        assert!(hook("url = \"https://hooks.example.org/saring\"").is_ok());
+        assert!(hook("url = \"http://10.0.0.2:8080/saring\"").is_ok());
+        for url in ["ftp://hooks.example.org/", "https://", "hooks.example.org"] {
+            let e = hook(&format!("url = \"{url}\"")).unwrap_err();
+            assert!(e.contains("sites.x.webhook.url"), "{url}: {e}");
+        }
+        let e =
+            hook("url = \"https://h.example.org/\"\nca_file = \"/no/such/file.pem\"").unwrap_err();
+        assert!(e.contains("sites.x.webhook.ca_file"), "{e}");
     }
 }

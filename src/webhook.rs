@@ -9,7 +9,12 @@
 //! Each request carries `x-saring-signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`
 //! keyed with the site's secret; a receiver recomputes it and refuses old timestamps, so a captured
 //! request cannot be replayed later (the README shows the check).
+//!
+//! An `https://` receiver is verified against the host's trust store, or against the site's
+//! `ca_file` (rustls, through hyper-rustls).
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -17,9 +22,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use http_body_util::Full;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
 use sha2::Sha256;
 use tokio::sync::{mpsc, Semaphore};
 
@@ -43,8 +51,56 @@ pub const EVENT_HEADER: &str = "x-saring-event";
 struct Delivery {
     url: String,
     secret: String,
+    ca_file: Option<PathBuf>,
     event: &'static str,
     body: Vec<u8>,
+}
+
+/// One client per trust: the host's store (`None`) or a site's `ca_file`.
+type HttpsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// The root certificates in a PEM file (a site's `ca_file`); at least one.
+pub fn trusting(ca_file: &Path) -> Result<rustls::RootCertStore, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(ca_file)
+        .map_err(|e| format!("cannot read {}: {e}", ca_file.display()))?;
+    for cert in certs {
+        let cert = cert.map_err(|e| format!("{}: {e}", ca_file.display()))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("{}: {e}", ca_file.display()))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("{} holds no certificate", ca_file.display()));
+    }
+    Ok(roots)
+}
+
+/// A client for `http://` and `https://` receivers, verifying the latter against `ca_file` or, without
+/// one, the host's trust store. A host with no trust store still gets a client: `http://` works and
+/// `https://` fails, attempt by attempt, naming the certificate it could not verify.
+fn new_client(ca_file: Option<&Path>) -> Result<HttpsClient, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = hyper_rustls::HttpsConnectorBuilder::new();
+    let tls = |roots: rustls::RootCertStore| {
+        rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+            .map_err(|e| e.to_string())
+    };
+    let builder = match ca_file {
+        Some(path) => builder.with_tls_config(tls(trusting(path)?)?),
+        None => match builder.with_provider_and_native_roots(provider.clone()) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "no trusted certificates on this host: https:// webhooks without a ca_file will fail");
+                hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_tls_config(tls(rustls::RootCertStore::empty())?)
+            }
+        },
+    };
+    let connector = builder.https_or_http().enable_http1().build();
+    Ok(Client::builder(TokioExecutor::new()).build(connector))
 }
 
 /// Counters a test or an operator can read.
@@ -95,6 +151,7 @@ impl Webhooks {
         let delivery = Delivery {
             url: hook.url.clone(),
             secret: hook.secret.clone(),
+            ca_file: hook.ca_file.clone(),
             event,
             body: body.to_string().into_bytes(),
         };
@@ -134,14 +191,26 @@ fn hmac_hex(key: &[u8], parts: &[&[u8]]) -> String {
 }
 
 async fn deliver_all(mut rx: mpsc::Receiver<Delivery>, counters: Arc<Counters>) {
-    let client: Client<HttpConnector, Full<Bytes>> =
-        Client::builder(TokioExecutor::new()).build_http();
+    // Built on first use and kept: a client holds its connection pool and its trust store.
+    let mut clients: HashMap<Option<PathBuf>, Result<HttpsClient, String>> = HashMap::new();
     let slots = Arc::new(Semaphore::new(CONCURRENT_DELIVERIES));
     while let Some(d) = rx.recv().await {
         let Ok(permit) = slots.clone().acquire_owned().await else {
             return;
         };
-        let (client, counters) = (client.clone(), counters.clone());
+        let client = clients
+            .entry(d.ca_file.clone())
+            .or_insert_with(|| new_client(d.ca_file.as_deref()));
+        let client = match client {
+            Ok(c) => c.clone(),
+            Err(problem) => {
+                // The file was checked at start; it has changed since. Nothing can be sent with it.
+                counters.failed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(url = %d.url, event = d.event, problem = %problem, "webhook not sent: its ca_file cannot be used");
+                continue;
+            }
+        };
+        let counters = counters.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let mut backoff = FIRST_BACKOFF;
@@ -166,10 +235,7 @@ async fn deliver_all(mut rx: mpsc::Receiver<Delivery>, counters: Arc<Counters>) 
     }
 }
 
-async fn attempt_once(
-    client: &Client<HttpConnector, Full<Bytes>>,
-    d: &Delivery,
-) -> Result<(), String> {
+async fn attempt_once(client: &HttpsClient, d: &Delivery) -> Result<(), String> {
     let t = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -209,6 +275,7 @@ mod tests {
         let hook = Webhook {
             url: format!("http://{addr}/hook"),
             secret: "a-secret-of-16-chars".into(),
+            ca_file: None,
         };
         let n = 2 * QUEUE_CAPACITY;
         for _ in 0..n {

@@ -1,5 +1,6 @@
 //! Webhooks against a local HTTP receiver: `held`, `resolved` and `feedback` events arrive signed with
-//! HMAC-SHA256, a failing receiver is retried, and nothing private is in the body.
+//! HMAC-SHA256, a failing receiver is retried, and nothing private is in the body; an HTTPS receiver with
+//! a private certificate is reached through the site's `ca_file`.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -8,7 +9,7 @@ use std::time::Duration;
 use saring::config::{SiteOverride, Webhook};
 use saring::pb::{self, Decision, Verdict};
 use saring::store::embedded::EmbeddedStore;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 
 use crate::server::{request, TestServer};
 
@@ -21,53 +22,77 @@ struct Received {
     body: Vec<u8>,
 }
 
-/// A minimal HTTP/1.1 receiver: records each POST; answers 500 to the first `fail_first` requests, then
-/// 200.
-async fn receiver(fail_first: usize) -> (String, Arc<Mutex<Vec<Received>>>) {
+/// A minimal HTTP/1.1 receiver (over TLS with `tls`): records each POST; answers 500 to the first
+/// `fail_first` requests, then 200.
+async fn receiver(
+    fail_first: usize,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> (String, Arc<Mutex<Vec<Received>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/saring-events", listener.local_addr().unwrap());
+    let port = listener.local_addr().unwrap().port();
+    let url = match tls {
+        Some(_) => format!("https://localhost:{port}/saring-events"),
+        None => format!("http://127.0.0.1:{port}/saring-events"),
+    };
     let got: Arc<Mutex<Vec<Received>>> = Arc::default();
     let seen = got.clone();
     let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     tokio::spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {
-            let (seen, answered) = (seen.clone(), answered.clone());
+            let (seen, answered, tls) = (seen.clone(), answered.clone(), tls.clone());
             tokio::spawn(async move {
-                let mut reader = BufReader::new(socket);
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    assert!(line.starts_with("POST /saring-events "), "{line}");
-                    let mut headers = BTreeMap::new();
-                    loop {
-                        let mut h = String::new();
-                        reader.read_line(&mut h).await.unwrap();
-                        let h = h.trim_end();
-                        if h.is_empty() {
-                            break;
+                match tls {
+                    Some(acceptor) => {
+                        if let Ok(stream) = acceptor.accept(socket).await {
+                            answer(stream, fail_first, &seen, &answered).await;
                         }
-                        let (k, v) = h.split_once(':').unwrap();
-                        headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
                     }
-                    let len: usize = headers["content-length"].parse().unwrap();
-                    let mut body = vec![0; len];
-                    reader.read_exact(&mut body).await.unwrap();
-                    let n = answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let status = if n < fail_first {
-                        "500 Internal Server Error"
-                    } else {
-                        seen.lock().unwrap().push(Received { headers, body });
-                        "200 OK"
-                    };
-                    let reply = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n");
-                    reader.get_mut().write_all(reply.as_bytes()).await.unwrap();
+                    None => answer(socket, fail_first, &seen, &answered).await,
                 }
             });
         }
     });
     (url, got)
+}
+
+async fn answer(
+    socket: impl AsyncRead + AsyncWrite + Unpin,
+    fail_first: usize,
+    seen: &Mutex<Vec<Received>>,
+    answered: &std::sync::atomic::AtomicUsize,
+) {
+    let mut reader = BufReader::new(socket);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return;
+        }
+        assert!(line.starts_with("POST /saring-events "), "{line}");
+        let mut headers = BTreeMap::new();
+        loop {
+            let mut h = String::new();
+            reader.read_line(&mut h).await.unwrap();
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            let (k, v) = h.split_once(':').unwrap();
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+        let len: usize = headers["content-length"].parse().unwrap();
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body).await.unwrap();
+        let n = answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let status = if n < fail_first {
+            "500 Internal Server Error"
+        } else {
+            seen.lock().unwrap().push(Received { headers, body });
+            "200 OK"
+        };
+        let reply = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n");
+        reader.get_mut().write_all(reply.as_bytes()).await.unwrap();
+        reader.get_mut().flush().await.unwrap();
+    }
 }
 
 async fn wait_for(got: &Mutex<Vec<Received>>, n: usize) -> Vec<Received> {
@@ -85,7 +110,7 @@ async fn wait_for(got: &Mutex<Vec<Received>>, n: usize) -> Vec<Received> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn held_resolved_and_feedback_events_arrive_signed_after_retries() {
-    let (url, got) = receiver(2).await;
+    let (url, got) = receiver(2, None).await;
     let mut cfg = crate::queue_config();
     cfg.sites.insert(
         "blog".into(),
@@ -93,6 +118,7 @@ async fn held_resolved_and_feedback_events_arrive_signed_after_retries() {
             webhook: Some(Webhook {
                 url,
                 secret: SECRET.into(),
+                ca_file: None,
             }),
             ..SiteOverride::default()
         },
@@ -192,4 +218,62 @@ async fn held_resolved_and_feedback_events_arrive_signed_after_retries() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(delivered(), 3);
+}
+
+/// A receiver behind HTTPS with a certificate no public CA signed: the site names it in `ca_file` and
+/// gets its events, signed as over HTTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_https_receiver_with_a_private_certificate_gets_the_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let ca_file = dir.path().join("receiver.pem");
+    std::fs::write(&ca_file, cert.cert.pem()).unwrap();
+    let tls = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.cert.der().clone()],
+        rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der()).unwrap(),
+    )
+    .unwrap();
+    let (url, got) = receiver(0, Some(tokio_rustls::TlsAcceptor::from(Arc::new(tls)))).await;
+    assert!(url.starts_with("https://"));
+    let mut cfg = crate::queue_config();
+    cfg.sites.insert(
+        "blog".into(),
+        SiteOverride {
+            webhook: Some(Webhook {
+                url,
+                secret: SECRET.into(),
+                ca_file: Some(ca_file),
+            }),
+            ..SiteOverride::default()
+        },
+    );
+    let server = TestServer::start_with(cfg, EmbeddedStore::open_in_memory()).await;
+    let held = server
+        .client()
+        .await
+        .check_comment(request(
+            "blog",
+            "Saya minta refund untuk tiket seminar kemarin, terima kasih",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(held.decision(), Decision::Hold);
+    let got = wait_for(&got, 1).await;
+    let header = &got[0].headers["x-saring-signature"];
+    let t: u64 = header
+        .strip_prefix("t=")
+        .and_then(|s| s.split(',').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(header, &saring::webhook::signature(SECRET, t, &got[0].body));
+    let body: serde_json::Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(body["held_id"], held.held_id.as_str());
 }
