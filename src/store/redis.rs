@@ -202,7 +202,10 @@ impl RedisStore {
     /// while Redis is down and recovers by itself when it returns; only a malformed URL is an error.
     pub async fn connect(url: &str, timeout: Duration) -> Result<RedisStore, Error> {
         let client = redis::Client::open(url).map_err(|e| Error::Unavailable(e.to_string()))?;
+        // Each operation is bounded by our own limit (`bounded`: the store timeout; `queue_op`: longer);
+        // the crate's default 500 ms response timeout would silently cut the longer ones short.
         let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(QUEUE_TIMEOUT.max(timeout)))
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_millis(500))

@@ -560,6 +560,34 @@ async fn with_keys_on_a_frozen_redis_still_gets_checks_answered_with_a_known_key
     assert!(answer.reasons.iter().any(|x| x.code == "store.degraded"));
 }
 
+/// In the second before the health monitor notices a frozen Redis, a key look-up still gives up at its
+/// own limit (250 ms), not the store's 5 s for such reads: the caller hears UNAVAILABLE instead of
+/// waiting. Without the limit this look-up would outlast the 3 s below.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_key_look_up_on_a_frozen_redis_gives_up_at_its_own_limit() {
+    use saring::store::redis::RedisStore;
+    let redis = crate::support::Redis::start();
+    let store = RedisStore::connect(&redis.url(), Duration::from_millis(50))
+        .await
+        .unwrap();
+    let (_, token) = saring::keys::create(&store, Role::Service, &["blog".to_string()], "b")
+        .await
+        .unwrap();
+    // The monitor's flag still says up, as it does until its next ping fails.
+    let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let auth = saring::auth::Authenticator::new(store, true, up);
+    redis.pause();
+    let header = format!("Bearer {token}");
+    let outcome =
+        tokio::time::timeout(Duration::from_secs(3), auth.authenticate(Some(&header))).await;
+    redis.resume();
+    let outcome = outcome.expect("the look-up gives up by itself");
+    assert!(
+        matches!(outcome, Err(saring::auth::Error::Unavailable(_))),
+        "{outcome:?}"
+    );
+}
+
 #[test]
 fn the_keys_command_works_through_the_server_and_directly_on_the_store() {
     use crate::support::{assert_success, saring, stdout};
