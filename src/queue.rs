@@ -24,6 +24,9 @@ pub const MAX_PAGE_SIZE: usize = 500;
 /// Most waiting items one ListHeld call looks at while filtering, so a rare filter cannot make one call
 /// read the whole queue; the page then ends early with a token to go on.
 pub const MAX_SCAN: usize = 5000;
+/// Most ListHeld-sized scans one campaign resolution makes: a campaign's items are looked for among the
+/// oldest 100,000 waiting.
+const MAX_CAMPAIGN_SCANS: usize = 20;
 /// Longest moderator note, in bytes.
 pub const MAX_NOTE_BYTES: usize = 4096;
 /// The moderator identity of automatic resolutions by `RecheckHeld`.
@@ -315,10 +318,20 @@ impl<S: Store> Queue<S> {
                 campaign_id: campaign_id.to_string(),
                 ..Filter::default()
             };
-            let room = MAX_PAGE_SIZE.saturating_sub(ids.len());
-            if room > 0 {
-                let (items, _) = self.list(site, room as u32, "", &filter).await?;
+            // Page through the queue (each page scans at most MAX_SCAN items) until the room is filled,
+            // so a campaign's items are found however many older items wait before them.
+            let mut token = String::new();
+            for _ in 0..MAX_CAMPAIGN_SCANS {
+                let room = MAX_PAGE_SIZE.saturating_sub(ids.len());
+                if room == 0 {
+                    break;
+                }
+                let (items, next) = self.list(site, room as u32, &token, &filter).await?;
                 ids.extend(items.into_iter().map(|i| i.held_id));
+                if next.is_empty() {
+                    break;
+                }
+                token = next;
             }
         }
         let mut out = Vec::with_capacity(ids.len());

@@ -713,6 +713,58 @@ async fn a_campaign_is_held_grouped_and_resolved_together(store: impl Store) {
         .all(|i| i.campaign_id.is_empty()));
 }
 
+/// Resolving a campaign finds its items however many older items wait before them (one ListHeld scan
+/// looks at 5,000).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_campaign_behind_thousands_of_waiting_items_is_resolved_whole() {
+    use prost::Message;
+    let store = EmbeddedStore::open_in_memory();
+    let item = |id: String, campaign: &str| {
+        pb::HeldItem {
+            request: Some(request(SITE, "filler")),
+            response: Some(pb::CheckCommentResponse {
+                decision: Decision::Hold as i32,
+                held_id: id.clone(),
+                ..Default::default()
+            }),
+            held_id: id,
+            campaign_id: campaign.into(),
+            ..Default::default()
+        }
+        .encode_to_vec()
+    };
+    let filler = saring::queue::MAX_SCAN + 100;
+    let mut writes = tokio::task::JoinSet::new();
+    for i in 0..filler {
+        let (store, id) = (store.clone(), format!("f{i}"));
+        let bytes = item(id.clone(), "");
+        writes.spawn(async move { store.hold(SITE, &id, "", bytes, Vec::new()).await });
+    }
+    while let Some(w) = writes.join_next().await {
+        w.unwrap().unwrap();
+    }
+    for id in ["late-1", "late-2"] {
+        store
+            .hold(SITE, id, "", item(id.into(), "wave"), Vec::new())
+            .await
+            .unwrap();
+    }
+    let server = TestServer::start_with(config(), store).await;
+    let results = server
+        .queue()
+        .await
+        .resolve_held(pb::ResolveHeldRequest {
+            campaign_id: "wave".into(),
+            ..resolve_req(&[], Verdict::RejectSpam, "ann")
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .results;
+    let resolved: Vec<&str> = results.iter().map(|r| r.held_id.as_str()).collect();
+    assert_eq!(resolved, ["late-1", "late-2"]);
+}
+
 /// A store handle for the test beside the one the server owns.
 trait CloneStore: Store + Sized {
     fn clone_store(&self) -> Self;
