@@ -263,19 +263,24 @@ async fn every_rpc_for_every_role_on_its_own_site_and_another() {
     assert_eq!(health.status, 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_revocation_reaches_another_replica_within_the_cache_time() {
+/// Two replicas sharing one store, which holds an admin key and a `role` key for site `blog`: the
+/// admin token, the key and its token, and the replicas.
+async fn two_replicas(role: Role) -> (String, pb::ApiKey, String, TestServer, TestServer) {
     let store = EmbeddedStore::open_in_memory();
     let (_, admin) = saring::keys::create(&store, Role::Admin, &[], "ops")
         .await
         .unwrap();
-    let (blog, token) = saring::keys::create(&store, Role::Service, &["blog".to_string()], "b")
+    let (key, token) = saring::keys::create(&store, role, &["blog".to_string()], "b")
         .await
         .unwrap();
-    let (a, b) = (
-        TestServer::start_authed(Config::default(), store.clone()).await,
-        TestServer::start_authed(Config::default(), store).await,
-    );
+    let a = TestServer::start_authed(Config::default(), store.clone()).await;
+    let b = TestServer::start_authed(Config::default(), store).await;
+    (admin, key, token, a, b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_revocation_reaches_another_replica_within_the_cache_time() {
+    let (admin, blog, token, a, b) = two_replicas(Role::Service).await;
     let (ca, cb) = (a.channel().await, b.channel().await);
     // Both replicas know the key (and B has it cached).
     assert_eq!(call(&ca, Rpc::CheckComment, "blog", &token).await, Code::Ok);
@@ -304,17 +309,7 @@ async fn a_revocation_reaches_another_replica_within_the_cache_time() {
 /// replica too, within the key cache time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_revoked_key_s_open_watch_stream_ends() {
-    let store = EmbeddedStore::open_in_memory();
-    let (_, admin) = saring::keys::create(&store, Role::Admin, &[], "ops")
-        .await
-        .unwrap();
-    let (ann, token) = saring::keys::create(&store, Role::Moderator, &["blog".to_string()], "ann")
-        .await
-        .unwrap();
-    let (a, b) = (
-        TestServer::start_authed(Config::default(), store.clone()).await,
-        TestServer::start_authed(Config::default(), store).await,
-    );
+    let (admin, ann, token, a, b) = two_replicas(Role::Moderator).await;
     let watch = |token: &str| {
         with_key(
             token,
@@ -528,16 +523,25 @@ async fn keys_on_redis_bootstrap_once_and_revocations_reach_another_replica() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn with_keys_on_a_frozen_redis_still_gets_checks_answered_with_a_known_key() {
-    use saring::store::redis::RedisStore;
+/// A real Redis (the store's timeout 50 ms) holding a service key for site `blog`, and its token.
+async fn redis_with_a_service_key() -> (
+    crate::support::Redis,
+    saring::store::redis::RedisStore,
+    String,
+) {
     let redis = crate::support::Redis::start();
-    let store = RedisStore::connect(&redis.url(), Duration::from_millis(50))
+    let store = saring::store::redis::RedisStore::connect(&redis.url(), Duration::from_millis(50))
         .await
         .unwrap();
     let (_, token) = saring::keys::create(&store, Role::Service, &["blog".to_string()], "b")
         .await
         .unwrap();
+    (redis, store, token)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_keys_on_a_frozen_redis_still_gets_checks_answered_with_a_known_key() {
+    let (redis, store, token) = redis_with_a_service_key().await;
     let server = TestServer::start_authed(Config::default(), store).await;
     let channel = server.channel().await;
     assert_eq!(
@@ -565,14 +569,7 @@ async fn with_keys_on_a_frozen_redis_still_gets_checks_answered_with_a_known_key
 /// waiting. Without the limit this look-up would outlast the 3 s below.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_key_look_up_on_a_frozen_redis_gives_up_at_its_own_limit() {
-    use saring::store::redis::RedisStore;
-    let redis = crate::support::Redis::start();
-    let store = RedisStore::connect(&redis.url(), Duration::from_millis(50))
-        .await
-        .unwrap();
-    let (_, token) = saring::keys::create(&store, Role::Service, &["blog".to_string()], "b")
-        .await
-        .unwrap();
+    let (redis, store, token) = redis_with_a_service_key().await;
     // The monitor's flag still says up, as it does until its next ping fails.
     let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let auth = saring::auth::Authenticator::new(store, true, up);

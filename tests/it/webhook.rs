@@ -95,6 +95,40 @@ async fn answer(
     }
 }
 
+/// The queue tests' configuration, with site `blog` posting its events to `url`.
+fn with_webhook(url: String, ca_file: Option<std::path::PathBuf>) -> saring::config::Config {
+    let mut cfg = crate::queue_config();
+    cfg.sites.insert(
+        "blog".into(),
+        SiteOverride {
+            webhook: Some(Webhook {
+                url,
+                secret: SECRET.into(),
+                ca_file,
+            }),
+            ..SiteOverride::default()
+        },
+    );
+    cfg
+}
+
+/// The receiver's check: the signature header recomputed over "<t>.<body>" with the shared secret.
+fn assert_signed(r: &Received) {
+    let header = &r.headers["x-saring-signature"];
+    let t: u64 = header
+        .strip_prefix("t=")
+        .and_then(|s| s.split(',').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        header,
+        &saring::webhook::signature(SECRET, t, &r.body),
+        "signature"
+    );
+    assert_ne!(header, &saring::webhook::signature("wrong", t, &r.body));
+}
+
 async fn wait_for(got: &Mutex<Vec<Received>>, n: usize) -> Vec<Received> {
     for _ in 0..200 {
         if got.lock().unwrap().len() >= n {
@@ -111,19 +145,8 @@ async fn wait_for(got: &Mutex<Vec<Received>>, n: usize) -> Vec<Received> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn held_resolved_and_feedback_events_arrive_signed_after_retries() {
     let (url, got) = receiver(2, None).await;
-    let mut cfg = crate::queue_config();
-    cfg.sites.insert(
-        "blog".into(),
-        SiteOverride {
-            webhook: Some(Webhook {
-                url,
-                secret: SECRET.into(),
-                ca_file: None,
-            }),
-            ..SiteOverride::default()
-        },
-    );
-    let server = TestServer::start_with(cfg, EmbeddedStore::open_in_memory()).await;
+    let server =
+        TestServer::start_with(with_webhook(url, None), EmbeddedStore::open_in_memory()).await;
     let mut req = request(
         "blog",
         "Saya minta refund untuk tiket seminar kemarin, terima kasih",
@@ -171,20 +194,7 @@ async fn held_resolved_and_feedback_events_arrive_signed_after_retries() {
     let events: Vec<serde_json::Value> = all
         .iter()
         .map(|r| {
-            // The receiver's check: recompute the HMAC over "<t>.<body>" with the shared secret.
-            let header = &r.headers["x-saring-signature"];
-            let t: u64 = header
-                .strip_prefix("t=")
-                .and_then(|s| s.split(',').next())
-                .unwrap()
-                .parse()
-                .unwrap();
-            assert_eq!(
-                header,
-                &saring::webhook::signature(SECRET, t, &r.body),
-                "signature"
-            );
-            assert_ne!(header, &saring::webhook::signature("wrong", t, &r.body));
+            assert_signed(r);
             let body = String::from_utf8(r.body.clone()).unwrap();
             for private in ["refund", "ann@example.org", "192.0.2.9"] {
                 assert!(!body.contains(private), "{private} leaked into {body}");
@@ -241,19 +251,11 @@ async fn an_https_receiver_with_a_private_certificate_gets_the_events() {
     .unwrap();
     let (url, got) = receiver(0, Some(tokio_rustls::TlsAcceptor::from(Arc::new(tls)))).await;
     assert!(url.starts_with("https://"));
-    let mut cfg = crate::queue_config();
-    cfg.sites.insert(
-        "blog".into(),
-        SiteOverride {
-            webhook: Some(Webhook {
-                url,
-                secret: SECRET.into(),
-                ca_file: Some(ca_file),
-            }),
-            ..SiteOverride::default()
-        },
-    );
-    let server = TestServer::start_with(cfg, EmbeddedStore::open_in_memory()).await;
+    let server = TestServer::start_with(
+        with_webhook(url, Some(ca_file)),
+        EmbeddedStore::open_in_memory(),
+    )
+    .await;
     let held = server
         .client()
         .await
@@ -266,14 +268,7 @@ async fn an_https_receiver_with_a_private_certificate_gets_the_events() {
         .into_inner();
     assert_eq!(held.decision(), Decision::Hold);
     let got = wait_for(&got, 1).await;
-    let header = &got[0].headers["x-saring-signature"];
-    let t: u64 = header
-        .strip_prefix("t=")
-        .and_then(|s| s.split(',').next())
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert_eq!(header, &saring::webhook::signature(SECRET, t, &got[0].body));
+    assert_signed(&got[0]);
     let body: serde_json::Value = serde_json::from_slice(&got[0].body).unwrap();
     assert_eq!(body["held_id"], held.held_id.as_str());
 }
