@@ -1,7 +1,7 @@
 //! A connection to a running server's Admin service, for the admin commands (`saring keys`,
 //! `saring export-feedback`).
 
-use anyhow::{bail, Context};
+use anyhow::{anyhow, Context};
 use tonic::metadata::MetadataValue;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
@@ -9,24 +9,24 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 use super::AdminAt;
 use crate::pb::admin_client::AdminClient;
 
-/// Adds the admin key to every request.
+/// Adds the admin key, when one was given, to every request.
 #[derive(Clone)]
-pub(super) struct Bearer(MetadataValue<tonic::metadata::Ascii>);
+pub(super) struct Bearer(Option<MetadataValue<tonic::metadata::Ascii>>);
 
 impl tonic::service::Interceptor for Bearer {
     fn call(&mut self, mut r: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        r.metadata_mut().insert("authorization", self.0.clone());
+        if let Some(bearer) = &self.0 {
+            r.metadata_mut().insert("authorization", bearer.clone());
+        }
         Ok(r)
     }
 }
 
-/// An Admin client for `at.server`, sending `at.key`.
+/// An Admin client for `at.server`, sending `at.key`. Without a key the call goes out bare: a server
+/// with keys off (`--insecure-no-auth`) takes it, any other refuses it and [`refused`] says what to do.
 pub(super) async fn connect(
     at: &AdminAt,
 ) -> anyhow::Result<AdminClient<InterceptedService<Channel, Bearer>>> {
-    let Some(key) = &at.key else {
-        bail!("give an admin key with --key or SARING_KEY (or use --direct on the store)");
-    };
     let mut endpoint = Channel::from_shared(at.server.clone())
         .with_context(|| format!("`{}` is not a URL", at.server))?;
     if let Some(ca) = &at.tls_ca {
@@ -42,8 +42,25 @@ pub(super) async fn connect(
         .connect()
         .await
         .with_context(|| format!("connecting to {}", at.server))?;
-    let bearer = format!("Bearer {key}")
-        .parse()
+    let bearer = at
+        .key
+        .as_ref()
+        .map(|key| format!("Bearer {key}").parse())
+        .transpose()
         .context("the key is not a valid header value")?;
     Ok(AdminClient::with_interceptor(channel, Bearer(bearer)))
+}
+
+/// A refusal from the server, with what to do about it.
+pub(super) fn refused(status: tonic::Status) -> anyhow::Error {
+    match status.code() {
+        tonic::Code::Unauthenticated => anyhow!(
+            "the server wants an admin key ({}): give one with --key or SARING_KEY, or use --direct on the store",
+            status.message()
+        ),
+        tonic::Code::PermissionDenied => {
+            anyhow!("this key may not do that ({}): use an admin key", status.message())
+        }
+        _ => anyhow::Error::new(status),
+    }
 }

@@ -61,10 +61,11 @@ async fn remote(at: &AdminAt, site: &str, since: u64) -> anyhow::Result<Vec<pb::
             site_id: site.to_string(),
             since: (since > 0).then(|| crate::clock::timestamp(since)),
         })
-        .await?
+        .await
+        .map_err(super::admin::refused)?
         .into_inner();
     let mut examples = Vec::new();
-    while let Some(example) = stream.message().await? {
+    while let Some(example) = stream.message().await.map_err(super::admin::refused)? {
         examples.push(example);
     }
     Ok(examples)

@@ -114,13 +114,15 @@ async fn remote(at: &AdminAt, op: Op) -> anyhow::Result<String> {
                     sites,
                     name,
                 })
-                .await?
+                .await
+                .map_err(super::admin::refused)?
                 .into_inner();
             created(&r.key.unwrap_or_default(), &r.token)
         }
         Op::List => client
             .list_keys(pb::ListKeysRequest {})
-            .await?
+            .await
+            .map_err(super::admin::refused)?
             .into_inner()
             .keys
             .iter()
@@ -129,7 +131,8 @@ async fn remote(at: &AdminAt, op: Op) -> anyhow::Result<String> {
         Op::Revoke(id) => describe(
             &client
                 .revoke_key(pb::RevokeKeyRequest { id })
-                .await?
+                .await
+                .map_err(super::admin::refused)?
                 .into_inner(),
         ),
     })

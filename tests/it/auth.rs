@@ -585,6 +585,31 @@ async fn a_key_look_up_on_a_frozen_redis_gives_up_at_its_own_limit() {
     );
 }
 
+/// With keys off (local development) the admin commands need no key.
+#[test]
+fn admin_commands_need_no_key_when_the_server_has_keys_off() {
+    use crate::support::{assert_success, saring};
+    let dir = tempfile::tempdir().unwrap();
+    let s = Serve::start(&[
+        "--insecure-no-auth",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    let server = format!("http://{}", s.addr);
+    assert_success(&saring(&["keys", "list", "--server", &server]));
+    let out = dir.path().join("feedback.jsonl");
+    assert_success(&saring(&[
+        "export-feedback",
+        "--site",
+        "blog",
+        "--server",
+        &server,
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "");
+}
+
 #[test]
 fn the_keys_command_works_through_the_server_and_directly_on_the_store() {
     use crate::support::{assert_success, saring, stdout};
@@ -634,9 +659,16 @@ fn the_keys_command_works_through_the_server_and_directly_on_the_store() {
         let o = saring(&["keys", "revoke", id, "--server", &server, "--key", &admin]);
         assert_success(&o);
         assert!(stdout(&o).contains("revoked"));
-        // A revoked key is refused, and a live moderator key may not manage keys.
-        let o = saring(&["keys", "list", "--server", &server, "--key", &token]);
-        assert!(!o.status.success());
+        // A revoked key and no key are refused, saying how to give one, and a live moderator key may
+        // not manage keys.
+        for o in [
+            saring(&["keys", "list", "--server", &server, "--key", &token]),
+            saring(&["keys", "list", "--server", &server]),
+        ] {
+            assert!(!o.status.success());
+            let err = crate::support::stderr(&o);
+            assert!(err.contains("--key or SARING_KEY"), "{err}");
+        }
         let o = saring(&[
             "keys",
             "create",

@@ -57,8 +57,11 @@ pub(crate) fn saring(args: &[&str]) -> Output {
 pub(crate) fn saring_with_stdin(args: &[&str], stdin: Option<&str>) -> Output {
     use std::io::Write;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_saring"));
+    // The tests say what they mean; nothing from the caller's environment speaks for them.
     cmd.args(args)
         .env_remove("SARING_MODEL")
+        .env_remove("SARING_KEY")
+        .env_remove("SARING_SERVER")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
