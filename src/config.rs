@@ -602,22 +602,18 @@ fn check_rules(at: &str, r: &Rules) -> Result<(), Error> {
     {
         return Err(Error::Invalid(format!("{at}: a term is empty")));
     }
-    // Terms are matched by their letters and digits after folding; one with none could never match.
-    if let Some(t) = r
-        .blocked_terms
-        .iter()
-        .chain(&r.moderation_terms)
-        .find(|t| crate::tokenize::skeleton(t).is_empty())
-    {
-        return Err(Error::Invalid(format!(
-            "{at}: the term {t:?} has no letters or digits, so it could never match"
-        )));
-    }
     for (name, terms) in [
         ("blocked_terms", &r.blocked_terms),
         ("moderation_terms", &r.moderation_terms),
     ] {
-        if !TermSet::new(terms).is_usable() {
+        let set = TermSet::new(terms);
+        // Terms are matched by their letters and digits after folding; one with none never would be.
+        if let Some(t) = set.unmatchable() {
+            return Err(Error::Invalid(format!(
+                "{at}.{name}: the term {t:?} has no letters or digits, so it could never match"
+            )));
+        }
+        if !set.is_usable() {
             return Err(Error::Invalid(format!(
                 "{at}.{name}: too many or too long terms to look for"
             )));

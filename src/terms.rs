@@ -46,6 +46,19 @@ impl TermSet {
         self.of_pattern.is_empty() || self.matcher.is_some()
     }
 
+    /// The first term that folds to nothing (no letters or digits), so could never match.
+    pub fn unmatchable(&self) -> Option<&str> {
+        let mut matchable = self.of_pattern.iter().copied().peekable();
+        self.terms.iter().enumerate().find_map(|(i, t)| {
+            if matchable.peek() == Some(&i) {
+                matchable.next();
+                None
+            } else {
+                Some(t.as_str())
+            }
+        })
+    }
+
     /// The first configured term found in `skeleton` (a comment's skeleton words, single-spaced) as
     /// whole words.
     pub fn first_in(&self, skeleton: &str) -> Option<&str> {
@@ -114,8 +127,10 @@ mod tests {
 
     #[test]
     fn terms_that_fold_to_nothing_never_match() {
-        let s = set(&["!!!", "   ", "ok"]);
+        let s = set(&["ok", "!!!", "   "]);
         assert!(s.is_usable());
+        assert_eq!(s.unmatchable(), Some("!!!"));
+        assert_eq!(set(&["ok", "fine"]).unmatchable(), None);
         assert_eq!(s.first_in(&sk("!!! ok")), Some("ok"));
         assert_eq!(set(&["!!!"]).first_in(&sk("!!! anything")), None);
         assert_eq!(set(&[]).first_in("anything"), None);

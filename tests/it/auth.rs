@@ -411,18 +411,13 @@ async fn without_auth_the_server_warns() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn tls_serves_with_a_generated_certificate_and_refuses_plaintext() {
     let dir = tempfile::tempdir().unwrap();
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
-    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
-    let config = Config {
-        tls_cert: Some(cert_path),
-        tls_key: Some(key_path),
-        ..Config::default()
-    };
-    let server = TestServer::start_with(config, EmbeddedStore::open_in_memory()).await;
+    let cert = crate::support::localhost_cert(dir.path());
+    let server =
+        TestServer::start_with(cert.server_config(), EmbeddedStore::open_in_memory()).await;
     let tls = tonic::transport::ClientTlsConfig::new()
-        .ca_certificate(tonic::transport::Certificate::from_pem(cert.cert.pem()))
+        .ca_certificate(tonic::transport::Certificate::from_pem(
+            cert.certified.cert.pem(),
+        ))
         .domain_name("localhost");
     let channel = Channel::from_shared(format!("https://{}", server.addr))
         .unwrap()
@@ -457,20 +452,12 @@ async fn tls_serves_with_a_generated_certificate_and_refuses_plaintext() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_keys_command_over_https_trusts_the_host_s_certificates() {
     let dir = tempfile::tempdir().unwrap();
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
-    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let cert = crate::support::localhost_cert(dir.path());
     let store = EmbeddedStore::open_in_memory();
     let (admin_key, admin) = saring::keys::create(&store, Role::Admin, &[], "ops")
         .await
         .unwrap();
-    let config = Config {
-        tls_cert: Some(cert_path.clone()),
-        tls_key: Some(key_path),
-        ..Config::default()
-    };
-    let server = TestServer::start_authed(config, store).await;
+    let server = TestServer::start_authed(cert.server_config(), store).await;
     let url = format!("https://localhost:{}", server.addr.port());
     let list = |trust: Option<&std::path::Path>| {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_saring"));
@@ -482,7 +469,7 @@ async fn the_keys_command_over_https_trusts_the_host_s_certificates() {
         }
         cmd.output().unwrap()
     };
-    let trusted = list(Some(&cert_path));
+    let trusted = list(Some(&cert.cert_path));
     assert!(
         trusted.status.success(),
         "{}",
@@ -632,22 +619,26 @@ fn the_keys_command_works_through_the_server_and_directly_on_the_store() {
             })
             .expect("the admin key was printed");
         let server = format!("http://{}", s.addr);
-        let o = saring(&[
-            "keys",
-            "create",
-            "--role",
-            "moderator",
-            "--site",
-            "blog",
-            "--name",
-            "ann",
-            "--server",
-            &server,
-            "--key",
-            &admin,
-        ]);
-        assert_success(&o);
-        let token = stdout(&o).lines().next().unwrap().to_string();
+        // A moderator key for `blog` made through the server; its token.
+        let moderator = |name: &str| {
+            let o = saring(&[
+                "keys",
+                "create",
+                "--role",
+                "moderator",
+                "--site",
+                "blog",
+                "--name",
+                name,
+                "--server",
+                &server,
+                "--key",
+                &admin,
+            ]);
+            assert_success(&o);
+            stdout(&o).lines().next().unwrap().to_string()
+        };
+        let token = moderator("ann");
         let (id, _) = saring::keys::parse_token(&token).expect("a token");
         let o = saring(&["keys", "list", "--server", &server, "--key", &admin]);
         assert_success(&o);
@@ -667,20 +658,7 @@ fn the_keys_command_works_through_the_server_and_directly_on_the_store() {
             let err = crate::support::stderr(&o);
             assert!(err.contains("--key or SARING_KEY"), "{err}");
         }
-        let o = saring(&[
-            "keys",
-            "create",
-            "--role",
-            "moderator",
-            "--site",
-            "blog",
-            "--server",
-            &server,
-            "--key",
-            &admin,
-        ]);
-        assert_success(&o);
-        let live = stdout(&o).lines().next().unwrap().to_string();
+        let live = moderator("bob");
         let o = saring(&["keys", "list", "--server", &server, "--key", &live]);
         assert!(!o.status.success());
         assert!(

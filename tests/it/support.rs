@@ -335,3 +335,34 @@ impl Drop for Serve {
         let _ = self.child.wait();
     }
 }
+
+/// A self-signed certificate for `localhost` and its key, also written to `dir` as PEM files.
+pub(crate) struct LocalhostCert {
+    pub(crate) certified: rcgen::CertifiedKey<rcgen::KeyPair>,
+    pub(crate) cert_path: PathBuf,
+    pub(crate) key_path: PathBuf,
+}
+
+/// Make a [`LocalhostCert`] in `dir`.
+pub(crate) fn localhost_cert(dir: &Path) -> LocalhostCert {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, certified.cert.pem()).unwrap();
+    std::fs::write(&key_path, certified.signing_key.serialize_pem()).unwrap();
+    LocalhostCert {
+        certified,
+        cert_path,
+        key_path,
+    }
+}
+
+impl LocalhostCert {
+    /// A server configuration serving TLS with this certificate.
+    pub(crate) fn server_config(&self) -> saring::config::Config {
+        saring::config::Config {
+            tls_cert: Some(self.cert_path.clone()),
+            tls_key: Some(self.key_path.clone()),
+            ..saring::config::Config::default()
+        }
+    }
+}

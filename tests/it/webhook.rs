@@ -235,9 +235,9 @@ async fn held_resolved_and_feedback_events_arrive_signed_after_retries() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_https_receiver_with_a_private_certificate_gets_the_events() {
     let dir = tempfile::tempdir().unwrap();
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let ca_file = dir.path().join("receiver.pem");
-    std::fs::write(&ca_file, cert.cert.pem()).unwrap();
+    let receiver_cert = crate::support::localhost_cert(dir.path());
+    let cert = &receiver_cert.certified;
+    let ca_file = receiver_cert.cert_path.clone();
     let tls = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
