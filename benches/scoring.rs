@@ -11,9 +11,9 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{criterion_group, Criterion};
+use saring::model::terms::TermSet;
+use saring::model::tokenize::{Document, Features};
 use saring::model::Model;
-use saring::terms::TermSet;
-use saring::tokenize::{Document, Features};
 
 fn model_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default.model")
@@ -77,7 +77,7 @@ fn terms(c: &mut Criterion) {
         ("lookalike_300_chars", LOOKALIKE_300),
         ("plain_10_kib", long.as_str()),
     ] {
-        let skeleton = saring::tokenize::skeleton(text);
+        let skeleton = saring::model::tokenize::skeleton(text);
         group.bench_function(name, |b| {
             b.iter(|| black_box(set.first_in(black_box(&skeleton))))
         });

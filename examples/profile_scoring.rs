@@ -1,7 +1,7 @@
 //! Scores one look-alike comment many times, for `perf record` / callgrind. Not a benchmark:
 //! `cargo run --release --example profile_scoring` then profile the binary.
+use saring::model::tokenize::{Document, Features};
 use saring::model::Model;
-use saring::tokenize::{Document, Features};
 
 fn main() {
     let model = Model::load(std::path::Path::new("models/default.model")).expect("model");

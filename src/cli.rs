@@ -56,9 +56,6 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-/// Where the shipped model lives, relative to the working directory.
-pub const DEFAULT_MODEL_PATH: &str = "models/default.model";
-
 /// saring: self-hosted comment moderation and spam filtering.
 #[derive(Debug, Parser)]
 #[command(name = "saring", version, about)]
@@ -304,10 +301,10 @@ pub struct FitArgs {
     #[arg(long, default_value_t = 0.15)]
     pub max_hold_rate: f64,
     /// Shortest character n-gram.
-    #[arg(long, default_value_t = crate::tokenize::Settings::default().char_ngram_min)]
+    #[arg(long, default_value_t = crate::model::tokenize::Settings::default().char_ngram_min)]
     pub ngram_min: u8,
     /// Longest character n-gram.
-    #[arg(long, default_value_t = crate::tokenize::Settings::default().char_ngram_max)]
+    #[arg(long, default_value_t = crate::model::tokenize::Settings::default().char_ngram_max)]
     pub ngram_max: u8,
     /// Value of a present character n-gram feature (a word counts 1).
     #[arg(long, default_value_t = crate::model::Weighting::default().char_ngram)]
@@ -326,7 +323,7 @@ pub struct FitArgs {
 impl FitArgs {
     fn options(&self) -> crate::train::Options {
         crate::train::Options {
-            settings: crate::tokenize::Settings {
+            settings: crate::model::tokenize::Settings {
                 char_ngram_min: self.ngram_min,
                 char_ngram_max: self.ngram_max,
             },
@@ -374,7 +371,7 @@ pub struct TrainArgs {
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// The model file.
-    #[arg(long, env = "SARING_MODEL", default_value = DEFAULT_MODEL_PATH)]
+    #[arg(long, env = "SARING_MODEL", default_value = crate::config::DEFAULT_MODEL_PATH)]
     pub model: PathBuf,
     /// Labelled data.
     #[command(flatten)]
@@ -388,7 +385,7 @@ pub struct EvalArgs {
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// The model file.
-    #[arg(long, env = "SARING_MODEL", default_value = DEFAULT_MODEL_PATH)]
+    #[arg(long, env = "SARING_MODEL", default_value = crate::config::DEFAULT_MODEL_PATH)]
     pub model: PathBuf,
     /// The commenter's display name.
     #[arg(long)]
@@ -459,12 +456,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Read labelled data, reporting skipped rows on stderr. Also returns the usable rows per file.
-fn load_data(args: &DataArgs) -> anyhow::Result<(crate::corpus::Loaded, Vec<(PathBuf, usize)>)> {
-    let mut loaded = crate::corpus::Loaded::default();
+fn load_data(
+    args: &DataArgs,
+) -> anyhow::Result<(crate::train::corpus::Loaded, Vec<(PathBuf, usize)>)> {
+    let mut loaded = crate::train::corpus::Loaded::default();
     let mut per_file = Vec::new();
     for path in &args.data {
         let before = loaded.examples.len();
-        crate::corpus::read_into(path, args.skip_bad_rows, &mut loaded)?;
+        crate::train::corpus::read_into(path, args.skip_bad_rows, &mut loaded)?;
         per_file.push((path.clone(), loaded.examples.len() - before));
     }
     for bad in &loaded.skipped {

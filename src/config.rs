@@ -56,7 +56,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::terms::TermSet;
+use crate::model::terms::TermSet;
+
+pub mod tls;
+
+/// Where the shipped model lives, relative to the working directory.
+pub const DEFAULT_MODEL_PATH: &str = "models/default.model";
 
 /// Where the server listens by default: loopback only, so a first start exposes nothing.
 pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
@@ -372,7 +377,7 @@ impl Default for Config {
             addr: DEFAULT_GRPC_ADDR
                 .parse()
                 .expect("DEFAULT_GRPC_ADDR is a valid socket address"),
-            model: PathBuf::from(crate::cli::DEFAULT_MODEL_PATH),
+            model: PathBuf::from(DEFAULT_MODEL_PATH),
             max_content_bytes: DEFAULT_MAX_CONTENT_BYTES,
             idempotency_window_secs: DEFAULT_IDEMPOTENCY_WINDOW_SECS,
             decision_retention_secs: DEFAULT_DECISION_RETENTION_SECS,
@@ -489,7 +494,7 @@ impl Config {
                     ));
                 }
                 if let Some(ca) = &w.ca_file {
-                    if let Err(e) = crate::webhook::trusting(ca) {
+                    if let Err(e) = tls::roots(ca) {
                         return bad(format!("sites.{site}.webhook.ca_file: {e}"));
                     }
                 }

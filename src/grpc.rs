@@ -10,16 +10,16 @@ pub use admin::AdminService;
 pub use auth::AuthLayer;
 pub use queue::QueueService;
 
-use crate::auth::{authorize, Permission};
+use crate::access::auth::{authorize, Permission};
 
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
-use crate::check::Checker;
-use crate::comment::Comment;
+use crate::moderation::comment::Comment;
 use crate::pb;
+use crate::service::check::Checker;
 use crate::store::Store;
 
 /// The `saring.v1.Moderation` service.
@@ -79,7 +79,7 @@ impl<S: Store> pb::moderation_server::Moderation for ModerationService<S> {
             request.reporter = principal.label().to_string();
         }
         let span = tracing::info_span!("submit_feedback", site = %request.site_id.trim());
-        let taken = crate::feedback::submit(&self.checker, request, &principal.key_id)
+        let taken = crate::service::feedback::submit(&self.checker, request, &principal.key_id)
             .instrument(span.clone())
             .await
             .map_err(status::feedback)?;

@@ -6,7 +6,10 @@
 //! `predict_log_proba` agree to rounding (a test holds them to 1e-9). `model` does no I/O besides reading
 //! and writing its own file format (`model/file.rs`) and never sees the network or the store.
 
+pub mod decision;
 mod file;
+pub mod terms;
+pub mod tokenize;
 
 pub use file::{Error, FORMAT_VERSION};
 
@@ -14,8 +17,8 @@ use std::path::Path;
 
 use rustc_hash::FxHashMap;
 
-use crate::decision::{probability, Decision, Thresholds};
-use crate::tokenize::{family, Document, Family, Features, Settings, Tokenizer};
+use crate::model::decision::{probability, Decision, Thresholds};
+use crate::model::tokenize::{family, Document, Family, Features, Settings, Tokenizer};
 
 /// How many tokens an explanation lists on each side by default.
 pub const DEFAULT_EXPLAIN_TOKENS: usize = 5;
@@ -323,7 +326,7 @@ impl Model {
             known_tokens: ids.len(),
             evidence_tokens: ids
                 .iter()
-                .filter(|&&id| !crate::tokenize::is_shape(&self.tokens[id as usize]))
+                .filter(|&&id| !crate::model::tokenize::is_shape(&self.tokens[id as usize]))
                 .count(),
             towards_spam,
             towards_ham,

@@ -18,12 +18,12 @@ use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tonic_health::server::HealthReporter;
 
-use crate::auth::Authenticator;
-use crate::check::Checker;
+use crate::access::auth::Authenticator;
 use crate::config::MAX_MESSAGE_BYTES;
 use crate::grpc::{AdminService, AuthLayer, ModerationService, QueueService};
 use crate::pb;
-use crate::queue::Queue;
+use crate::service::check::Checker;
+use crate::service::queue::Queue;
 use crate::store::Store;
 
 mod linger;

@@ -9,7 +9,7 @@ pub mod redis;
 
 use std::future::Future;
 
-use crate::ratelimit::{Bucket, Dimension};
+use crate::moderation::ratelimit::{Admission, Bucket};
 
 /// Why the store could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -17,24 +17,6 @@ pub enum Error {
     /// The store is unreachable or refused the operation.
     #[error("store unavailable: {0}")]
     Unavailable(String),
-}
-
-/// The verdict of the rate limits on one request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Admission {
-    /// Every bucket admitted the request and counted it.
-    Admitted,
-    /// A bucket refused; nothing was counted.
-    Refused {
-        /// The bucket's dimension.
-        dimension: Dimension,
-        /// Microseconds until a retry can succeed.
-        retry_after_us: u64,
-        /// The refusing bucket's burst.
-        burst: u32,
-        /// Its sustained rate.
-        per_hour: u32,
-    },
 }
 
 /// Makes an admission count at most once per comment: a retry of a comment already counted (within
@@ -268,7 +250,7 @@ pub trait Store: Clone + Send + Sync + 'static {
 
     /// Count one sighting of a text by its fingerprint bands; returns the highest count among the bands
     /// of sightings within the last `window_us` before `now_us` (estimated as
-    /// [`crate::campaign::window_at`] says) and that band's name (the campaign id).
+    /// [`crate::moderation::campaign::window_at`] says) and that band's name (the campaign id).
     fn sighting(
         &self,
         site: &str,

@@ -12,6 +12,12 @@
 //!   per-feature log-probabilities are read out of linfa's model unchanged and become the sparse table of
 //!   [`Model`]; `tests` prove the two score alike.
 
+pub mod card;
+pub mod corpus;
+pub mod cv;
+pub mod quality;
+pub mod split;
+pub mod synthetic;
 pub mod thresholds;
 
 use std::collections::BTreeMap;
@@ -25,12 +31,11 @@ use ndarray::{Array1, Array2};
 use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
-use crate::corpus::{Example, Label};
-use crate::decision::Thresholds;
-use crate::metrics::{report_at, report_by_source, Report, Scored};
+use crate::model::decision::Thresholds;
+use crate::model::tokenize::{Features, Settings, Tokenizer};
 use crate::model::{Model, Parts, Weighting};
-use crate::split;
-use crate::tokenize::{Features, Settings, Tokenizer};
+use crate::train::corpus::{Example, Label};
+use crate::train::quality::{report_at, report_by_source, Report, Scored};
 use thresholds::Targets;
 
 /// Default minimum number of training documents a feature must occur in. A feature seen once is as
@@ -569,7 +574,7 @@ impl Counts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testdata;
+    use crate::train::synthetic;
     use linfa_bayes::NaiveBayes;
 
     fn small_opts() -> Options {
@@ -582,7 +587,7 @@ mod tests {
 
     #[test]
     fn sparse_scores_agree_with_linfa_predict_log_proba() {
-        let data = testdata::examples();
+        let data = synthetic::examples();
         let refs: Vec<&Example> = data.iter().collect();
         let opts = small_opts();
         let corpus = Encoded::build(&refs, &opts).unwrap();
@@ -591,7 +596,7 @@ mod tests {
 
         // Held-out comments, plus their first two words: linfa's predict_log_proba normalises without
         // log-sum-exp, so it is finite only while a document's joint likelihood stays above about e^-745.
-        let mut held_out = testdata::held_out();
+        let mut held_out = synthetic::held_out();
         let short: Vec<Example> = held_out
             .iter()
             .map(|e| Example {
@@ -664,7 +669,7 @@ mod tests {
 
     #[test]
     fn counts_reproduce_linfa_smoothing_exactly() {
-        let data = testdata::examples();
+        let data = synthetic::examples();
         let refs: Vec<&Example> = data.iter().collect();
         let opts = small_opts();
         let corpus = Encoded::build(&refs, &opts).unwrap();
@@ -678,7 +683,7 @@ mod tests {
 
     #[test]
     fn training_is_deterministic_and_learns() {
-        let data = testdata::examples();
+        let data = synthetic::examples();
         let a = train(&data, &small_opts()).unwrap();
         let b = train(&data, &small_opts()).unwrap();
         assert_eq!(a.model.to_bytes(), b.model.to_bytes());
@@ -698,7 +703,7 @@ mod tests {
 
     #[test]
     fn a_corpus_without_spam_is_refused() {
-        let data: Vec<Example> = testdata::examples()
+        let data: Vec<Example> = synthetic::examples()
             .into_iter()
             .filter(|e| e.label == Label::Ham)
             .collect();

@@ -6,8 +6,8 @@ use anyhow::Context;
 use serde_json::json;
 
 use super::CheckArgs;
+use crate::model::tokenize::{Document, Features};
 use crate::model::{Contribution, Model};
-use crate::tokenize::{Document, Features};
 
 pub(super) fn run(args: CheckArgs) -> anyhow::Result<()> {
     let model = Model::load(&args.model).context("loading the model")?;

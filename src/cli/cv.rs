@@ -7,7 +7,7 @@ use super::{load_data, table, CvArgs};
 pub(super) fn run(args: CvArgs) -> anyhow::Result<()> {
     let (loaded, _) = load_data(&args.data)?;
     let opts = args.fit.options();
-    let outcome = crate::cv::cross_validate(&loaded.examples, args.folds, &opts)
+    let outcome = crate::train::cv::cross_validate(&loaded.examples, args.folds, &opts)
         .context("cross-validation failed")?;
 
     if args.json {

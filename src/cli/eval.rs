@@ -7,9 +7,9 @@ use anyhow::Context;
 use serde::Serialize;
 
 use super::{load_data, table, EvalArgs};
-use crate::metrics::{report_at, report_by_source, Report, Scored};
+use crate::model::tokenize::Features;
 use crate::model::Model;
-use crate::tokenize::Features;
+use crate::train::quality::{report_at, report_by_source, Report, Scored};
 
 #[derive(Serialize)]
 struct EvalJson<'a> {

@@ -18,7 +18,7 @@ pub(super) fn run(args: ExportArgs) -> anyhow::Result<()> {
             remote(&args.at, &args.site, since).await
         }
     })?;
-    let rows = crate::export::rows(args.site.trim(), examples);
+    let rows = crate::service::export::rows(args.site.trim(), examples);
     let tmp = args.out.with_extension("jsonl.partial");
     let mut file = std::io::BufWriter::new(
         std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
@@ -48,7 +48,7 @@ async fn direct(at: &AdminAt, site: &str, since: u64) -> anyhow::Result<Vec<pb::
     with_store!(
         config,
         " (stop `saring serve` first, or leave out --direct to go through it)",
-        |store, _kind| crate::export::labels(&store, site, since)
+        |store, _kind| crate::service::export::labels(&store, site, since)
             .await
             .context("reading the labels from the store")
     )

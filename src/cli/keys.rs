@@ -92,15 +92,15 @@ async fn direct(at: &AdminAt, op: Op) -> anyhow::Result<String> {
 async fn on_store<S: Store>(store: &S, op: Op) -> anyhow::Result<String> {
     Ok(match op {
         Op::Create { role, sites, name } => {
-            let (key, token) = crate::keys::create(store, role, &sites, &name).await?;
+            let (key, token) = crate::access::keys::create(store, role, &sites, &name).await?;
             created(&key, &token)
         }
-        Op::List => crate::keys::list(store)
+        Op::List => crate::access::keys::list(store)
             .await?
             .iter()
             .map(describe)
             .collect(),
-        Op::Revoke(id) => describe(&crate::keys::revoke(store, &id).await?),
+        Op::Revoke(id) => describe(&crate::access::keys::revoke(store, &id).await?),
     })
 }
 

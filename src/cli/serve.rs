@@ -8,9 +8,9 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use super::ServeArgs;
-use crate::check::Checker;
 use crate::config::Config;
 use crate::model::Model;
+use crate::service::check::Checker;
 use crate::store::Store;
 
 pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -94,7 +94,7 @@ async fn shutdown_signal() {
 
 /// On a store without keys, create the first admin and service keys and print them, once.
 async fn first_keys<S: Store>(store: &S) {
-    match crate::keys::bootstrap(store).await {
+    match crate::access::keys::bootstrap(store).await {
         Ok(Some(keys)) => {
             println!(
                 "saring: first start on an empty store; created these API keys. They are shown \

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::metrics::Report;
+use crate::train::quality::Report;
 
 /// Render rows of cells with columns padded to their widest cell; the first column is left-aligned and
 /// the rest right-aligned, as numbers read best.

@@ -3,7 +3,7 @@
 use anyhow::Context;
 
 use super::{load_data, table, TrainArgs};
-use crate::card;
+use crate::train::card;
 
 pub(super) fn run(args: TrainArgs) -> anyhow::Result<()> {
     let (loaded, per_file) = load_data(&args.data)?;

@@ -7,8 +7,8 @@ use tonic::{Request, Response, Status};
 
 use super::auth::principal;
 use super::status;
-use crate::auth::{authorize, Authenticator, Permission};
-use crate::keys;
+use crate::access::auth::{authorize, Authenticator, Permission};
+use crate::access::keys;
 use crate::pb;
 use crate::store::Store;
 
@@ -26,7 +26,7 @@ impl<S> AdminService<S> {
     }
 }
 
-fn admin<T>(request: &Request<T>) -> Result<crate::auth::Principal, Status> {
+fn admin<T>(request: &Request<T>) -> Result<crate::access::auth::Principal, Status> {
     let p = principal(request)?;
     authorize(&p, Permission::Admin, "").map_err(status::auth)?;
     Ok(p)
@@ -80,7 +80,7 @@ impl<S: Store> pb::admin_server::Admin for AdminService<S> {
         let by = admin(&request)?;
         let r = request.into_inner();
         let since = crate::clock::micros(r.since.as_ref());
-        let labels = crate::export::labels(&self.store, &r.site_id, since)
+        let labels = crate::service::export::labels(&self.store, &r.site_id, since)
             .await
             .map_err(status::export)?;
         tracing::info!(site = %r.site_id.trim(), labels = labels.len(), by = by.label(), "exported labels");

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use tonic::body::Body;
 
 use super::status;
-use crate::auth::{Authenticator, Principal};
+use crate::access::auth::{Authenticator, Principal};
 use crate::store::Store;
 
 /// Paths of the services that need a key.
@@ -111,7 +111,7 @@ pub(super) fn principal<T>(request: &tonic::Request<T>) -> Result<Principal, ton
         .get::<Principal>()
         .cloned()
         .ok_or_else(|| {
-            status::auth(crate::auth::Error::Unauthenticated(
+            status::auth(crate::access::auth::Error::Unauthenticated(
                 "no credentials were checked",
             ))
         })

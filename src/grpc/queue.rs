@@ -1,4 +1,4 @@
-//! The `saring.v1.ModerationQueue` service: moderators' RPCs over [`crate::queue::Queue`].
+//! The `saring.v1.ModerationQueue` service: moderators' RPCs over [`crate::service::queue::Queue`].
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -10,9 +10,9 @@ use tonic::{Request, Response, Status};
 
 use super::auth::principal;
 use super::status;
-use crate::auth::{self, authorize, Authenticator, Permission, Principal};
+use crate::access::auth::{self, authorize, Authenticator, Permission, Principal};
 use crate::pb;
-use crate::queue::{Actor, Filter, Queue};
+use crate::service::queue::{Actor, Filter, Queue};
 use crate::store::Store;
 
 /// How often a watcher looks for new events. Polling the store (rather than an in-process channel)

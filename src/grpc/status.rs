@@ -6,9 +6,12 @@
 
 use tonic::{Code, Status};
 
-use crate::comment::Invalid;
-use crate::queue::Outcome;
-use crate::{auth, check, export, feedback, keys, pb, queue, store};
+use crate::access::{auth, keys};
+use crate::moderation::comment::Invalid;
+use crate::pb;
+use crate::service::queue::Outcome;
+use crate::service::{check, export, feedback, queue};
+use crate::store;
 
 pub(super) fn invalid(e: Invalid) -> Status {
     Status::invalid_argument(e.to_string())

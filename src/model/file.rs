@@ -24,8 +24,8 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::{Model, Parts, Weighting};
-use crate::decision::Thresholds;
-use crate::tokenize::{Settings, TOKENIZER_VERSION};
+use crate::model::decision::Thresholds;
+use crate::model::tokenize::{Settings, TOKENIZER_VERSION};
 
 /// Version of this file layout. Bumped on any change to it; older files are refused, not guessed at.
 pub const FORMAT_VERSION: u32 = 1;
@@ -169,7 +169,7 @@ pub(super) fn content_version(parts: &Parts) -> String {
         parts.vocabulary.iter().map(|(t, lp)| (t.as_str(), *lp)),
     );
     let digest = Sha256::digest(&payload);
-    format!("nb-{}", crate::hex::hex(&digest[..6]))
+    format!("nb-{}", crate::hash::hex(&digest[..6]))
 }
 
 /// The checks every model passes, whether built by training or read from a file.

@@ -20,7 +20,7 @@ use super::{
     Admission, Entry, Error, Feedback, HeldRecord, Hold, Once, Record, Resolve, Resolved, Standing,
     Store,
 };
-use crate::ratelimit::{step, Bucket, Step};
+use crate::moderation::ratelimit::{step, Bucket, Step};
 
 /// After this many writes, expired entries are swept, so memory and the file stay bounded by live entries.
 const SWEEP_EVERY: u64 = 4096;
@@ -719,7 +719,7 @@ impl Store for EmbeddedStore {
         now_us: u64,
     ) -> Result<(u64, String), Error> {
         let mut state = self.lock_buckets()?;
-        let (window, previous_share) = crate::campaign::window_at(window_us, now_us);
+        let (window, previous_share) = crate::moderation::campaign::window_at(window_us, now_us);
         let mut best = (0, String::new());
         for band in bands {
             let s = state.sightings.entry(site_key(site, band)).or_default();
@@ -737,7 +737,7 @@ impl Store for EmbeddedStore {
                 };
             }
             s.this += 1;
-            let count = crate::campaign::estimate(s.this, s.previous, previous_share);
+            let count = crate::moderation::campaign::estimate(s.this, s.previous, previous_share);
             if count > best.0 {
                 best = (count, band.clone());
             }

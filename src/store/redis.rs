@@ -18,7 +18,7 @@ use super::{
     Admission, Entry, Error, Feedback, HeldRecord, Hold, Once, Record, Resolve, Resolved, Standing,
     Store,
 };
-use crate::ratelimit::Bucket;
+use crate::moderation::ratelimit::Bucket;
 
 /// GCRA over every bucket, all or nothing. KEYS[1]: the comment's "counted" marker; KEYS[2..]: bucket
 /// keys. ARGV: now (µs), marker TTL (ms, 0 for no marker), then interval and tolerance (µs) per bucket.
@@ -654,7 +654,7 @@ impl Store for RedisStore {
     ) -> Result<(u64, String), Error> {
         let mut conn = self.conn.clone();
         let mut inv = self.sighting.prepare_invoke();
-        let (window, previous_share) = crate::campaign::window_at(window_us, now_us);
+        let (window, previous_share) = crate::moderation::campaign::window_at(window_us, now_us);
         for b in bands {
             inv.key(campaign_key(site, b, window));
             inv.key(campaign_key(site, b, window.wrapping_sub(1)));

@@ -4,9 +4,9 @@
 //! reject silently loses a reader's words); then, with at most `max_hold_rate` of all comments held,
 //! accept as little spam as possible; and hold no more than that takes.
 
-use crate::corpus::Label;
-use crate::decision::Thresholds;
-use crate::metrics::Scored;
+use crate::model::decision::Thresholds;
+use crate::train::corpus::Label;
+use crate::train::quality::Scored;
 
 /// The limits thresholds are chosen under.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -92,7 +92,7 @@ fn reject_threshold<'a>(scored: impl Iterator<Item = &'a Scored>, max_share: f64
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::report_at;
+    use crate::train::quality::report_at;
 
     fn s(label: Label, log_odds: f64) -> Scored {
         Scored { label, log_odds }

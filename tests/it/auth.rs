@@ -202,19 +202,21 @@ fn allowed(role: Option<Role>, rpc: Rpc, own_site: bool) -> bool {
 async fn every_rpc_for_every_role_on_its_own_site_and_another() {
     let store = EmbeddedStore::open_in_memory();
     let site = |s: &str| vec![s.to_string()];
-    let (_, service) = saring::keys::create(&store, Role::Service, &site("own"), "blog")
+    let (_, service) = saring::access::keys::create(&store, Role::Service, &site("own"), "blog")
         .await
         .unwrap();
-    let (_, moderator) = saring::keys::create(&store, Role::Moderator, &site("own"), "ann")
+    let (_, moderator) = saring::access::keys::create(&store, Role::Moderator, &site("own"), "ann")
         .await
         .unwrap();
-    let (_, admin) = saring::keys::create(&store, Role::Admin, &[], "ops")
+    let (_, admin) = saring::access::keys::create(&store, Role::Admin, &[], "ops")
         .await
         .unwrap();
-    let (revoked_key, revoked) = saring::keys::create(&store, Role::Admin, &[], "old")
+    let (revoked_key, revoked) = saring::access::keys::create(&store, Role::Admin, &[], "old")
         .await
         .unwrap();
-    saring::keys::revoke(&store, &revoked_key.id).await.unwrap();
+    saring::access::keys::revoke(&store, &revoked_key.id)
+        .await
+        .unwrap();
     let server = TestServer::start_authed(Config::default(), store).await;
     let channel = server.channel().await;
 
@@ -266,7 +268,7 @@ async fn every_rpc_for_every_role_on_its_own_site_and_another() {
 /// Wait until the replica behind `channel` refuses `token` for site `blog`: within the key cache time
 /// (plus 2 s of slack) of a revocation made elsewhere.
 async fn refused_within_the_cache_time(channel: &Channel, token: &str) {
-    let limit = Duration::from_secs(saring::auth::CACHE_SECS + 2);
+    let limit = Duration::from_secs(saring::access::auth::CACHE_SECS + 2);
     let start = std::time::Instant::now();
     while call(channel, Rpc::CheckComment, "blog", token).await != Code::Unauthenticated {
         assert!(
@@ -281,10 +283,10 @@ async fn refused_within_the_cache_time(channel: &Channel, token: &str) {
 /// admin token, the key and its token, and the replicas.
 async fn two_replicas(role: Role) -> (String, pb::ApiKey, String, TestServer, TestServer) {
     let store = EmbeddedStore::open_in_memory();
-    let (_, admin) = saring::keys::create(&store, Role::Admin, &[], "ops")
+    let (_, admin) = saring::access::keys::create(&store, Role::Admin, &[], "ops")
         .await
         .unwrap();
-    let (key, token) = saring::keys::create(&store, role, &["blog".to_string()], "b")
+    let (key, token) = saring::access::keys::create(&store, role, &["blog".to_string()], "b")
         .await
         .unwrap();
     let a = TestServer::start_authed(Config::default(), store.clone()).await;
@@ -337,7 +339,7 @@ async fn a_revoked_key_s_open_watch_stream_ends() {
         .revoke_key(with_key(&admin, pb::RevokeKeyRequest { id: ann.id }))
         .await
         .unwrap();
-    let limit = Duration::from_secs(saring::auth::CACHE_SECS + 5);
+    let limit = Duration::from_secs(saring::access::auth::CACHE_SECS + 5);
     let ended = tokio::time::timeout(limit, on_b.message())
         .await
         .expect("the stream ends within the cache time")
@@ -454,7 +456,7 @@ async fn the_keys_command_over_https_trusts_the_host_s_certificates() {
     let dir = tempfile::tempdir().unwrap();
     let cert = crate::support::localhost_cert(dir.path());
     let store = EmbeddedStore::open_in_memory();
-    let (admin_key, admin) = saring::keys::create(&store, Role::Admin, &[], "ops")
+    let (admin_key, admin) = saring::access::keys::create(&store, Role::Admin, &[], "ops")
         .await
         .unwrap();
     let server = TestServer::start_authed(cert.server_config(), store).await;
@@ -487,16 +489,17 @@ async fn keys_on_redis_bootstrap_once_and_revocations_reach_another_replica() {
     let url = redis.url();
     let connect = || RedisStore::connect(&url, Duration::from_secs(2));
     let store = connect().await.unwrap();
-    let first = saring::keys::bootstrap(&store).await.unwrap();
+    let first = saring::access::keys::bootstrap(&store).await.unwrap();
     assert_eq!(first.as_ref().map(Vec::len), Some(2));
-    assert!(saring::keys::bootstrap(&connect().await.unwrap())
+    assert!(saring::access::keys::bootstrap(&connect().await.unwrap())
         .await
         .unwrap()
         .is_none());
     let admin = first.unwrap()[0].1.clone();
-    let (blog, token) = saring::keys::create(&store, Role::Service, &["blog".to_string()], "b")
-        .await
-        .unwrap();
+    let (blog, token) =
+        saring::access::keys::create(&store, Role::Service, &["blog".to_string()], "b")
+            .await
+            .unwrap();
     let a = TestServer::start_authed(Config::default(), connect().await.unwrap()).await;
     let b = TestServer::start_authed(Config::default(), connect().await.unwrap()).await;
     let (ca, cb) = (a.channel().await, b.channel().await);
@@ -518,9 +521,10 @@ async fn redis_with_a_service_key() -> (
     let store = saring::store::redis::RedisStore::connect(&redis.url(), Duration::from_millis(50))
         .await
         .unwrap();
-    let (_, token) = saring::keys::create(&store, Role::Service, &["blog".to_string()], "b")
-        .await
-        .unwrap();
+    let (_, token) =
+        saring::access::keys::create(&store, Role::Service, &["blog".to_string()], "b")
+            .await
+            .unwrap();
     (redis, store, token)
 }
 
@@ -535,7 +539,7 @@ async fn with_keys_on_a_frozen_redis_still_gets_checks_answered_with_a_known_key
     );
     redis.pause();
     // Past the cache time the key cannot be re-read; the cached one still serves, and checks degrade.
-    tokio::time::sleep(Duration::from_secs(saring::auth::CACHE_SECS + 1)).await;
+    tokio::time::sleep(Duration::from_secs(saring::access::auth::CACHE_SECS + 1)).await;
     let mut r = request("blog", "Terima kasih, artikelnya bagus sekali.");
     r.user_ip = "192.0.2.80".into();
     // A generous deadline, far below the 5 s a key look-up could once wait on a frozen store.
@@ -557,7 +561,7 @@ async fn a_key_look_up_on_a_frozen_redis_gives_up_at_its_own_limit() {
     let (redis, store, token) = redis_with_a_service_key().await;
     // The monitor's flag still says up, as it does until its next ping fails.
     let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let auth = saring::auth::Authenticator::new(store, true, up);
+    let auth = saring::access::auth::Authenticator::new(store, true, up);
     redis.pause();
     let header = format!("Bearer {token}");
     let outcome =
@@ -565,7 +569,7 @@ async fn a_key_look_up_on_a_frozen_redis_gives_up_at_its_own_limit() {
     redis.resume();
     let outcome = outcome.expect("the look-up gives up by itself");
     assert!(
-        matches!(outcome, Err(saring::auth::Error::Unavailable(_))),
+        matches!(outcome, Err(saring::access::auth::Error::Unavailable(_))),
         "{outcome:?}"
     );
 }
@@ -639,7 +643,7 @@ fn the_keys_command_works_through_the_server_and_directly_on_the_store() {
             stdout(&o).lines().next().unwrap().to_string()
         };
         let token = moderator("ann");
-        let (id, _) = saring::keys::parse_token(&token).expect("a token");
+        let (id, _) = saring::access::keys::parse_token(&token).expect("a token");
         let o = saring(&["keys", "list", "--server", &server, "--key", &admin]);
         assert_success(&o);
         let list = stdout(&o);
@@ -695,13 +699,13 @@ fn the_keys_command_works_through_the_server_and_directly_on_the_store() {
 async fn the_audit_log_keeps_the_key_behind_every_stated_name() {
     let store = EmbeddedStore::open_in_memory();
     let blog = vec!["blog".to_string()];
-    let (service_key, service) = saring::keys::create(&store, Role::Service, &blog, "blog")
+    let (service_key, service) = saring::access::keys::create(&store, Role::Service, &blog, "blog")
         .await
         .unwrap();
-    let (ann_key, ann) = saring::keys::create(&store, Role::Moderator, &blog, "ann")
+    let (ann_key, ann) = saring::access::keys::create(&store, Role::Moderator, &blog, "ann")
         .await
         .unwrap();
-    let (_, bob) = saring::keys::create(&store, Role::Moderator, &blog, "bob")
+    let (_, bob) = saring::access::keys::create(&store, Role::Moderator, &blog, "bob")
         .await
         .unwrap();
     let server = TestServer::start_authed(crate::queue::config(), store).await;

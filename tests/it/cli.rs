@@ -11,11 +11,14 @@ fn train_writes_a_model_and_a_card_naming_the_data() {
         serde_json::from_str(&std::fs::read_to_string(fx.path("blog.card.json")).unwrap()).unwrap();
     let file = &card["training_files"][0];
     assert_eq!(file["path"], fx.data.to_str().unwrap());
-    assert_eq!(file["sha256"], saring::card::sha256_file(&fx.data).unwrap());
+    assert_eq!(
+        file["sha256"],
+        saring::train::card::sha256_file(&fx.data).unwrap()
+    );
     assert_eq!(file["rows"], 400);
     assert_eq!(
         card["model_sha256"],
-        saring::card::sha256_file(&model).unwrap()
+        saring::train::card::sha256_file(&model).unwrap()
     );
     assert_eq!(card["split"]["method"], "group");
     let by_source = card["validation"]["by_source"].as_object().unwrap();

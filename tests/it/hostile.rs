@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use prost::Message;
-use saring::check::Checker;
-use saring::comment::{
-    Comment, MAX_EMAIL_BYTES, MAX_ID_BYTES, MAX_SHORT_TEXT_BYTES, MAX_URL_BYTES,
-};
 use saring::config::{Config, DEFAULT_MAX_CONTENT_BYTES};
 use saring::model::Model;
+use saring::moderation::comment::{
+    Comment, MAX_EMAIL_BYTES, MAX_ID_BYTES, MAX_SHORT_TEXT_BYTES, MAX_URL_BYTES,
+};
 use saring::pb;
+use saring::service::check::Checker;
 use saring::store::embedded::EmbeddedStore;
 use tonic::Code;
 

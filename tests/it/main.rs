@@ -1,11 +1,12 @@
 //! Integration tests, one binary so linking stays fast. Every fixture is written by the test itself;
-//! nothing here needs `../shared`.
+//! nothing here needs data from outside the repository.
 
 mod auth;
 mod check_comment;
 mod cli;
 mod faults;
 mod hostile;
+mod layers;
 mod queue;
 mod replicas;
 mod server;

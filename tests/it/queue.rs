@@ -529,8 +529,10 @@ async fn feedback_is_kept_once_per_decision(store: impl CloneStore) {
         .into_inner();
     assert_eq!(third.decision_id, "comment:z9");
 
-    let labels = saring::export::labels(&store, SITE, 0).await.unwrap();
-    let rows = saring::export::rows(SITE, labels);
+    let labels = saring::service::export::labels(&store, SITE, 0)
+        .await
+        .unwrap();
+    let rows = saring::service::export::rows(SITE, labels);
     assert_eq!(rows.len(), 2, "one row per decision: {rows:?}");
     let row = rows
         .iter()
@@ -733,7 +735,7 @@ async fn a_campaign_behind_thousands_of_waiting_items_is_resolved_whole() {
         }
         .encode_to_vec()
     };
-    let filler = saring::queue::MAX_SCAN + 100;
+    let filler = saring::service::queue::MAX_SCAN + 100;
     let mut writes = tokio::task::JoinSet::new();
     for i in 0..filler {
         let (store, id) = (store.clone(), format!("f{i}"));
@@ -1006,7 +1008,7 @@ async fn a_moderator_s_verdict_teaches_the_retrained_model() {
     // Reads like a reader's thanks; this site's moderator knows it for a refund scam's opener.
     let text = "Terima kasih artikelnya, bagian tentang refund tiket sangat membantu, mampir ya";
     let store = EmbeddedStore::open(&data_dir).unwrap();
-    let (_, admin) = saring::keys::create(&store, pb::Role::Admin, &[], "ml")
+    let (_, admin) = saring::access::keys::create(&store, pb::Role::Admin, &[], "ml")
         .await
         .unwrap();
     let server = TestServer::start_authed_with_model(config(), store, &base).await;
@@ -1084,14 +1086,14 @@ async fn a_moderator_s_verdict_teaches_the_retrained_model() {
     assert_success(&o);
     let score = |path: &std::path::Path| {
         let model = saring::model::Model::load(path).unwrap();
-        let doc = saring::tokenize::Document {
+        let doc = saring::model::tokenize::Document {
             text,
             author: None,
             author_url: None,
             author_email: None,
             lang: None,
         };
-        let (mut features, mut ids) = (saring::tokenize::Features::new(), Vec::new());
+        let (mut features, mut ids) = (saring::model::tokenize::Features::new(), Vec::new());
         model
             .score_document(&mut model.tokenizer(), &doc, &mut features, &mut ids)
             .spam_probability()

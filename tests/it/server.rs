@@ -3,12 +3,12 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use saring::check::Checker;
 use saring::config::Config;
 use saring::model::Model;
 use saring::pb;
 use saring::pb::moderation_client::ModerationClient;
 use saring::pb::moderation_queue_client::ModerationQueueClient;
+use saring::service::check::Checker;
 use saring::store::embedded::EmbeddedStore;
 use saring::store::Store;
 use tonic::transport::Channel;
@@ -23,7 +23,7 @@ pub(crate) struct TestServer {
     /// The queue behind the server, for what only the process can see (live watchers).
     pub(crate) watchers: Arc<dyn Fn() -> usize + Send + Sync>,
     /// The server's webhook delivery counters.
-    pub(crate) webhooks: Arc<saring::webhook::Counters>,
+    pub(crate) webhooks: Arc<saring::service::webhook::Counters>,
 }
 
 impl TestServer {
@@ -68,7 +68,7 @@ impl TestServer {
         let addr = listener.local_addr().expect("local addr");
         let checker = Arc::new(Checker::new(Arc::new(model), Arc::new(config), store));
         let webhooks = checker.webhooks().counters();
-        let queue = Arc::new(saring::queue::Queue::new(checker));
+        let queue = Arc::new(saring::service::queue::Queue::new(checker));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let serving = queue.clone();
         let done = tokio::spawn(async move {

@@ -1,8 +1,8 @@
 //! The model shipped in `models/` loads, matches its card, and catches the spam the mission names.
 
-use saring::decision::Decision;
+use saring::model::decision::Decision;
+use saring::model::tokenize::{Document, Features};
 use saring::model::Model;
-use saring::tokenize::{Document, Features};
 
 use crate::support::repo_path;
 
@@ -32,7 +32,7 @@ fn the_shipped_model_matches_its_card() {
     assert_eq!(card["model_version"], model.version());
     assert_eq!(
         card["model_sha256"],
-        saring::card::sha256_file(&path).unwrap()
+        saring::train::card::sha256_file(&path).unwrap()
     );
     assert_eq!(
         card["thresholds"]["reject_at_log_odds"].as_f64().unwrap(),

@@ -4,12 +4,13 @@ use std::time::Duration;
 
 use prost::Message;
 use saring::config::Limit;
+use saring::moderation::ratelimit::Admission;
+use saring::moderation::ratelimit::{Bucket, Dimension};
 use saring::pb;
-use saring::ratelimit::{Bucket, Dimension};
 use saring::store::embedded::EmbeddedStore;
 use saring::store::redis::RedisStore;
 use saring::store::{
-    Admission, Feedback, HeldRecord, Hold, Record, Resolve, Resolved, Standing, Store, TrustUpdate,
+    Feedback, HeldRecord, Hold, Record, Resolve, Resolved, Standing, Store, TrustUpdate,
 };
 
 use crate::support::Redis;

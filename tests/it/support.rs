@@ -18,7 +18,7 @@ impl Fixture {
         let data = dir.path().join("comments.jsonl");
         std::fs::write(
             &data,
-            saring::testdata::to_jsonl(&saring::testdata::examples()),
+            saring::train::synthetic::to_jsonl(&saring::train::synthetic::examples()),
         )
         .expect("write fixture");
         Fixture { dir, data }

@@ -1,7 +1,7 @@
 //! Property tests: any input tokenizes without panic, deterministically, and within bounds.
 
 use proptest::prelude::*;
-use saring::tokenize::{Document, Features, Settings, Tokenizer};
+use saring::model::tokenize::{Document, Features, Settings, Tokenizer};
 
 fn tokens(doc: &Document<'_>) -> Vec<String> {
     let mut t = Tokenizer::new(Settings::default());

@@ -123,10 +123,13 @@ fn assert_signed(r: &Received) {
         .unwrap();
     assert_eq!(
         header,
-        &saring::webhook::signature(SECRET, t, &r.body),
+        &saring::service::webhook::signature(SECRET, t, &r.body),
         "signature"
     );
-    assert_ne!(header, &saring::webhook::signature("wrong", t, &r.body));
+    assert_ne!(
+        header,
+        &saring::service::webhook::signature("wrong", t, &r.body)
+    );
 }
 
 async fn wait_for(got: &Mutex<Vec<Received>>, n: usize) -> Vec<Received> {

@@ -8,14 +8,14 @@ use std::sync::Arc;
 
 use prost::Message;
 
-use crate::check::{wire_decision, Checker};
 use crate::clock::{now_us, timestamp};
-use crate::comment::{Comment, MAX_ID_BYTES, MAX_SHORT_TEXT_BYTES};
-use crate::decision::Decision;
+use crate::model::decision::Decision;
+use crate::moderation::comment::{Comment, MAX_ID_BYTES, MAX_SHORT_TEXT_BYTES};
+use crate::moderation::policy::Sighting;
+use crate::moderation::trust::author_key;
 use crate::pb;
-use crate::policy::Sighting;
+use crate::service::check::{wire_decision, Checker};
 use crate::store::{self, HeldRecord, Resolve, Resolved, Store, TrustUpdate};
-use crate::trust::author_key;
 
 /// Items per page when the request does not say.
 pub const DEFAULT_PAGE_SIZE: usize = 50;

@@ -10,8 +10,8 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 
 use crate::clock::{now_us, timestamp};
-use crate::comment::MAX_ID_BYTES;
-use crate::hex::hex;
+use crate::hash::hex;
+use crate::moderation::comment::MAX_ID_BYTES;
 use crate::pb;
 use crate::store::{self, Store};
 

@@ -1,4 +1,4 @@
-//! Moderator verdicts and blog feedback as training rows, in the JSONL form of `../shared/data`, so
+//! Moderator verdicts and blog feedback as training rows, in the JSONL form of the training corpora, so
 //! `saring train` takes them beside the base corpora.
 //!
 //! Every row has `source` = [`SOURCE`] and `group` = the site: all of a site's rows stay on one side of
@@ -10,7 +10,7 @@ use prost::Message;
 use serde_json::{json, Value};
 
 use crate::clock::micros;
-use crate::comment::{check_len, check_required, Invalid, MAX_ID_BYTES};
+use crate::moderation::comment::{check_len, check_required, Invalid, MAX_ID_BYTES};
 use crate::pb;
 use crate::store::{self, Store};
 
@@ -141,9 +141,9 @@ mod tests {
         let path = dir.path().join("f.jsonl");
         let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
         std::fs::write(&path, text).unwrap();
-        let loaded = crate::corpus::read_all(&[path], false).unwrap();
+        let loaded = crate::train::corpus::read_all(&[path], false).unwrap();
         assert_eq!(loaded.examples.len(), 2);
         assert_eq!(loaded.examples[0].group, "blog");
-        assert_eq!(loaded.examples[0].label, crate::corpus::Label::Spam);
+        assert_eq!(loaded.examples[0].label, crate::train::corpus::Label::Spam);
     }
 }

@@ -4,8 +4,8 @@
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
+use crate::model::tokenize::Document;
 use crate::pb;
-use crate::tokenize::Document;
 
 /// Longest identifier (site, comment, post), in bytes.
 pub const MAX_ID_BYTES: usize = 256;
@@ -190,6 +190,18 @@ impl Comment {
             is_test: r.is_test,
         })
     }
+}
+
+/// Lower-case, trimmed, with a `+tag` removed from the local part (`Ann+blog@X.org` → `ann@x.org`), so
+/// one person's addresses share a bucket. `None` when there is no usable address.
+pub fn normalise_email(email: &str) -> Option<String> {
+    let e = email.trim().to_lowercase();
+    let (local, domain) = e.rsplit_once('@')?;
+    let local = local.split('+').next().unwrap_or(local);
+    if local.is_empty() || domain.is_empty() {
+        return None;
+    }
+    Some(format!("{local}@{domain}"))
 }
 
 #[cfg(test)]

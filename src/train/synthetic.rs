@@ -3,7 +3,7 @@
 //! look-alike letters, link spam, phone numbers) and of ordinary English and Indonesian comments; it is
 //! for checking that the machinery works, never for judging model quality.
 
-use crate::corpus::{Example, Label};
+use crate::train::corpus::{Example, Label};
 
 const HAM_EN: &[&str] = &[
     "Thanks for writing this, the part about {t} was really clear",
@@ -125,7 +125,7 @@ pub fn held_out() -> Vec<Example> {
     generate(1234, 60, 100)
 }
 
-/// Write examples as JSON Lines in the form of `../shared/data`.
+/// Write examples as JSON Lines in the corpus form `corpus` reads.
 pub fn to_jsonl(examples: &[Example]) -> String {
     let mut out = String::new();
     for e in examples {

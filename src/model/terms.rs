@@ -25,7 +25,7 @@ impl TermSet {
         let (of_pattern, patterns): (Vec<usize>, Vec<String>) = terms
             .iter()
             .enumerate()
-            .map(|(i, t)| (i, crate::tokenize::skeleton(t)))
+            .map(|(i, t)| (i, crate::model::tokenize::skeleton(t)))
             .filter(|(_, s)| !s.is_empty())
             .unzip();
         // Building fails only past the automaton's size limits, far beyond any configured list; a set
@@ -94,7 +94,7 @@ mod tests {
     }
 
     fn sk(text: &str) -> String {
-        crate::tokenize::skeleton(text)
+        crate::model::tokenize::skeleton(text)
     }
 
     #[test]

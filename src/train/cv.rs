@@ -8,11 +8,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::corpus::Example;
-use crate::decision::Decision;
-use crate::metrics::{report, report_by_source, Report, Scored};
-use crate::split;
-use crate::tokenize::Features;
+use crate::model::decision::Decision;
+use crate::model::tokenize::Features;
+use crate::train::corpus::Example;
+use crate::train::quality::{report, report_by_source, Report, Scored};
+use crate::train::split;
 use crate::train::{self, Options};
 
 /// What one fold did.
@@ -103,11 +103,11 @@ pub fn cross_validate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testdata;
+    use crate::train::synthetic;
 
     #[test]
     fn every_row_is_tested_once_by_a_model_that_never_saw_its_group() {
-        let data = testdata::examples();
+        let data = synthetic::examples();
         let opts = Options {
             alphas: vec![1.0],
             ..Options::default()

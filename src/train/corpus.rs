@@ -1,4 +1,5 @@
-//! Labelled training and evaluation data: JSON Lines (the form of `../shared/data`) or CSV with a header.
+//! Labelled training and evaluation data: JSON Lines (one object a line: `text`, `label`, `source`,
+//! `group`, …; see docs/model.md) or CSV with a header.
 //!
 //! A bad row (invalid JSON, missing text, unknown label) is reported with its file and line. By default the
 //! first one stops the read, because a silently shortened training set gives a model nobody asked for;
@@ -120,8 +121,8 @@ pub struct Example {
 
 impl Example {
     /// The example as the tokenizer sees it.
-    pub fn document(&self) -> crate::tokenize::Document<'_> {
-        crate::tokenize::Document {
+    pub fn document(&self) -> crate::model::tokenize::Document<'_> {
+        crate::model::tokenize::Document {
             text: &self.text,
             author: self.author.as_deref(),
             author_url: self.author_url.as_deref(),
@@ -304,7 +305,7 @@ fn example_from(raw: RawRow, default_source: &str) -> Result<Example, String> {
         Some(serde_json::Value::Number(n)) => n.to_string(),
         _ => format!(
             "bucket-{}",
-            stable_hash(text.as_bytes()) % UNGROUPED_BUCKETS
+            crate::hash::stable_hash(text.as_bytes()) % UNGROUPED_BUCKETS
         ),
     };
     Ok(Example {
@@ -317,17 +318,6 @@ fn example_from(raw: RawRow, default_source: &str) -> Result<Example, String> {
         author_email: raw.author_email,
         lang: raw.lang,
     })
-}
-
-/// FNV-1a, 64 bit: a hash that never changes between Rust versions or runs, so group buckets and split
-/// order are reproducible (std's `DefaultHasher` promises neither).
-pub fn stable_hash(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
 }
 
 #[cfg(test)]
@@ -419,6 +409,6 @@ mod tests {
         let a = example_from(raw(), "x").unwrap();
         let b = example_from(raw(), "x").unwrap();
         assert_eq!(a.group, b.group);
-        assert_eq!(stable_hash(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(crate::hash::stable_hash(b"a"), 0xaf63_dc4c_8601_ec8c);
     }
 }

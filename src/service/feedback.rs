@@ -8,12 +8,12 @@
 use prost::Message;
 use sha2::{Digest, Sha256};
 
-use crate::check::Checker;
 use crate::clock::{now_us, timestamp};
-use crate::comment::{Comment, Invalid, MAX_ID_BYTES, MAX_SHORT_TEXT_BYTES};
+use crate::moderation::comment::{Comment, Invalid, MAX_ID_BYTES, MAX_SHORT_TEXT_BYTES};
+use crate::moderation::trust::author_key;
 use crate::pb;
+use crate::service::check::Checker;
 use crate::store::{self, Feedback, Store, TrustUpdate};
-use crate::trust::author_key;
 
 /// Why feedback was not taken.
 #[derive(Debug, thiserror::Error)]
@@ -61,9 +61,9 @@ pub async fn submit<S: Store>(
     r: pb::SubmitFeedbackRequest,
     key_id: &str,
 ) -> Result<Taken, Error> {
-    crate::comment::check_required("site_id", &r.site_id)?;
-    crate::comment::check_len("site_id", &r.site_id, MAX_ID_BYTES)?;
-    crate::comment::check_len("reporter", &r.reporter, MAX_SHORT_TEXT_BYTES)?;
+    crate::moderation::comment::check_required("site_id", &r.site_id)?;
+    crate::moderation::comment::check_len("site_id", &r.site_id, MAX_ID_BYTES)?;
+    crate::moderation::comment::check_len("reporter", &r.reporter, MAX_SHORT_TEXT_BYTES)?;
     let label = match pb::FeedbackLabel::try_from(r.label) {
         Ok(l @ (pb::FeedbackLabel::Spam | pb::FeedbackLabel::Ham)) => l,
         _ => {
@@ -153,8 +153,8 @@ async fn find<S: Store>(
             "give a decision_id, a comment_id or the whole comment",
         )),
         Some(Target::DecisionId(id)) => {
-            crate::comment::check_required("decision_id", &id)?;
-            crate::comment::check_len("decision_id", &id, MAX_ID_BYTES)?;
+            crate::moderation::comment::check_required("decision_id", &id)?;
+            crate::moderation::comment::check_len("decision_id", &id, MAX_ID_BYTES)?;
             by_decision(checker, site, &id, now).await?.ok_or_else(|| {
                 Error::NotFound(format!(
                     "no decision `{id}` on this site (not made, or older than the retention)"
@@ -162,8 +162,8 @@ async fn find<S: Store>(
             })
         }
         Some(Target::CommentId(id)) => {
-            crate::comment::check_required("comment_id", &id)?;
-            crate::comment::check_len("comment_id", &id, MAX_ID_BYTES)?;
+            crate::moderation::comment::check_required("comment_id", &id)?;
+            crate::moderation::comment::check_len("comment_id", &id, MAX_ID_BYTES)?;
             let found = match store.decision_for_comment(site, &id, now).await? {
                 Some(decision_id) => by_decision(checker, site, &decision_id, now).await?,
                 None => None,
@@ -194,7 +194,7 @@ async fn find<S: Store>(
             }
             let decision_id = if comment.comment_id.is_empty() {
                 let digest = Sha256::digest(comment.content.as_bytes());
-                format!("text:{}", crate::hex::hex(&digest[..12]))
+                format!("text:{}", crate::hash::hex(&digest[..12]))
             } else {
                 format!("comment:{}", comment.comment_id)
             };

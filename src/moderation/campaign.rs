@@ -45,7 +45,7 @@ pub fn signature(skeleton_words: &str, min_words: usize) -> Option<[u64; BANDS *
     }
     let mut mins = [u64::MAX; BANDS * ROWS];
     for shingle in words.windows(SHINGLE_WORDS) {
-        let base = crate::corpus::stable_hash(shingle.join(" ").as_bytes());
+        let base = crate::hash::stable_hash(shingle.join(" ").as_bytes());
         for (i, m) in mins.iter_mut().enumerate() {
             *m = (*m).min(mix(base ^ SEEDS[i % SEEDS.len()].wrapping_mul(i as u64 + 1)));
         }
@@ -101,7 +101,7 @@ mod tests {
     }
 
     fn bands_of(text: &str) -> Vec<String> {
-        bands(&signature(&crate::tokenize::skeleton(text), 6).expect("long enough"))
+        bands(&signature(&crate::model::tokenize::skeleton(text), 6).expect("long enough"))
     }
 
     fn share_a_band(a: &str, b: &str) -> bool {

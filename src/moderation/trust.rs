@@ -8,16 +8,16 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::comment::Comment;
 use crate::config::Trust;
-use crate::ratelimit::normalise_email;
+use crate::moderation::comment::normalise_email;
+use crate::moderation::comment::Comment;
 
 /// The key an author's standing is kept under: the first 128 bits of SHA-256 of the normalised e-mail
 /// address, in hex. `None` without a usable address.
 pub fn author_key(email: &str) -> Option<String> {
     let e = normalise_email(email)?;
     let digest = Sha256::digest(e.as_bytes());
-    Some(crate::hex::hex(&digest[..16]))
+    Some(crate::hash::hex(&digest[..16]))
 }
 
 /// The author key to look up when trust may apply to this comment under the site's settings.

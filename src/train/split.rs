@@ -7,7 +7,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::corpus::{stable_hash, Example};
+use crate::hash::stable_hash;
+use crate::train::corpus::Example;
 
 /// Rows of each `(source, group)`, grouped by source, in a deterministic order.
 fn groups_by_source(examples: &[Example]) -> BTreeMap<&str, BTreeMap<&str, usize>> {
@@ -88,7 +89,7 @@ pub fn k_folds(examples: &[Example], k: usize, seed: u64) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::corpus::Label;
+    use crate::train::corpus::Label;
 
     fn ex(source: &str, group: &str, i: usize) -> Example {
         Example {

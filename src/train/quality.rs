@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::corpus::Label;
-use crate::decision::{Decision, Thresholds};
+use crate::model::decision::{Decision, Thresholds};
+use crate::train::corpus::Label;
 
 /// False-positive rate at which `recall_at_fpr_1pct` is read.
 const RECALL_AT_FPR: f64 = 0.01;

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::decision::probability;
-use crate::metrics::Report;
+use crate::model::decision::probability;
+use crate::train::quality::Report;
 use crate::train::{Options, Outcome};
 
 /// A data file a model was trained on.
@@ -166,7 +166,7 @@ pub fn build(
             .unwrap_or_default(),
         model_sha256: sha256_file(model_path)?,
         format_version: crate::model::FORMAT_VERSION,
-        tokenizer_version: crate::tokenize::TOKENIZER_VERSION,
+        tokenizer_version: crate::model::tokenize::TOKENIZER_VERSION,
         created: utc_now(),
         saring_version: env!("CARGO_PKG_VERSION").to_string(),
         command,
@@ -227,7 +227,7 @@ pub fn path_for(model_path: &Path) -> PathBuf {
 /// SHA-256 of a file, hex.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     let bytes = std::fs::read(path)?;
-    Ok(crate::hex::hex(&Sha256::digest(&bytes)))
+    Ok(crate::hash::hex(&Sha256::digest(&bytes)))
 }
 
 /// The current time as `YYYY-MM-DDTHH:MM:SSZ`, without a calendar dependency.

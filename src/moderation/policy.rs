@@ -9,12 +9,12 @@
 //! rejects only with enough evidence: a comment with fewer than [`MIN_EVIDENCE_TOKENS`] known features is
 //! held rather than rejected or accepted on a guess.
 
-use crate::comment::Comment;
 use crate::config::{CampaignAction, SiteConfig};
-use crate::decision::{Decision, Thresholds};
+use crate::model::decision::{Decision, Thresholds};
 use crate::model::Explanation;
-use crate::ratelimit::Dimension;
-use crate::store::Admission;
+use crate::moderation::comment::Comment;
+use crate::moderation::ratelimit::Admission;
+use crate::moderation::ratelimit::Dimension;
 
 /// Fewest known content features (shape features such as length do not count) for the model to decide
 /// alone. Two or three ("ok", an emoji) say too little for a machine to publish or discard a comment.

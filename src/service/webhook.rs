@@ -26,8 +26,6 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
 use sha2::Sha256;
 use tokio::sync::{mpsc, Semaphore};
 
@@ -59,23 +57,6 @@ struct Delivery {
 /// One client per trust: the host's store (`None`) or a site's `ca_file`.
 type HttpsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
-/// The root certificates in a PEM file (a site's `ca_file`); at least one.
-pub fn trusting(ca_file: &Path) -> Result<rustls::RootCertStore, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    let certs = CertificateDer::pem_file_iter(ca_file)
-        .map_err(|e| format!("cannot read {}: {e}", ca_file.display()))?;
-    for cert in certs {
-        let cert = cert.map_err(|e| format!("{}: {e}", ca_file.display()))?;
-        roots
-            .add(cert)
-            .map_err(|e| format!("{}: {e}", ca_file.display()))?;
-    }
-    if roots.is_empty() {
-        return Err(format!("{} holds no certificate", ca_file.display()));
-    }
-    Ok(roots)
-}
-
 /// A client for `http://` and `https://` receivers, verifying the latter against `ca_file` or, without
 /// one, the host's trust store. A host with no trust store still gets a client: `http://` works and
 /// `https://` fails, attempt by attempt, naming the certificate it could not verify.
@@ -89,7 +70,7 @@ fn new_client(ca_file: Option<&Path>) -> Result<HttpsClient, String> {
             .map_err(|e| e.to_string())
     };
     let builder = match ca_file {
-        Some(path) => builder.with_tls_config(tls(trusting(path)?)?),
+        Some(path) => builder.with_tls_config(tls(crate::config::tls::roots(path)?)?),
         None => match builder.with_provider_and_native_roots(provider.clone()) {
             Ok(b) => b,
             Err(e) => {
@@ -187,7 +168,7 @@ fn hmac_hex(key: &[u8], parts: &[&[u8]]) -> String {
     for p in parts {
         mac.update(p);
     }
-    crate::hex::hex(&mac.finalize().into_bytes())
+    crate::hash::hex(&mac.finalize().into_bytes())
 }
 
 async fn deliver_all(mut rx: mpsc::Receiver<Delivery>, counters: Arc<Counters>) {

@@ -8,19 +8,20 @@ use std::sync::Arc;
 
 use prost::Message;
 
-use crate::campaign;
 use crate::clock::{now_us, timestamp};
-use crate::comment::Comment;
 use crate::config::{Config, FailMode, SiteConfig};
-use crate::decision::Decision;
+use crate::model::decision::Decision;
+use crate::model::tokenize::Features;
 use crate::model::{Explanation, Model, DEFAULT_EXPLAIN_TOKENS};
+use crate::moderation::campaign;
+use crate::moderation::comment::Comment;
+use crate::moderation::policy::{self, code, Inputs, Sighting, Verdict};
+use crate::moderation::ratelimit;
+use crate::moderation::ratelimit::Admission;
+use crate::moderation::trust;
 use crate::pb;
-use crate::policy::{self, code, Inputs, Sighting, Verdict};
-use crate::ratelimit;
-use crate::store::{self, Admission, Hold, Once, Record, Store};
-use crate::tokenize::Features;
-use crate::trust;
-use crate::webhook::Webhooks;
+use crate::service::webhook::Webhooks;
+use crate::store::{self, Hold, Once, Record, Store};
 
 /// Why a check could not be answered (the comment itself was valid).
 #[derive(Debug, thiserror::Error)]

@@ -63,6 +63,24 @@ impl Bucket {
     }
 }
 
+/// The verdict of the rate limits on one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// Every bucket admitted the request and counted it.
+    Admitted,
+    /// A bucket refused; nothing was counted.
+    Refused {
+        /// The bucket's dimension.
+        dimension: Dimension,
+        /// Microseconds until a retry can succeed.
+        retry_after_us: u64,
+        /// The refusing bucket's burst.
+        burst: u32,
+        /// Its sustained rate.
+        per_hour: u32,
+    },
+}
+
 /// The buckets a comment from `ip` by `email` on a site counts against.
 pub fn buckets(limits: &Limits, ip: Option<IpAddr>, email: &str) -> Vec<Bucket> {
     let mut out = Vec::with_capacity(3);
@@ -73,7 +91,7 @@ pub fn buckets(limits: &Limits, ip: Option<IpAddr>, email: &str) -> Vec<Bucket> 
             limit: limits.ip,
         });
     }
-    if let Some(email) = normalise_email(email) {
+    if let Some(email) = crate::moderation::comment::normalise_email(email) {
         out.push(Bucket {
             dimension: Dimension::Author,
             subject: email,
@@ -101,18 +119,6 @@ pub fn ip_subject(ip: IpAddr) -> String {
             }
         },
     }
-}
-
-/// Lower-case, trimmed, with a `+tag` removed from the local part (`Ann+blog@X.org` → `ann@x.org`), so
-/// one person's addresses share a bucket. `None` when there is no usable address.
-pub fn normalise_email(email: &str) -> Option<String> {
-    let e = email.trim().to_lowercase();
-    let (local, domain) = e.rsplit_once('@')?;
-    let local = local.split('+').next().unwrap_or(local);
-    if local.is_empty() || domain.is_empty() {
-        return None;
-    }
-    Some(format!("{local}@{domain}"))
 }
 
 /// The outcome of one GCRA step: the new TAT when admitted, or how long until it would be.
@@ -184,10 +190,13 @@ mod tests {
         assert_ne!(a, ip_subject("2001:db8:1:3::1".parse().unwrap()));
         assert_eq!(ip_subject("::ffff:192.0.2.1".parse().unwrap()), "192.0.2.1");
         assert_eq!(
-            normalise_email(" Ann+blog@Example.ORG ").as_deref(),
+            crate::moderation::comment::normalise_email(" Ann+blog@Example.ORG ").as_deref(),
             Some("ann@example.org")
         );
-        assert_eq!(normalise_email("nonsense"), None);
+        assert_eq!(
+            crate::moderation::comment::normalise_email("nonsense"),
+            None
+        );
         let limits = Limits::default();
         assert_eq!(buckets(&limits, None, "").len(), 1);
         assert_eq!(

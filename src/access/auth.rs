@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::keys::{self, constant_time_eq, parse_token, secret_hash};
+use crate::access::keys::{self, constant_time_eq, parse_token, secret_hash};
 use crate::pb;
 use crate::store::Store;
 
