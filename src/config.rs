@@ -456,10 +456,8 @@ impl Config {
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return bad("tls_cert and tls_key go together: give both or neither".into());
         }
-        for path in self.tls_cert.iter().chain(&self.tls_key) {
-            if !path.is_file() {
-                return bad(format!("TLS file {} does not exist", path.display()));
-            }
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            tls::check_identity(cert, key).map_err(Error::Invalid)?;
         }
         if self.max_concurrent_streams == 0 || self.request_timeout_ms == 0 {
             return bad("max_concurrent_streams and request_timeout_ms must be at least 1".into());

@@ -132,6 +132,39 @@ async fn the_embedded_store_remembers_decisions_across_a_restart() {
 }
 
 #[test]
+fn a_tls_key_that_is_not_the_certificates_stops_serve_before_any_key_is_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let ours = crate::support::localhost_cert(dir.path());
+    let other = tempfile::tempdir().unwrap();
+    let theirs = crate::support::localhost_cert(other.path());
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "not a certificate\n").unwrap();
+    let data = dir.path().join("data");
+    for (cert, key, complaint) in [
+        (&ours.cert_path, &theirs.key_path, "is not the private key"),
+        (&garbage, &ours.key_path, "holds no certificate"),
+        (&ours.cert_path, &garbage, "no usable PEM private key"),
+    ] {
+        let o = saring(&[
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(64), "{}", stderr(&o));
+        assert!(stderr(&o).contains(complaint), "{}", stderr(&o));
+        // Refused before the store was opened: no first keys were made or shown.
+        assert!(String::from_utf8_lossy(&o.stdout).is_empty());
+        assert!(!data.join("saring.redb").exists());
+    }
+}
+
+#[test]
 fn an_invalid_config_is_one_line_and_exit_code_64() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("bad.toml");
