@@ -199,38 +199,18 @@ fn parse_time(s: &str) -> Result<u64, String> {
     if let Ok(secs) = s.parse::<u64>() {
         return Ok(secs.saturating_mul(1_000_000));
     }
-    let bad = || format!("`{s}` is not unix seconds, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ");
-    let (date, time) = match s.split_once('T') {
-        Some((d, t)) => (d, Some(t.strip_suffix('Z').ok_or_else(bad)?)),
-        None => (s, None),
+    let bad = |e: jiff::Error| {
+        format!("`{s}` is not unix seconds, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ: {e}")
     };
-    let num = |p: &str| p.parse::<i64>().map_err(|_| bad());
-    let d: Vec<&str> = date.split('-').collect();
-    let [y, m, day] = d.as_slice() else {
-        return Err(bad());
+    let at = if s.contains('T') {
+        s.parse::<jiff::Timestamp>().map_err(bad)?
+    } else {
+        s.parse::<jiff::civil::Date>()
+            .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC))
+            .map_err(bad)?
+            .timestamp()
     };
-    let (y, m, day) = (num(y)?, num(m)?, num(day)?);
-    let (hh, mm, ss) = match time {
-        None => (0, 0, 0),
-        Some(t) => match t.split(':').collect::<Vec<_>>().as_slice() {
-            [h, mi, se] => (num(h)?, num(mi)?, num(se)?),
-            _ => return Err(bad()),
-        },
-    };
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 60 {
-        return Err(bad());
-    }
-    // Days from the civil date (Howard Hinnant's algorithm), proleptic Gregorian.
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
-    u64::try_from(secs)
-        .map(|s| s * 1_000_000)
-        .map_err(|_| format!("`{s}` is before 1970"))
+    u64::try_from(at.as_microsecond()).map_err(|_| format!("`{s}` is before 1970"))
 }
 
 /// `saring serve`. Flags and `SARING_*` variables override the config file, which overrides defaults.
@@ -488,7 +468,16 @@ mod tests {
             Ok(1_795_643_172_000_000)
         );
         assert_eq!(parse_time("2000-03-01"), Ok(951_868_800_000_000));
-        for bad in ["yesterday", "2026-13-01", "2026-11-25T21:46", "1969-12-31"] {
+        assert_eq!(parse_time("2024-02-29"), Ok(1_709_164_800_000_000));
+        for bad in [
+            "yesterday",
+            "2026-13-01",
+            "2026-02-31",
+            "2025-02-29",
+            "2026-04-31T10:00:00Z",
+            "2026-11-25T21:46",
+            "1969-12-31",
+        ] {
             assert!(parse_time(bad).is_err(), "{bad}");
         }
     }

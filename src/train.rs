@@ -6,8 +6,8 @@
 //!   be gigabytes, so documents are fed `batch_rows` at a time through `fit_with`, which accumulates the
 //!   per-class feature counts exactly as one big fit would.
 //! - linfa-bayes 0.8.1 calls `dbg!` on each class histogram in every `fit_with`, printing the whole model
-//!   to stderr. Each call runs with stderr redirected to the null device ([`quiet_stderr`]) and batches are
-//!   large, so a user sees the progress bar, not megabytes of floats.
+//!   to stderr. The build patches that one line out (`vendor/linfa-bayes`), so a trainer sees the progress
+//!   bar and nothing of the process's stderr is ever redirected.
 //! - Serving must not depend on linfa, nor pay O(vocabulary) per comment. The fitted priors and
 //!   per-feature log-probabilities are read out of linfa's model unchanged and become the sparse table of
 //!   [`Model`]; `tests` prove the two score alike.
@@ -472,23 +472,13 @@ fn fit(corpus: &Encoded, alpha: f64, opts: &Options) -> Result<Fitted, Error> {
             }
         }
         let batch = DatasetBase::new(x, Array1::from(labels.to_vec()));
-        let fitted = {
-            let _quiet = quiet_stderr();
-            params.fit_with(model, &batch)?
-        };
-        model = Some(fitted);
+        model = Some(params.fit_with(model, &batch)?);
         start += docs.len();
         bar.inc(docs.len() as u64);
     }
     bar.finish_and_clear();
     // Encoded::build refuses an empty corpus, so at least one batch ran.
     model.map(Fitted).ok_or(Error::MissingClass("training"))
-}
-
-/// Redirect stderr to the null device while linfa-bayes' `dbg!` runs. When stderr cannot be redirected
-/// (another redirect is active, as when tests train in parallel) the output goes through: noisy, harmless.
-fn quiet_stderr() -> Option<gag::Gag> {
-    gag::Gag::stderr().ok()
 }
 
 /// linfa's per-class histogram, as its serde form spells it.

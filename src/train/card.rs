@@ -230,33 +230,11 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     Ok(crate::hash::hex(&Sha256::digest(&bytes)))
 }
 
-/// The current time as `YYYY-MM-DDTHH:MM:SSZ`, without a calendar dependency.
+/// The current time as `YYYY-MM-DDTHH:MM:SSZ` (whole seconds: a card is read by people).
 fn utc_now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 → (year, month, day), Howard Hinnant's algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 #[cfg(test)]
@@ -264,10 +242,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dates_convert_correctly() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_417), (2025, 11, 25));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    fn the_card_is_dated_in_whole_utc_seconds_and_named_beside_its_model() {
+        let now = utc_now();
+        assert!(now.parse::<jiff::Timestamp>().is_ok(), "{now}");
+        assert_eq!(now.len(), "2026-12-02T10:00:00Z".len());
         assert_eq!(
             path_for(Path::new("models/default.model")),
             Path::new("models/default.card.json")
