@@ -35,7 +35,7 @@ fn long_comment() -> String {
 
 fn scoring(c: &mut Criterion) {
     let model = Model::load(&model_path())
-        .expect("models/default.model must exist: run the README's train command");
+        .expect("models/default.model must exist: see docs/model.md for the train command");
     let long = long_comment();
     let mut group = c.benchmark_group("tokenize_and_score");
     for (name, text) in [

@@ -14,7 +14,7 @@ fi
 for f in indonesian_youtube_gambling youtube_spam_collection sms_spam_collection indonesian_sms_spam; do
   sum=$(sha256sum "$corpus/$f.jsonl" | cut -d' ' -f1)
   if ! grep -q "\"sha256\": \"$sum\"" models/default.card.json; then
-    echo "models/default.card.json does not record $f.jsonl as it is now: retrain the model (README)" >&2
+    echo "models/default.card.json does not record $f.jsonl as it is now: retrain the model (docs/model.md)" >&2
     exit 1
   fi
 done

@@ -149,7 +149,7 @@ pub struct AdminAt {
 /// Where the configuration and the store are, for commands that open the store.
 #[derive(Debug, Args)]
 pub struct StoreArgs {
-    /// A TOML config file (see the README for every setting).
+    /// A TOML config file (every setting: docs/configuration.md).
     #[arg(long, env = "SARING_CONFIG")]
     pub config: Option<PathBuf>,
     /// Directory of the embedded store's database file [default: data].

@@ -1,54 +1,8 @@
 //! The service configuration: one `Config`, from defaults, an optional TOML file, then flags and `SARING_*`
 //! environment variables (applied by the CLI), validated before any socket is bound.
 //!
-//! ```toml
-//! addr = "127.0.0.1:50051"
-//! model = "models/default.model"
-//! max_content_bytes = 65536
-//! idempotency_window_secs = 86400
-//! decision_retention_secs = 2592000       # decisions kept for feedback by id (30 days)
-//! data_dir = "data"                      # the embedded store's file: data/saring.redb
-//! redis_url = "redis://127.0.0.1:6379"   # omit for the embedded store
-//! store_timeout_ms = 50
-//! rate_limits_without_store = "open"    # or "closed": refuse what cannot be counted while the store is down
-//! tls_cert = "/etc/saring/cert.pem"    # with tls_key: TLS on the gRPC port
-//! tls_key = "/etc/saring/key.pem"
-//! insecure_no_auth = false               # true: no API keys (local development only)
-//! drain_timeout_secs = 10
-//! max_concurrent_streams = 256           # per connection
-//! request_timeout_ms = 30000
-//!
-//! [rules]                        # every site, unless the site overrides
-//! max_links = 2
-//! min_seconds_to_submit = 3
-//! blocked_terms = ["casino bonus"]
-//! moderation_terms = ["refund"]
-//! privileged_roles = ["administrator", "editor"]
-//!
-//! [limits]
-//! ip = { burst = 5, per_hour = 30 }
-//! author = { burst = 5, per_hour = 20 }
-//! site = { burst = 300, per_hour = 6000 }
-//!
-//! [trust]                        # trusted returning commenters (off by default)
-//! enabled = true
-//! min_approved = 2
-//! require_verified = true
-//!
-//! [campaign]                     # near-duplicate waves
-//! enabled = true
-//! threshold = 5                  # more sightings than this within the window → rule.campaign
-//! window_secs = 3600
-//! action = "hold"                # or "reject"
-//! min_words = 6
-//!
-//! [sites.myblog]                 # per-site overrides; unspecified keys keep the defaults above
-//! rules = { max_links = 0 }
-//! accept_below_probability = 0.2
-//! reject_at_probability = 0.999
-//! trust = { enabled = true, min_approved = 1 }   # a table given here replaces the default one whole
-//! webhook = { url = "http://blog.internal/saring-events", secret = "change-me-to-a-long-random-string" }
-//! ```
+//! Every setting is documented once, in docs/configuration.md; a test below holds that page's reference
+//! block to these types, so the two cannot drift apart.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -123,6 +77,8 @@ pub enum Error {
 
 /// The cheap rules blog owners rely on.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+// Serialised only by the test that checks docs/configuration.md against these types.
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields, default)]
 pub struct Rules {
     /// More links than this → HOLD.
@@ -151,6 +107,8 @@ impl Default for Rules {
 
 /// Partial rules for a site; what is absent comes from the defaults.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+// Serialised only by the test that checks docs/configuration.md against these types.
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields)]
 pub struct RulesOverride {
     /// See [`Rules::max_links`].
@@ -167,6 +125,8 @@ pub struct RulesOverride {
 
 /// One rate limit: a burst, refilled at a sustained rate (GCRA).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+// Serialised only by the test that checks docs/configuration.md against these types.
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields)]
 pub struct Limit {
     /// Requests allowed at once.
@@ -177,6 +137,8 @@ pub struct Limit {
 
 /// The three rate-limit dimensions.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+// Serialised only by the test that checks docs/configuration.md against these types.
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Per client IP (IPv4 address, IPv6 /64).
@@ -209,6 +171,8 @@ impl Default for Limits {
 
 /// What CheckComment does about rate limits while the store does not answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+// Serialised only by the test that checks docs/configuration.md against these types.
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(rename_all = "lowercase")]
 pub enum FailMode {
     /// Decide without rate limits (the rules and the model still apply).
@@ -219,6 +183,8 @@ pub enum FailMode {
 
 /// Trusted returning commenters (WordPress's "comment author must have a previously approved comment").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+// Serialised only by the test that checks docs/configuration.md against these types.
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields, default)]
 pub struct Trust {
     /// Off by default: a blog opts in.
@@ -242,6 +208,8 @@ impl Default for Trust {
 
 /// What a campaign sighting does to the decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+// Serialised only by the test that checks docs/configuration.md against these types.
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(rename_all = "lowercase")]
 pub enum CampaignAction {
     /// At least HOLD: a person looks at the wave.
@@ -252,6 +220,8 @@ pub enum CampaignAction {
 
 /// Near-duplicate waves of one text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+// Serialised only by the test that checks docs/configuration.md against these types.
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields, default)]
 pub struct Campaign {
     /// On by default: waves are how spam arrives.
@@ -281,6 +251,8 @@ impl Default for Campaign {
 
 /// Where a site's queue events are POSTed.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
+// Serialised only by the test that checks docs/configuration.md against these types.
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields)]
 pub struct Webhook {
     /// An `http://` or `https://` URL.
@@ -304,6 +276,8 @@ impl std::fmt::Debug for Webhook {
 
 /// Per-site overrides.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+// Serialised only by the test that checks docs/configuration.md against these types.
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields)]
 pub struct SiteOverride {
     /// Rules to change.
@@ -325,6 +299,8 @@ pub struct SiteOverride {
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+// Serialised only by the test that checks docs/configuration.md against these types.
+#[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// gRPC listen address.
@@ -339,7 +315,7 @@ pub struct Config {
     pub decision_retention_secs: u64,
     /// Where the embedded store keeps its database file (ignored with Redis).
     pub data_dir: PathBuf,
-    /// Redis to share state through (`redis://host:port/db`); absent → the embedded in-memory store.
+    /// Redis to share state through (`redis://host:port/db`); absent → the embedded store in `data_dir`.
     pub redis_url: Option<String>,
     /// Milliseconds a store operation may take before the check gives up on it.
     pub store_timeout_ms: u64,
@@ -718,5 +694,111 @@ mod tests {
         let e =
             hook("url = \"https://h.example.org/\"\nca_file = \"/no/such/file.pem\"").unwrap_err();
         assert!(e.contains("sites.x.webhook.ca_file"), "{e}");
+    }
+}
+
+/// docs/configuration.md's reference block, held to the code: it parses and validates, its defaults are
+/// the code's, and it names every key the code reads and no other.
+#[cfg(test)]
+mod reference {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// Keys the block shows commented out, because validation opens the files they name.
+    const FILE_KEYS: [&str; 3] = ["tls_cert", "tls_key", "ca_file"];
+
+    fn block() -> String {
+        let page = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md"),
+        )
+        .unwrap();
+        let blocks: Vec<&str> = page.split("```toml\n").skip(1).collect();
+        assert_eq!(
+            blocks.len(),
+            1,
+            "docs/configuration.md has one ```toml block"
+        );
+        blocks[0].split("```").next().unwrap().to_string()
+    }
+
+    /// Every key path in a JSON value, tables descended into.
+    fn paths(prefix: &str, value: &serde_json::Value, out: &mut BTreeSet<String>) {
+        if let serde_json::Value::Object(map) = value {
+            for (k, v) in map {
+                let path = format!("{prefix}{k}");
+                if v.is_object() {
+                    paths(&format!("{path}."), v, out);
+                } else {
+                    out.insert(path);
+                }
+            }
+        }
+    }
+
+    fn code_keys() -> BTreeSet<String> {
+        let mut keys = BTreeSet::new();
+        let mut top = serde_json::to_value(Config::default()).unwrap();
+        top.as_object_mut().unwrap().remove("sites");
+        paths("", &top, &mut keys);
+        let site = "sites.myblog.";
+        paths(
+            site,
+            &serde_json::to_value(SiteOverride::default()).unwrap(),
+            &mut keys,
+        );
+        // A site's tables are absent by default; their keys are those of the tables they replace.
+        let tables = [
+            ("rules", serde_json::to_value(RulesOverride::default())),
+            ("limits", serde_json::to_value(Limits::default())),
+            ("trust", serde_json::to_value(Trust::default())),
+            ("campaign", serde_json::to_value(Campaign::default())),
+            (
+                "webhook",
+                serde_json::to_value(Webhook {
+                    url: String::new(),
+                    secret: String::new(),
+                    ca_file: None,
+                }),
+            ),
+        ];
+        for (table, value) in tables {
+            keys.remove(&format!("{site}{table}"));
+            paths(&format!("{site}{table}."), &value.unwrap(), &mut keys);
+        }
+        keys
+    }
+
+    #[test]
+    fn the_documented_reference_parses_validates_and_states_the_defaults() {
+        let config: Config = toml::from_str(&block()).unwrap();
+        config.validate().unwrap();
+        let mut defaults = config.clone();
+        // Example values, not defaults.
+        defaults.redis_url = None;
+        defaults.sites.clear();
+        assert_eq!(defaults, Config::default());
+    }
+
+    #[test]
+    fn the_documented_reference_names_every_key_and_only_those() {
+        let mut text = block();
+        for key in FILE_KEYS {
+            text = text.replace(&format!("# {key} = "), &format!("{key} = "));
+        }
+        let documented: toml::Value = toml::from_str(&text).unwrap();
+        let mut doc_keys = BTreeSet::new();
+        paths(
+            "",
+            &serde_json::to_value(documented).unwrap(),
+            &mut doc_keys,
+        );
+        let code = code_keys();
+        let undocumented: Vec<_> = code.difference(&doc_keys).collect();
+        let unknown: Vec<_> = doc_keys.difference(&code).collect();
+        assert!(
+            undocumented.is_empty() && unknown.is_empty(),
+            "docs/configuration.md: missing {undocumented:?}; not in the code {unknown:?}"
+        );
     }
 }

@@ -23,7 +23,7 @@ pub const MIN_EVIDENCE_TOKENS: usize = 4;
 /// How many of the model's strongest tokens are listed as reasons.
 pub const REASON_TOKENS: usize = 3;
 
-/// Stable reason codes (documented in the README; clients may match on them).
+/// Stable reason codes (documented in docs/api.md; clients may match on them).
 pub mod code {
     /// The model's overall verdict; weight is the spam log-odds.
     pub const MODEL_SPAM: &str = "model.spam";

@@ -8,7 +8,7 @@
 //!
 //! Each request carries `x-saring-signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`
 //! keyed with the site's secret; a receiver recomputes it and refuses old timestamps, so a captured
-//! request cannot be replayed later (the README shows the check).
+//! request cannot be replayed later (docs/moderation.md shows the check).
 //!
 //! An `https://` receiver is verified against the host's trust store, or against the site's
 //! `ca_file` (rustls, through hyper-rustls).
