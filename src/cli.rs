@@ -4,44 +4,6 @@
 //! the one place that prints reports to stdout.
 #![allow(clippy::print_stdout)]
 
-/// Open the store `$config` names — Redis when it has a `redis_url`, else the embedded store in its
-/// `data_dir` — bind it to `$store` and its kind ("redis" or "embedded") to `$kind`, and evaluate
-/// `$body` (in an async context returning `anyhow::Result`). A macro, not a function, because each
-/// store is its own type and `$body` is generic over it. `$hint` follows an embedded store that will
-/// not open (redb locks its file while another process has it).
-macro_rules! with_store {
-    ($config:expr, $hint:expr, |$store:ident, $kind:ident| $body:expr) => {{
-        use anyhow::Context as _;
-        match $config.redis_url.clone() {
-            Some(url) => {
-                let timeout = std::time::Duration::from_millis($config.store_timeout_ms);
-                let $store = $crate::store::redis::RedisStore::connect(&url, timeout)
-                    .await
-                    .with_context(|| {
-                        format!(
-                            "connecting to redis at {}",
-                            $crate::config::redact_url(&url)
-                        )
-                    })?;
-                let $kind = "redis";
-                $body
-            }
-            None => {
-                let $store = $crate::store::embedded::EmbeddedStore::open(&$config.data_dir)
-                    .with_context(|| {
-                        format!(
-                            "opening the embedded store in {}{}",
-                            $config.data_dir.display(),
-                            $hint
-                        )
-                    })?;
-                let $kind = "embedded";
-                $body
-            }
-        }
-    }};
-}
-
 mod admin;
 mod check;
 mod cv;
@@ -174,6 +136,23 @@ impl StoreArgs {
             config.redis_url = Some(url.clone());
         }
         Ok(config)
+    }
+}
+
+/// What follows an embedded store that will not open while `saring serve` has it (redb locks its file).
+const STORE_IN_USE_HINT: &str = "stop `saring serve` first, or leave out --direct to go through it";
+
+/// Open the store `config` names; `hint` is said first when the embedded store will not open.
+async fn open_store(
+    config: &crate::config::Config,
+    hint: Option<&'static str>,
+) -> anyhow::Result<crate::store::Store> {
+    match crate::store::Store::open(config).await {
+        Ok(store) => Ok(store),
+        Err(e @ crate::store::OpenError::Embedded { .. }) if hint.is_some() => {
+            Err(anyhow::Error::new(e).context(hint.unwrap_or_default()))
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -20,23 +20,22 @@ use tracing::Instrument;
 use crate::moderation::comment::Comment;
 use crate::pb;
 use crate::service::check::Checker;
-use crate::store::Store;
 
 /// The `saring.v1.Moderation` service.
 #[derive(Debug)]
-pub struct ModerationService<S> {
-    checker: Arc<Checker<S>>,
+pub struct ModerationService {
+    checker: Arc<Checker>,
 }
 
-impl<S> ModerationService<S> {
+impl ModerationService {
     /// Serve checks through `checker`.
-    pub fn new(checker: Arc<Checker<S>>) -> Self {
+    pub fn new(checker: Arc<Checker>) -> Self {
         ModerationService { checker }
     }
 }
 
 #[tonic::async_trait]
-impl<S: Store> pb::moderation_server::Moderation for ModerationService<S> {
+impl pb::moderation_server::Moderation for ModerationService {
     async fn check_comment(
         &self,
         request: Request<pb::CheckCommentRequest>,
@@ -56,7 +55,7 @@ impl<S: Store> pb::moderation_server::Moderation for ModerationService<S> {
                 .checker
                 .check(&comment, &request)
                 .await
-                .map_err(status::check)?;
+                .map_err(|e| status::store(&e))?;
             tracing::info!(
                 decision = response.decision().as_str_name(),
                 latency_us = started.elapsed().as_micros() as u64,

@@ -24,14 +24,11 @@ use crate::grpc::{AdminService, AuthLayer, ModerationService, QueueService};
 use crate::pb;
 use crate::service::check::Checker;
 use crate::service::queue::Queue;
-use crate::store::Store;
 
 mod linger;
 
 /// How often the store's health is checked: Redis returning is noticed within this plus one ping.
 pub const HEALTH_INTERVAL: Duration = Duration::from_millis(500);
-/// One health ping's limit.
-const PING_LIMIT: Duration = Duration::from_secs(1);
 
 /// Why the server stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -55,20 +52,20 @@ pub enum Error {
 
 /// Serve Moderation, ModerationQueue, health and reflection on `listener` until `shutdown` resolves,
 /// then finish the requests in flight (within the drain timeout) and return.
-pub async fn run<S: Store>(
+pub async fn run(
     listener: TcpListener,
-    checker: Arc<Checker<S>>,
+    checker: Arc<Checker>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Error> {
     run_queue(listener, Arc::new(Queue::new(checker)), shutdown).await
 }
 
-type ModerationServer<S> = pb::moderation_server::ModerationServer<ModerationService<S>>;
-type QueueServer<S> = pb::moderation_queue_server::ModerationQueueServer<QueueService<S>>;
-type AdminServer<S> = pb::admin_server::AdminServer<AdminService<S>>;
+type ModerationServer = pb::moderation_server::ModerationServer<ModerationService>;
+type QueueServer = pb::moderation_queue_server::ModerationQueueServer<QueueService>;
+type AdminServer = pb::admin_server::AdminServer<AdminService>;
 
 /// Set every saring service's health at once (and the server's, the empty name).
-async fn set_health<S: Store>(health: &HealthReporter, serving: bool) {
+async fn set_health(health: &HealthReporter, serving: bool) {
     use tonic_health::ServingStatus;
     let status = if serving {
         ServingStatus::Serving
@@ -77,31 +74,27 @@ async fn set_health<S: Store>(health: &HealthReporter, serving: bool) {
     };
     health.set_service_status("", status).await;
     if serving {
-        health.set_serving::<ModerationServer<S>>().await;
-        health.set_serving::<QueueServer<S>>().await;
-        health.set_serving::<AdminServer<S>>().await;
+        health.set_serving::<ModerationServer>().await;
+        health.set_serving::<QueueServer>().await;
+        health.set_serving::<AdminServer>().await;
     } else {
-        health.set_not_serving::<ModerationServer<S>>().await;
-        health.set_not_serving::<QueueServer<S>>().await;
-        health.set_not_serving::<AdminServer<S>>().await;
+        health.set_not_serving::<ModerationServer>().await;
+        health.set_not_serving::<QueueServer>().await;
+        health.set_not_serving::<AdminServer>().await;
     }
 }
 
 /// Ping the store until `stopping`; health and the checker follow its answers.
-async fn monitor<S: Store>(
-    checker: Arc<Checker<S>>,
+async fn monitor(
+    checker: Arc<Checker>,
     health: HealthReporter,
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut serving = true;
     loop {
-        let up = matches!(
-            tokio::time::timeout(PING_LIMIT, checker.store().ping()).await,
-            Ok(Ok(()))
-        );
-        checker.set_store_up(up);
+        let up = checker.store().check_health().await;
         if up != serving && !*stopping.borrow() {
-            set_health::<S>(&health, up).await;
+            set_health(&health, up).await;
             serving = up;
         }
         tokio::select! {
@@ -112,15 +105,15 @@ async fn monitor<S: Store>(
 }
 
 /// [`run`] over a queue the caller keeps a handle to (tests read its watcher count).
-pub async fn run_queue<S: Store>(
+pub async fn run_queue(
     listener: TcpListener,
-    queue: Arc<Queue<S>>,
+    queue: Arc<Queue>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Error> {
     let checker = queue.checker().clone();
     let config = checker.config().clone();
     let (health, health_service) = tonic_health::server::health_reporter();
-    set_health::<S>(&health, true).await;
+    set_health(&health, true).await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -130,7 +123,6 @@ pub async fn run_queue<S: Store>(
     let auth = Arc::new(Authenticator::new(
         checker.store().clone(),
         !config.insecure_no_auth,
-        checker.store_health(),
     ));
     if config.insecure_no_auth {
         tracing::warn!("API keys are OFF (insecure_no_auth): anyone who reaches this port may do anything; for local development only");
@@ -147,7 +139,7 @@ pub async fn run_queue<S: Store>(
         tracing::info!("shutting down: no new requests, finishing those in flight");
         // Watch streams never finish by themselves; end them so the drain can.
         let _ = stopping_tx.send(true);
-        set_health::<S>(&health, false).await;
+        set_health(&health, false).await;
         let _ = draining_tx.send(());
     };
     // Without TCP_NODELAY a small response waits for the client's delayed ACK: 40 ms per request.

@@ -1,22 +1,120 @@
-//! Where shared state lives: rate-limit buckets, remembered decisions (idempotency) and held comments.
+//! Where shared state lives: rate-limit buckets, remembered decisions (idempotency), held comments and
+//! their resolutions, the audit log and event feed, labelled examples, authors' standing, campaign
+//! counts and API keys.
 //!
-//! One trait, two implementations: [`embedded::EmbeddedStore`], the embedded default used when no Redis is
-//! configured, and [`redis::RedisStore`] for one or several replicas sharing one Redis. Both must behave alike; the behavioural
-//! tests in `tests/it/store.rs` run the same suite against each.
+//! [`Store`] is the one way in. Its methods take and give domain types (the `pb` messages the state is
+//! made of); it encodes and decodes them, so a record that does not decode is [`Error::Corrupt`] in one
+//! place. It also owns the store's health and time limits: the server's monitor records whether the
+//! store answers ([`Store::check_health`]), and while it does not, the operations on a check's path and
+//! key look-ups fail at once with [`Error::Down`] instead of each waiting out its limit.
+//!
+//! Behind it, one of two implementations of [`backend::Backend`], which keep encoded records: the
+//! [`embedded::EmbeddedStore`] (a redb file, the default when no Redis is configured) and the
+//! [`redis::RedisStore`] (several replicas sharing one Redis). Both behave alike; `tests/it/store.rs` runs
+//! one behavioural suite against each.
 
+mod backend;
 pub mod embedded;
 pub mod redis;
 
 use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
+use prost::Message;
+
+use crate::config::{redact_url, Config};
 use crate::moderation::ratelimit::{Admission, Bucket};
+use crate::pb;
+use backend::Backend;
+
+/// A key look-up's limit: a request must not wait long on a store that stopped answering, and a cached
+/// key (see `access::auth`) can carry the request meanwhile.
+pub const KEY_LOOKUP_LIMIT: Duration = Duration::from_millis(250);
+
+/// Shortest limit of a health ping: a store that answers checks within their limit may still take a
+/// little longer for a ping while it is busy, and a false "down" would degrade every check.
+pub const MIN_PING_LIMIT: Duration = Duration::from_millis(500);
+
+/// Limit of the moderator's operations on Redis: they move more data than a check (a page of the
+/// queue, a whole site's labels) and nobody waits on them in a hot path.
+pub const QUEUE_LIMIT: Duration = Duration::from_secs(5);
 
 /// Why the store could not answer.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The store is unreachable or refused the operation.
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
+    /// The store's last health check failed, so the operation was not tried.
+    #[error("the store is down")]
+    Down,
+    /// The store did not answer within the operation's limit.
+    #[error("the store did not answer within {0:?}")]
+    Timeout(Duration),
+    /// Redis refused the operation or could not be reached.
+    #[error("redis failed")]
+    Redis(#[from] ::redis::RedisError),
+    /// The embedded database failed. Shared, because one failed group commit answers every write in it.
+    #[error("the embedded database failed")]
+    Database(#[source] Arc<redb::Error>),
+    /// Another write in the embedded store's group commit failed, so nothing of the batch was written.
+    #[error("another write committed with this one failed; nothing was written")]
+    BatchAborted,
+    /// The embedded store cannot work (it is closing, or a lock was poisoned by a panic).
+    #[error("the embedded store is unusable: {0}")]
+    Broken(&'static str),
+    /// The state changed under a multi-step operation (an item deleted by hand mid-way); a retry sees
+    /// the new state.
+    #[error("the store changed during the operation: {0}")]
+    Changed(&'static str),
+    /// A stored record does not decode: retrying will not help.
+    #[error("a stored {what} is corrupt")]
+    Corrupt {
+        /// Which kind of record.
+        what: &'static str,
+        /// The decoder's complaint.
+        #[source]
+        source: prost::DecodeError,
+    },
+    /// The store answered something saring does not understand (a record it did not write).
+    #[error("the store answered unexpectedly: {0}")]
+    Unexpected(String),
+}
+
+impl Error {
+    /// Whether trying again later may succeed: the store was down or slow, not its data wrong.
+    pub fn is_transient(&self) -> bool {
+        !matches!(self, Error::Corrupt { .. } | Error::Unexpected(_))
+    }
+}
+
+impl From<redb::Error> for Error {
+    fn from(e: redb::Error) -> Self {
+        Error::Database(Arc::new(e))
+    }
+}
+
+/// Why a store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The embedded store's file could not be opened.
+    #[error("opening the embedded store in {dir}")]
+    Embedded {
+        /// The data directory.
+        dir: PathBuf,
+        /// Why.
+        #[source]
+        source: embedded::OpenError,
+    },
+    /// The Redis URL is not usable.
+    #[error("connecting to redis at {url}")]
+    Redis {
+        /// The URL, with any password redacted.
+        url: String,
+        /// Why.
+        #[source]
+        source: Error,
+    },
 }
 
 /// Makes an admission count at most once per comment: a retry of a comment already counted (within
@@ -28,62 +126,6 @@ pub struct Once<'a> {
     pub comment_id: &'a str,
     /// How long the comment is remembered as counted, in microseconds.
     pub ttl_us: u64,
-}
-
-/// A held item as the store keeps it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeldRecord {
-    /// The held id.
-    pub held_id: String,
-    /// The encoded `HeldItem` as stored at HOLD time (without sequence or resolution).
-    pub item: Vec<u8>,
-    /// Position in the site's queue: strictly increasing in the order items were held.
-    pub sequence: u64,
-    /// The encoded `Resolution`, once resolved.
-    pub resolution: Option<Vec<u8>>,
-}
-
-/// What `hold` did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Hold {
-    /// Stored as a new item at this sequence.
-    Stored {
-        /// Its position in the queue.
-        sequence: u64,
-    },
-    /// The comment id was already held (a retry that raced the first attempt): nothing was written and
-    /// this is the item that stands.
-    Existing(HeldRecord),
-}
-
-/// One resolution, everything written together with it.
-#[derive(Debug, Clone)]
-pub struct Resolve {
-    /// The verdict's wire number (compared to tell a repeat from a conflict).
-    pub verdict: i32,
-    /// The encoded `Resolution`.
-    pub resolution: Vec<u8>,
-    /// The encoded `AuditEntry` appended to the audit log.
-    pub audit: Vec<u8>,
-    /// The encoded `QueueEvent` appended to the event feed.
-    pub event: Vec<u8>,
-    /// A labelled example to keep under the decision id (none for REJECT_OTHER).
-    pub label: Option<(String, Vec<u8>)>,
-    /// What the verdict teaches about the author, if the comment had an e-mail address.
-    pub trust: Option<TrustUpdate>,
-}
-
-/// What `resolve` found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Resolved {
-    /// Resolved now.
-    Done,
-    /// Already resolved with the same verdict: nothing changed. The standing resolution.
-    Same(Vec<u8>),
-    /// Already resolved with another verdict: nothing changed. The standing resolution.
-    Conflict(Vec<u8>),
-    /// No such item.
-    NotFound,
 }
 
 /// A change to an author's standing on a site, keyed by a hash of the normalised e-mail.
@@ -104,187 +146,496 @@ pub struct Standing {
     pub spam: bool,
 }
 
-/// A decision kept for feedback by decision id or comment id: written with the remembered response, in
-/// the same write.
+/// What [`Store::hold`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Hold {
+    /// Stored as a new item at this sequence.
+    Stored {
+        /// Its position in the queue.
+        sequence: u64,
+    },
+    /// The comment id was already held (a retry that raced the first attempt): nothing was written and
+    /// this is the item that stands.
+    Existing(Box<pb::HeldItem>),
+}
+
+/// One resolution and everything written together with it.
 #[derive(Debug, Clone)]
-pub struct Record {
-    /// The decision id.
-    pub decision_id: String,
-    /// The encoded `DecisionRecord`.
-    pub bytes: Vec<u8>,
-    /// How long to keep it.
+pub struct Resolve {
+    /// The resolution (its verdict tells a repeat from a conflict).
+    pub resolution: pb::Resolution,
+    /// Appended to the audit log.
+    pub audit: pb::AuditEntry,
+    /// Appended to the event feed.
+    pub event: pb::QueueEvent,
+    /// A labelled example, kept under its decision id (none for REJECT_OTHER, nor for a recheck).
+    pub label: Option<pb::LabelledExample>,
+    /// What the verdict teaches about the author, if the comment had an e-mail address.
+    pub trust: Option<TrustUpdate>,
+}
+
+/// What [`Store::resolve`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resolved {
+    /// Resolved now.
+    Done,
+    /// Already resolved with the same verdict: nothing changed. The standing resolution.
+    Same(pb::Resolution),
+    /// Already resolved with another verdict: nothing changed. The standing resolution.
+    Conflict(pb::Resolution),
+    /// No such item.
+    NotFound,
+}
+
+/// A decision kept for feedback by decision id or comment id, written in the same write as the
+/// remembered response.
+#[derive(Debug, Clone, Copy)]
+pub struct Keep<'a> {
+    /// The request and the response, kept under the response's decision id.
+    pub record: &'a pb::DecisionRecord,
+    /// How long to keep it, in microseconds.
     pub ttl_us: u64,
 }
 
 /// A labelled example from the blog's feedback, with its audit entry.
 #[derive(Debug, Clone)]
 pub struct Feedback {
-    /// The decision the label is kept under; a later report for it replaces this one.
-    pub decision_id: String,
-    /// The encoded `LabelledExample`.
-    pub label: Vec<u8>,
-    /// The encoded `AuditEntry`.
-    pub audit: Vec<u8>,
+    /// The label, kept under its decision id: a later report for that decision replaces it.
+    pub label: pb::LabelledExample,
+    /// Appended to the audit log.
+    pub audit: pb::AuditEntry,
     /// Spam feedback on a comment with an e-mail address marks the author.
     pub trust: Option<TrustUpdate>,
 }
 
-/// One entry of an append-only log (audit or events): its cursor and the encoded message.
-pub type Entry = (String, Vec<u8>);
+/// The implementation behind a [`Store`].
+#[derive(Debug, Clone)]
+enum Any {
+    Embedded(embedded::EmbeddedStore),
+    // Boxed: its scripts make it several times the embedded store's size, and stores are cloned rarely.
+    Redis(Box<redis::RedisStore>),
+}
 
-/// Shared state behind the service.
-pub trait Store: Clone + Send + Sync + 'static {
-    /// Whether the store answers now (the health service reports it).
-    fn ping(&self) -> impl Future<Output = Result<(), Error>> + Send;
+/// Run the operation `$op` (with `$b` bound to whichever implementation the store has) under the
+/// limits of `$class`, and await it. A macro because each implementation's futures are their own types.
+macro_rules! run {
+    ($store:expr, $class:expr, |$b:ident| $op:expr) => {
+        match &$store.backend {
+            Any::Embedded($b) => $store.limited($class, $op).await,
+            Any::Redis($b) => $store.limited($class, $op).await,
+        }
+    };
+}
+
+/// How long an operation may take and whether it is tried while the store is known down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// A step of CheckComment: bounded by `store_timeout_ms` (on Redis) and not tried while down, so a
+    /// check decides degraded at once.
+    Check,
+    /// An API key look-up: bounded by [`KEY_LOOKUP_LIMIT`] and not tried while down.
+    Key,
+    /// A moderator's or an admin's operation: bounded by [`QUEUE_LIMIT`] (on Redis), always tried.
+    Queue,
+    /// The health ping.
+    Ping,
+}
+
+/// Shared state behind the service: cheap to clone, every clone the same store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    backend: Any,
+    /// Whether the store answered its last health check.
+    up: Arc<AtomicBool>,
+    /// A check step's limit (`store_timeout_ms`).
+    timeout: Duration,
+}
+
+fn decode<T: Message + Default>(what: &'static str, bytes: &[u8]) -> Result<T, Error> {
+    T::decode(bytes).map_err(|source| Error::Corrupt { what, source })
+}
+
+/// A held item as a moderator sees it: the stored item with its sequence and resolution.
+fn assemble(record: backend::HeldRecord) -> Result<pb::HeldItem, Error> {
+    let mut item: pb::HeldItem = decode("held item", &record.item)?;
+    item.sequence = record.sequence;
+    item.resolution = record
+        .resolution
+        .map(|r| decode("resolution", &r))
+        .transpose()?;
+    Ok(item)
+}
+
+impl Store {
+    /// The store `config` names: Redis when it has a `redis_url`, else the embedded store in its
+    /// `data_dir`. A Redis that is down is no error: the connection is made on first use and remade
+    /// after each failure.
+    pub async fn open(config: &Config) -> Result<Store, OpenError> {
+        let timeout = Duration::from_millis(config.store_timeout_ms);
+        match &config.redis_url {
+            Some(url) => redis::RedisStore::connect(url, timeout)
+                .await
+                .map(Store::redis)
+                .map_err(|source| OpenError::Redis {
+                    url: redact_url(url),
+                    source,
+                }),
+            None => embedded::EmbeddedStore::open(&config.data_dir)
+                .map(Store::embedded)
+                .map_err(|source| OpenError::Embedded {
+                    dir: config.data_dir.clone(),
+                    source,
+                }),
+        }
+    }
+
+    /// A store over an embedded database. Its operations are not cut short: it has no network to wait
+    /// on, and a limit would only turn a slow disk flush into an error for a write that lands anyway.
+    pub fn embedded(store: embedded::EmbeddedStore) -> Store {
+        Store::with(Any::Embedded(store), Duration::ZERO)
+    }
+
+    /// A store over Redis, each check step bounded by the timeout it was connected with.
+    pub fn redis(store: redis::RedisStore) -> Store {
+        let timeout = store.timeout();
+        Store::with(Any::Redis(Box::new(store)), timeout)
+    }
+
+    fn with(backend: Any, timeout: Duration) -> Store {
+        Store {
+            backend,
+            up: Arc::new(AtomicBool::new(true)),
+            timeout,
+        }
+    }
+
+    /// "embedded" or "redis", for logs.
+    pub fn kind(&self) -> &'static str {
+        match self.backend {
+            Any::Embedded(_) => "embedded",
+            Any::Redis(_) => "redis",
+        }
+    }
+
+    /// Whether the store answered its last health check.
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    /// Ping the store and record whether it answered (logged when that changes); returns it.
+    pub async fn check_health(&self) -> bool {
+        let up = run!(self, Class::Ping, |b| b.ping()).is_ok();
+        let was = self.up.swap(up, Ordering::Relaxed);
+        if was != up {
+            if up {
+                tracing::info!(store = self.kind(), "the store answers again");
+            } else {
+                tracing::warn!(
+                    store = self.kind(),
+                    "the store does not answer: deciding without it (store.degraded)"
+                );
+            }
+        }
+        up
+    }
+
+    fn limit(&self, class: Class) -> Option<Duration> {
+        let remote = matches!(self.backend, Any::Redis(_));
+        match class {
+            Class::Key => Some(KEY_LOOKUP_LIMIT),
+            Class::Ping => Some(self.timeout.max(MIN_PING_LIMIT)),
+            Class::Check if remote => Some(self.timeout),
+            Class::Queue if remote => Some(self.timeout.max(QUEUE_LIMIT)),
+            Class::Check | Class::Queue => None,
+        }
+    }
+
+    async fn limited<T>(
+        &self,
+        class: Class,
+        op: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        if matches!(class, Class::Check | Class::Key) && !self.is_up() {
+            return Err(Error::Down);
+        }
+        match self.limit(class) {
+            Some(limit) => tokio::time::timeout(limit, op)
+                .await
+                .map_err(|_| Error::Timeout(limit))?,
+            None => op.await,
+        }
+    }
 
     /// Count one request against every bucket, all or nothing: it is admitted and counted in every
     /// bucket only when every bucket admits it. Exact under concurrency. With `once`, a comment already
     /// counted is admitted free.
-    fn admit(
+    pub async fn admit(
         &self,
         site: &str,
         once: Option<Once<'_>>,
         buckets: &[Bucket],
         now_us: u64,
-    ) -> impl Future<Output = Result<Admission, Error>> + Send;
+    ) -> Result<Admission, Error> {
+        run!(self, Class::Check, |b| b.admit(site, once, buckets, now_us))
+    }
 
     /// The response remembered for `(site, comment_id)`, if it has not expired.
-    fn recall(
+    pub async fn recall(
         &self,
         site: &str,
         comment_id: &str,
         now_us: u64,
-    ) -> impl Future<Output = Result<Option<Vec<u8>>, Error>> + Send;
+    ) -> Result<Option<pb::CheckCommentResponse>, Error> {
+        let bytes = run!(self, Class::Check, |b| b.recall(site, comment_id, now_us))?;
+        bytes.map(|b| decode("remembered decision", &b)).transpose()
+    }
 
-    /// Keep a held comment (an encoded `HeldItem`) under `held_id`, durably, before HOLD is answered,
-    /// and append `event` to the site's feed. Held items never expire: they wait for a person. With a
-    /// comment id, a comment is held once: if it is already held, nothing is written and the standing
-    /// item is returned.
-    fn hold(
+    /// Remember `response` for `(site, comment_id)` for `ttl_us`, unless a response is already there;
+    /// returns the response that stands (the earlier one wins, so concurrent retries agree). With a new
+    /// response, `keep` is written in the same write, for feedback by decision id.
+    pub async fn remember(
         &self,
         site: &str,
-        held_id: &str,
         comment_id: &str,
-        item: Vec<u8>,
-        event: Vec<u8>,
-    ) -> impl Future<Output = Result<Hold, Error>> + Send;
+        response: &pb::CheckCommentResponse,
+        ttl_us: u64,
+        keep: Option<Keep<'_>>,
+        now_us: u64,
+    ) -> Result<pb::CheckCommentResponse, Error> {
+        let record = keep.map(|k| backend::Record {
+            decision_id: response.decision_id.clone(),
+            bytes: k.record.encode_to_vec(),
+            ttl_us: k.ttl_us,
+        });
+        let standing = run!(self, Class::Check, |b| b.remember(
+            site,
+            comment_id,
+            response.encode_to_vec(),
+            ttl_us,
+            record,
+            now_us
+        ))?;
+        decode("remembered decision", &standing)
+    }
 
-    /// A held item, waiting or resolved.
-    fn held(
+    /// Keep a held comment under its `held_id`, durably, before HOLD is answered, and append `event`
+    /// to the site's feed. Held items never expire: they wait for a person. With a comment id, a
+    /// comment is held once: if it is already held, nothing is written and the standing item is
+    /// returned.
+    pub async fn hold(
         &self,
         site: &str,
-        held_id: &str,
-    ) -> impl Future<Output = Result<Option<HeldRecord>, Error>> + Send;
+        item: &pb::HeldItem,
+        comment_id: &str,
+        event: &pb::QueueEvent,
+    ) -> Result<Hold, Error> {
+        let held = run!(self, Class::Check, |b| b.hold(
+            site,
+            &item.held_id,
+            comment_id,
+            item.encode_to_vec(),
+            event.encode_to_vec()
+        ))?;
+        Ok(match held {
+            backend::Hold::Stored { sequence } => Hold::Stored { sequence },
+            backend::Hold::Existing(record) => Hold::Existing(Box::new(assemble(record)?)),
+        })
+    }
+
+    /// A held item, waiting or resolved, with its sequence and resolution.
+    pub async fn held(&self, site: &str, held_id: &str) -> Result<Option<pb::HeldItem>, Error> {
+        run!(self, Class::Queue, |b| b.held(site, held_id))?
+            .map(assemble)
+            .transpose()
+    }
 
     /// Up to `limit` waiting items with a sequence above `after`, oldest first.
-    fn pending(
+    pub async fn pending(
         &self,
         site: &str,
         after: u64,
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<HeldRecord>, Error>> + Send;
+    ) -> Result<Vec<pb::HeldItem>, Error> {
+        run!(self, Class::Queue, |b| b.pending(site, after, limit))?
+            .into_iter()
+            .map(assemble)
+            .collect()
+    }
 
     /// Resolve a waiting item: keep the resolution, take it out of the waiting queue, append the audit
     /// entry and the event, keep the label and update the author's standing — all or nothing. A second
     /// resolution changes nothing and says whether it agreed.
-    fn resolve(
-        &self,
-        site: &str,
-        held_id: &str,
-        resolve: Resolve,
-    ) -> impl Future<Output = Result<Resolved, Error>> + Send;
+    pub async fn resolve(&self, site: &str, held_id: &str, r: &Resolve) -> Result<Resolved, Error> {
+        let raw = backend::Resolve {
+            verdict: r.resolution.verdict,
+            resolution: r.resolution.encode_to_vec(),
+            audit: r.audit.encode_to_vec(),
+            event: r.event.encode_to_vec(),
+            label: r
+                .label
+                .as_ref()
+                .map(|l| (l.decision_id.clone(), l.encode_to_vec())),
+            trust: r.trust.clone(),
+        };
+        let resolved = run!(self, Class::Queue, |b| b.resolve(site, held_id, raw))?;
+        Ok(match resolved {
+            backend::Resolved::Done => Resolved::Done,
+            backend::Resolved::Same(r) => Resolved::Same(decode("resolution", &r)?),
+            backend::Resolved::Conflict(r) => Resolved::Conflict(decode("resolution", &r)?),
+            backend::Resolved::NotFound => Resolved::NotFound,
+        })
+    }
 
     /// Keep the blog's feedback (replacing an earlier label for the same decision) and audit it.
     /// Returns whether an earlier label was replaced.
-    fn feedback(
-        &self,
-        site: &str,
-        feedback: Feedback,
-    ) -> impl Future<Output = Result<bool, Error>> + Send;
+    pub async fn feedback(&self, site: &str, f: &Feedback) -> Result<bool, Error> {
+        let raw = backend::Feedback {
+            decision_id: f.label.decision_id.clone(),
+            label: f.label.encode_to_vec(),
+            audit: f.audit.encode_to_vec(),
+            trust: f.trust.clone(),
+        };
+        run!(self, Class::Queue, |b| b.feedback(site, raw))
+    }
 
     /// Every labelled example of a site (moderator verdicts and feedback), one per decision.
-    fn labels(&self, site: &str) -> impl Future<Output = Result<Vec<Vec<u8>>, Error>> + Send;
+    pub async fn labels(&self, site: &str) -> Result<Vec<pb::LabelledExample>, Error> {
+        run!(self, Class::Queue, |b| b.labels(site))?
+            .iter()
+            .map(|b| decode("label", b))
+            .collect()
+    }
 
-    /// A decision record kept by `remember`, if it has not expired.
-    fn decision(
+    /// A decision record kept by [`Store::remember`], if it has not expired.
+    pub async fn decision(
         &self,
         site: &str,
         decision_id: &str,
         now_us: u64,
-    ) -> impl Future<Output = Result<Option<Vec<u8>>, Error>> + Send;
+    ) -> Result<Option<pb::DecisionRecord>, Error> {
+        run!(self, Class::Queue, |b| b.decision(
+            site,
+            decision_id,
+            now_us
+        ))?
+        .map(|b| decode("decision record", &b))
+        .transpose()
+    }
 
     /// The id of the decision kept for a comment id, if it has not expired.
-    fn decision_for_comment(
+    pub async fn decision_for_comment(
         &self,
         site: &str,
         comment_id: &str,
         now_us: u64,
-    ) -> impl Future<Output = Result<Option<String>, Error>> + Send;
+    ) -> Result<Option<String>, Error> {
+        run!(self, Class::Queue, |b| b
+            .decision_for_comment(site, comment_id, now_us))
+    }
 
-    /// Up to `limit` audit entries after `after` (empty: from the start), oldest first.
-    fn audit(
+    /// Up to `limit` audit entries after the cursor `after` (empty: from the start), oldest first, each
+    /// with its cursor.
+    pub async fn audit(
         &self,
         site: &str,
         after: &str,
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<Entry>, Error>> + Send;
+    ) -> Result<Vec<pb::AuditEntry>, Error> {
+        let entries = run!(self, Class::Queue, |b| b.audit(site, after, limit))?;
+        entries
+            .into_iter()
+            .map(|(cursor, bytes)| {
+                let mut e: pb::AuditEntry = decode("audit entry", &bytes)?;
+                e.cursor = cursor;
+                Ok(e)
+            })
+            .collect()
+    }
 
-    /// Up to `limit` queue events after the cursor `after`, oldest first. The feed keeps the latest
-    /// events only (see the implementations); a watcher further behind resumes at the oldest kept.
-    fn events(
+    /// Up to `limit` queue events after the cursor `after`, oldest first, each with its cursor. The
+    /// feed keeps the latest events only (see the implementations); a watcher further behind resumes at
+    /// the oldest kept.
+    pub async fn events(
         &self,
         site: &str,
         after: &str,
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<Entry>, Error>> + Send;
+    ) -> Result<Vec<pb::QueueEvent>, Error> {
+        let entries = run!(self, Class::Queue, |b| b.events(site, after, limit))?;
+        entries
+            .into_iter()
+            .map(|(cursor, bytes)| {
+                let mut e: pb::QueueEvent = decode("queue event", &bytes)?;
+                e.cursor = cursor;
+                Ok(e)
+            })
+            .collect()
+    }
 
     /// The cursor of the latest event, so a new watcher starts with the next one.
-    fn events_tail(&self, site: &str) -> impl Future<Output = Result<String, Error>> + Send;
+    pub async fn events_tail(&self, site: &str) -> Result<String, Error> {
+        run!(self, Class::Queue, |b| b.events_tail(site))
+    }
 
     /// An author's standing on a site.
-    fn standing(
-        &self,
-        site: &str,
-        author: &str,
-    ) -> impl Future<Output = Result<Standing, Error>> + Send;
+    pub async fn standing(&self, site: &str, author: &str) -> Result<Standing, Error> {
+        run!(self, Class::Check, |b| b.standing(site, author))
+    }
 
     /// Count one sighting of a text by its fingerprint bands; returns the highest count among the bands
     /// of sightings within the last `window_us` before `now_us` (estimated as
     /// [`crate::moderation::campaign::window_at`] says) and that band's name (the campaign id).
-    fn sighting(
+    pub async fn sighting(
         &self,
         site: &str,
         bands: &[String],
         window_us: u64,
         now_us: u64,
-    ) -> impl Future<Output = Result<(u64, String), Error>> + Send;
+    ) -> Result<(u64, String), Error> {
+        run!(self, Class::Check, |b| b
+            .sighting(site, bands, window_us, now_us))
+    }
 
-    /// The API key stored under `id` (an encoded `ApiKey`).
-    fn key(&self, id: &str) -> impl Future<Output = Result<Option<Vec<u8>>, Error>> + Send;
+    /// The API key stored under `id`.
+    pub async fn key(&self, id: &str) -> Result<Option<pb::ApiKey>, Error> {
+        run!(self, Class::Key, |b| b.key(id))?
+            .map(|b| decode("API key", &b))
+            .transpose()
+    }
 
     /// Every API key.
-    fn keys(&self) -> impl Future<Output = Result<Vec<Vec<u8>>, Error>> + Send;
+    pub async fn keys(&self) -> Result<Vec<pb::ApiKey>, Error> {
+        run!(self, Class::Queue, |b| b.keys())?
+            .iter()
+            .map(|b| decode("API key", b))
+            .collect()
+    }
 
-    /// Store (or replace) an API key.
-    fn put_key(&self, id: &str, key: Vec<u8>) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Store (or replace) an API key under its id.
+    pub async fn put_key(&self, key: &pb::ApiKey) -> Result<(), Error> {
+        run!(self, Class::Queue, |b| b
+            .put_key(&key.id, key.encode_to_vec()))
+    }
 
     /// Store `keys` only if no key exists yet, all or none; whether they were stored. Several replicas
     /// starting at once on one empty store create one set of first keys between them.
-    fn bootstrap_keys(
-        &self,
-        keys: Vec<(String, Vec<u8>)>,
-    ) -> impl Future<Output = Result<bool, Error>> + Send;
+    pub async fn bootstrap_keys(&self, keys: &[pb::ApiKey]) -> Result<bool, Error> {
+        let raw: Vec<(String, Vec<u8>)> = keys
+            .iter()
+            .map(|k| (k.id.clone(), k.encode_to_vec()))
+            .collect();
+        run!(self, Class::Queue, |b| b.bootstrap_keys(raw))
+    }
+}
 
-    /// Remember `response` for `(site, comment_id)` for `ttl_us`, unless a response is already there;
-    /// returns the response that stands (the earlier one wins, so concurrent retries agree). A new
-    /// response's `record` is kept in the same write, for feedback by decision id.
-    fn remember(
-        &self,
-        site: &str,
-        comment_id: &str,
-        response: Vec<u8>,
-        ttl_us: u64,
-        record: Option<Record>,
-        now_us: u64,
-    ) -> impl Future<Output = Result<Vec<u8>, Error>> + Send;
+impl From<embedded::EmbeddedStore> for Store {
+    fn from(store: embedded::EmbeddedStore) -> Self {
+        Store::embedded(store)
+    }
+}
+
+impl From<redis::RedisStore> for Store {
+    fn from(store: redis::RedisStore) -> Self {
+        Store::redis(store)
+    }
 }

@@ -14,11 +14,10 @@
 //! UNAVAILABLE.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::access::keys::{self, constant_time_eq, parse_token, secret_hash};
+use crate::access::keys::{constant_time_eq, parse_token, secret_hash};
 use crate::pb;
 use crate::store::Store;
 
@@ -29,8 +28,6 @@ const STALE_IF_ERROR: Duration = Duration::from_secs(600);
 /// Most keys cached; beyond, the cache is cleared. Only keys that exist are cached, so this bounds memory
 /// if a deployment has very many keys; a flood of bogus tokens costs one store read each.
 const CACHE_CAP: usize = 10_000;
-/// A key look-up's limit: a request must not wait long on a store that stopped answering.
-const LOOKUP_LIMIT: Duration = Duration::from_millis(250);
 
 /// What a request may do, by RPC family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +85,7 @@ pub enum Error {
     Denied(String),
     /// The key could not be looked up.
     #[error("the key store is unavailable")]
-    Unavailable(#[source] keys::Error),
+    Unavailable(#[source] crate::store::Error),
 }
 
 /// May `p` do `what` for `site` (empty: no particular site)?
@@ -119,21 +116,19 @@ pub fn authorize(p: &Principal, what: Permission, site: &str) -> Result<(), Erro
 
 /// Authenticates bearer tokens against the store, with a short cache.
 #[derive(Debug)]
-pub struct Authenticator<S> {
-    store: S,
+pub struct Authenticator {
+    /// The keys; while the store is known down it answers at once, and cached keys carry on.
+    store: Store,
     enabled: bool,
-    /// The health monitor's view of the store: while it is down, cached keys are used without asking.
-    store_up: Arc<AtomicBool>,
     cache: Mutex<HashMap<String, (pb::ApiKey, Instant)>>,
 }
 
-impl<S: Store> Authenticator<S> {
+impl Authenticator {
     /// Check tokens against `store`; with `enabled` false every caller is [`Principal::unrestricted`].
-    pub fn new(store: S, enabled: bool, store_up: Arc<AtomicBool>) -> Self {
+    pub fn new(store: Store, enabled: bool) -> Self {
         Authenticator {
             store,
             enabled,
-            store_up,
             cache: Mutex::default(),
         }
     }
@@ -202,20 +197,8 @@ impl<S: Store> Authenticator<S> {
                 return Ok(Some(key.clone()));
             }
         }
-        let looked_up = if self.store_up.load(Ordering::Relaxed) {
-            tokio::time::timeout(LOOKUP_LIMIT, keys::get(&self.store, id))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(keys::Error::Store(crate::store::Error::Unavailable(
-                        "the key look-up timed out".into(),
-                    )))
-                })
-        } else {
-            Err(keys::Error::Store(crate::store::Error::Unavailable(
-                "the store is down".into(),
-            )))
-        };
-        match looked_up {
+        // Bounded by the store's key look-up limit, and refused at once while the store is down.
+        match self.store.key(id).await {
             Ok(Some(key)) => {
                 if let Ok(mut c) = self.cache.lock() {
                     if c.len() >= CACHE_CAP {

@@ -6,7 +6,6 @@
 //! secret, so a copy of the store does not yield working keys. A presented token is checked by
 //! comparing the hash of its secret with the stored hash in constant time.
 
-use prost::Message;
 use sha2::{Digest, Sha256};
 
 use crate::clock::{now_us, timestamp};
@@ -25,12 +24,9 @@ pub const MAX_SITES: usize = 100;
 /// Why a key operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The store did not answer.
+    /// The store did not answer, or holds a key that does not decode.
     #[error("the store failed")]
     Store(#[from] store::Error),
-    /// A stored key could not be decoded.
-    #[error("a stored key is corrupt")]
-    Corrupt(#[from] prost::DecodeError),
     /// The operating system's random source failed.
     #[error("no randomness for a new key: {0}")]
     Random(String),
@@ -136,14 +132,14 @@ pub fn generate(
 }
 
 /// Create and store a key; returns it with its token (shown once).
-pub async fn create<S: Store>(
-    store: &S,
+pub async fn create(
+    store: &Store,
     role: pb::Role,
     sites: &[String],
     name: &str,
 ) -> Result<(pb::ApiKey, String), Error> {
     let (key, token) = generate(role, sites, name)?;
-    store.put_key(&key.id, key.encode_to_vec()).await?;
+    store.put_key(&key).await?;
     Ok((public(key), token))
 }
 
@@ -154,48 +150,36 @@ pub fn public(mut key: pb::ApiKey) -> pb::ApiKey {
 }
 
 /// Every key, oldest first, without secrets' hashes.
-pub async fn list<S: Store>(store: &S) -> Result<Vec<pb::ApiKey>, Error> {
-    let mut keys = store
-        .keys()
-        .await?
-        .iter()
-        .map(|b| pb::ApiKey::decode(b.as_slice()).map(public))
-        .collect::<Result<Vec<_>, _>>()?;
+pub async fn list(store: &Store) -> Result<Vec<pb::ApiKey>, Error> {
+    let mut keys: Vec<pb::ApiKey> = store.keys().await?.into_iter().map(public).collect();
     keys.sort_by_key(|k| (crate::clock::micros(k.created_at.as_ref()), k.id.clone()));
     Ok(keys)
 }
 
 /// A stored key by id.
-pub async fn get<S: Store>(store: &S, id: &str) -> Result<Option<pb::ApiKey>, Error> {
-    Ok(store
-        .key(id)
-        .await?
-        .map(|b| pb::ApiKey::decode(b.as_slice()))
-        .transpose()?)
+pub async fn get(store: &Store, id: &str) -> Result<Option<pb::ApiKey>, Error> {
+    Ok(store.key(id).await?)
 }
 
 /// Revoke a key (a second revocation keeps the first time).
-pub async fn revoke<S: Store>(store: &S, id: &str) -> Result<pb::ApiKey, Error> {
+pub async fn revoke(store: &Store, id: &str) -> Result<pb::ApiKey, Error> {
     let mut key = get(store, id)
         .await?
         .ok_or_else(|| Error::NotFound(id.to_string()))?;
     if key.revoked_at.is_none() {
         key.revoked_at = Some(timestamp(now_us()));
-        store.put_key(id, key.encode_to_vec()).await?;
+        store.put_key(&key).await?;
     }
     Ok(public(key))
 }
 
 /// On a store with no keys at all, create an admin key and a service key for site `default`; returns
 /// them with their tokens, or `None` when keys already existed (then nothing is written).
-pub async fn bootstrap<S: Store>(store: &S) -> Result<Option<Vec<(pb::ApiKey, String)>>, Error> {
+pub async fn bootstrap(store: &Store) -> Result<Option<Vec<(pb::ApiKey, String)>>, Error> {
     let admin = generate(pb::Role::Admin, &[], "first admin key")?;
     let service = generate(pb::Role::Service, &["default".to_string()], "default site")?;
     let stored = store
-        .bootstrap_keys(vec![
-            (admin.0.id.clone(), admin.0.encode_to_vec()),
-            (service.0.id.clone(), service.0.encode_to_vec()),
-        ])
+        .bootstrap_keys(&[admin.0.clone(), service.0.clone()])
         .await?;
     Ok(stored.then(|| vec![(public(admin.0), admin.1), (public(service.0), service.1)]))
 }
@@ -203,6 +187,7 @@ pub async fn bootstrap<S: Store>(store: &S) -> Result<Option<Vec<(pb::ApiKey, St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prost::Message;
 
     #[test]
     fn tokens_parse_only_in_their_own_form_and_secrets_are_stored_hashed() {

@@ -45,13 +45,10 @@ pub(super) fn run(args: ExportArgs) -> anyhow::Result<()> {
 async fn direct(at: &AdminAt, site: &str, since: u64) -> anyhow::Result<Vec<pb::LabelledExample>> {
     let config = at.store.config()?;
     config.validate()?;
-    with_store!(
-        config,
-        " (stop `saring serve` first, or leave out --direct to go through it)",
-        |store, _kind| crate::service::export::labels(&store, site, since)
-            .await
-            .context("reading the labels from the store")
-    )
+    let store = super::open_store(&config, Some(super::STORE_IN_USE_HINT)).await?;
+    crate::service::export::labels(&store, site, since)
+        .await
+        .context("reading the labels from the store")
 }
 
 async fn remote(at: &AdminAt, site: &str, since: u64) -> anyhow::Result<Vec<pb::LabelledExample>> {

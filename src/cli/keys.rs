@@ -82,14 +82,11 @@ fn created(key: &pb::ApiKey, token: &str) -> String {
 async fn direct(at: &AdminAt, op: Op) -> anyhow::Result<String> {
     let config = at.store.config()?;
     config.validate()?;
-    with_store!(
-        config,
-        " (stop `saring serve` first, or leave out --direct to go through it)",
-        |store, _kind| on_store(&store, op).await
-    )
+    let store = super::open_store(&config, Some(super::STORE_IN_USE_HINT)).await?;
+    on_store(&store, op).await
 }
 
-async fn on_store<S: Store>(store: &S, op: Op) -> anyhow::Result<String> {
+async fn on_store(store: &Store, op: Op) -> anyhow::Result<String> {
     Ok(match op {
         Op::Create { role, sites, name } => {
             let (key, token) = crate::access::keys::create(store, role, &sites, &name).await?;

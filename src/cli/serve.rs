@@ -37,18 +37,13 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let model = Arc::new(model);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
-        with_store!(config, "", |store, kind| serve(model, config, store, kind)
-            .await)
+        let store = super::open_store(&config, None).await?;
+        serve(model, config, store).await
     })
 }
 
 /// Bind, log the address, serve until a signal.
-async fn serve<S: Store>(
-    model: Arc<Model>,
-    config: Config,
-    store: S,
-    store_name: &'static str,
-) -> anyhow::Result<()> {
+async fn serve(model: Arc<Model>, config: Config, store: Store) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("binding {}", config.addr))?;
@@ -57,7 +52,7 @@ async fn serve<S: Store>(
         first_keys(&store).await;
     }
     // Tests and scripts read this line to find the port when started with --addr 127.0.0.1:0.
-    tracing::info!(addr = %addr, model = model.version(), store = store_name, "saring serving");
+    tracing::info!(addr = %addr, model = model.version(), store = store.kind(), "saring serving");
     let checker = Arc::new(Checker::new(model, Arc::new(config), store));
     crate::server::run(listener, checker, shutdown_signal())
         .await
@@ -93,7 +88,7 @@ async fn shutdown_signal() {
 }
 
 /// On a store without keys, create the first admin and service keys and print them, once.
-async fn first_keys<S: Store>(store: &S) {
+async fn first_keys(store: &Store) {
     match crate::access::keys::bootstrap(store).await {
         Ok(Some(keys)) => {
             println!(

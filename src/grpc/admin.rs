@@ -14,14 +14,14 @@ use crate::store::Store;
 
 /// The admin service.
 #[derive(Debug)]
-pub struct AdminService<S> {
-    auth: Arc<Authenticator<S>>,
-    store: S,
+pub struct AdminService {
+    auth: Arc<Authenticator>,
+    store: Store,
 }
 
-impl<S> AdminService<S> {
+impl AdminService {
     /// Manage the keys in `store`; revocations also clear `auth`'s cache at once.
-    pub fn new(auth: Arc<Authenticator<S>>, store: S) -> Self {
+    pub fn new(auth: Arc<Authenticator>, store: Store) -> Self {
         AdminService { auth, store }
     }
 }
@@ -33,7 +33,7 @@ fn admin<T>(request: &Request<T>) -> Result<crate::access::auth::Principal, Stat
 }
 
 #[tonic::async_trait]
-impl<S: Store> pb::admin_server::Admin for AdminService<S> {
+impl pb::admin_server::Admin for AdminService {
     async fn create_key(
         &self,
         request: Request<pb::CreateKeyRequest>,

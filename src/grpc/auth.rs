@@ -11,18 +11,17 @@ use tonic::body::Body;
 
 use super::status;
 use crate::access::auth::{Authenticator, Principal};
-use crate::store::Store;
 
 /// Paths of the services that need a key.
 const PROTECTED: &str = "/saring.v1.";
 
 /// Wraps the server's routes in [`AuthService`].
 #[derive(Debug)]
-pub struct AuthLayer<S> {
-    auth: Arc<Authenticator<S>>,
+pub struct AuthLayer {
+    auth: Arc<Authenticator>,
 }
 
-impl<S> Clone for AuthLayer<S> {
+impl Clone for AuthLayer {
     fn clone(&self) -> Self {
         AuthLayer {
             auth: self.auth.clone(),
@@ -30,15 +29,15 @@ impl<S> Clone for AuthLayer<S> {
     }
 }
 
-impl<S> AuthLayer<S> {
+impl AuthLayer {
     /// Authenticate through `auth`.
-    pub fn new(auth: Arc<Authenticator<S>>) -> Self {
+    pub fn new(auth: Arc<Authenticator>) -> Self {
         AuthLayer { auth }
     }
 }
 
-impl<S, Inner> tower::Layer<Inner> for AuthLayer<S> {
-    type Service = AuthService<S, Inner>;
+impl<Inner> tower::Layer<Inner> for AuthLayer {
+    type Service = AuthService<Inner>;
 
     fn layer(&self, inner: Inner) -> Self::Service {
         AuthService {
@@ -50,12 +49,12 @@ impl<S, Inner> tower::Layer<Inner> for AuthLayer<S> {
 
 /// See [`AuthLayer`].
 #[derive(Debug)]
-pub struct AuthService<S, Inner> {
-    auth: Arc<Authenticator<S>>,
+pub struct AuthService<Inner> {
+    auth: Arc<Authenticator>,
     inner: Inner,
 }
 
-impl<S, Inner: Clone> Clone for AuthService<S, Inner> {
+impl<Inner: Clone> Clone for AuthService<Inner> {
     fn clone(&self) -> Self {
         AuthService {
             auth: self.auth.clone(),
@@ -64,9 +63,8 @@ impl<S, Inner: Clone> Clone for AuthService<S, Inner> {
     }
 }
 
-impl<S, Inner, B> tower::Service<http::Request<B>> for AuthService<S, Inner>
+impl<Inner, B> tower::Service<http::Request<B>> for AuthService<Inner>
 where
-    S: Store,
     Inner:
         tower::Service<http::Request<B>, Response = http::Response<Body>> + Clone + Send + 'static,
     Inner::Future: Send + 'static,

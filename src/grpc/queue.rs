@@ -13,7 +13,6 @@ use super::status;
 use crate::access::auth::{self, authorize, Authenticator, Permission, Principal};
 use crate::pb;
 use crate::service::queue::{Actor, Filter, Queue};
-use crate::store::Store;
 
 /// How often a watcher looks for new events. Polling the store (rather than an in-process channel)
 /// means a watcher sees events from every replica sharing a Redis.
@@ -24,20 +23,20 @@ const WATCH_BUFFER: usize = 256;
 
 /// The moderation queue service.
 #[derive(Debug)]
-pub struct QueueService<S> {
-    queue: Arc<Queue<S>>,
+pub struct QueueService {
+    queue: Arc<Queue>,
     /// Turns true when the server shuts down: watchers end their streams so the drain can finish.
     stopping: watch::Receiver<bool>,
     /// Watchers ask it whether their key still stands, so a revocation ends an open stream.
-    auth: Arc<Authenticator<S>>,
+    auth: Arc<Authenticator>,
 }
 
-impl<S> QueueService<S> {
+impl QueueService {
     /// Serve `queue` until `stopping` turns true.
     pub fn new(
-        queue: Arc<Queue<S>>,
+        queue: Arc<Queue>,
         stopping: watch::Receiver<bool>,
-        auth: Arc<Authenticator<S>>,
+        auth: Arc<Authenticator>,
     ) -> Self {
         QueueService {
             queue,
@@ -86,7 +85,7 @@ fn moderating<T: SiteScoped>(request: Request<T>) -> Result<(Principal, T), Stat
 type EventStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::QueueEvent, Status>> + Send>>;
 
 #[tonic::async_trait]
-impl<S: Store> pb::moderation_queue_server::ModerationQueue for QueueService<S> {
+impl pb::moderation_queue_server::ModerationQueue for QueueService {
     async fn list_held(
         &self,
         request: Request<pb::ListHeldRequest>,

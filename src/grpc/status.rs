@@ -10,34 +10,28 @@ use crate::access::{auth, keys};
 use crate::moderation::comment::Invalid;
 use crate::pb;
 use crate::service::queue::Outcome;
-use crate::service::{check, export, feedback, queue};
+use crate::service::{export, feedback, queue};
 use crate::store;
 
 pub(super) fn invalid(e: Invalid) -> Status {
     Status::invalid_argument(e.to_string())
 }
 
-fn store(err: &store::Error) -> Status {
-    tracing::warn!(error = %err, "store unavailable");
-    Status::unavailable("the store is unavailable; retry")
-}
-
-fn corrupt(err: &prost::DecodeError) -> Status {
-    tracing::error!(error = %err, "a stored record could not be decoded");
-    Status::internal("internal error")
-}
-
-pub(super) fn check(e: check::Error) -> Status {
-    match e {
-        check::Error::Store(err) => store(&err),
-        check::Error::Corrupt(err) => corrupt(&err),
+/// A store that is down or slow is UNAVAILABLE (the client may retry); a record it holds that does not
+/// decode is INTERNAL (a retry will not help).
+pub(super) fn store(err: &store::Error) -> Status {
+    if err.is_transient() {
+        tracing::warn!(error = %err, "store unavailable");
+        Status::unavailable("the store is unavailable; retry")
+    } else {
+        tracing::error!(error = %err, "the store holds a record saring cannot read");
+        Status::internal("internal error")
     }
 }
 
 pub(super) fn queue(e: queue::Error) -> Status {
     match e {
         queue::Error::Store(err) => store(&err),
-        queue::Error::Corrupt(err) => corrupt(&err),
         queue::Error::Invalid { .. } => Status::invalid_argument(e.to_string()),
         queue::Error::NotFound(_) => Status::not_found(e.to_string()),
     }
@@ -46,7 +40,6 @@ pub(super) fn queue(e: queue::Error) -> Status {
 pub(super) fn export(e: export::Error) -> Status {
     match e {
         export::Error::Store(err) => store(&err),
-        export::Error::Corrupt(err) => corrupt(&err),
         export::Error::Invalid(err) => invalid(err),
     }
 }
@@ -54,7 +47,6 @@ pub(super) fn export(e: export::Error) -> Status {
 pub(super) fn feedback(e: feedback::Error) -> Status {
     match e {
         feedback::Error::Store(err) => store(&err),
-        feedback::Error::Corrupt(err) => corrupt(&err),
         feedback::Error::Invalid(err) => invalid(err),
         feedback::Error::NotFound(m) => Status::not_found(m),
     }
@@ -64,17 +56,17 @@ pub(super) fn auth(e: auth::Error) -> Status {
     match e {
         auth::Error::Unauthenticated(m) => Status::unauthenticated(m),
         auth::Error::Denied(m) => Status::permission_denied(m),
-        auth::Error::Unavailable(err) => {
+        auth::Error::Unavailable(err) if err.is_transient() => {
             tracing::warn!(error = %err, "cannot read API keys");
             Status::unavailable("the key store is unavailable; retry")
         }
+        auth::Error::Unavailable(err) => store(&err),
     }
 }
 
 pub(super) fn keys(e: keys::Error) -> Status {
     match e {
         keys::Error::Store(err) => store(&err),
-        keys::Error::Corrupt(err) => corrupt(&err),
         keys::Error::Invalid { .. } => Status::invalid_argument(e.to_string()),
         keys::Error::NotFound(_) => Status::not_found(e.to_string()),
         keys::Error::Random(_) => {

@@ -3,10 +3,7 @@
 //! optional: without the store the check still decides, degraded.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-
-use prost::Message;
 
 use crate::clock::{now_us, timestamp};
 use crate::config::{Config, FailMode, SiteConfig};
@@ -21,33 +18,19 @@ use crate::moderation::ratelimit::Admission;
 use crate::moderation::trust;
 use crate::pb;
 use crate::service::webhook::Webhooks;
-use crate::store::{self, Hold, Once, Record, Store};
-
-/// Why a check could not be answered (the comment itself was valid).
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The store did not answer.
-    #[error("the store failed")]
-    Store(#[from] store::Error),
-    /// A remembered response or a held item could not be decoded.
-    #[error("a stored decision is corrupt")]
-    Corrupt(#[from] prost::DecodeError),
-}
+use crate::store::{self, Hold, Keep, Once, Store};
 
 /// Everything a check needs, shared by all requests (and by the moderation queue, which re-reads held
 /// comments with the same model and policy).
 #[derive(Debug)]
-pub struct Checker<S> {
+pub struct Checker {
     model: Arc<Model>,
     config: Arc<Config>,
     /// Each configured site's effective settings, resolved once rather than per request.
     sites: HashMap<String, SiteConfig>,
     /// The settings of every site without overrides.
     default_site: SiteConfig,
-    store: S,
-    /// Whether the store answered its last health check. While it does not, checks skip it and decide
-    /// degraded at once instead of waiting out a timeout per operation.
-    store_up: Arc<AtomicBool>,
+    store: Store,
     webhooks: Webhooks,
 }
 
@@ -62,10 +45,10 @@ pub struct Reading {
     pub skeleton: String,
 }
 
-impl<S: Store> Checker<S> {
+impl Checker {
     /// A checker over a model, a validated configuration and a store. Webhook delivery starts on the
     /// current Tokio runtime.
-    pub fn new(model: Arc<Model>, config: Arc<Config>, store: S) -> Self {
+    pub fn new(model: Arc<Model>, config: Arc<Config>, store: Store) -> Self {
         let sites = config
             .sites
             .keys()
@@ -78,30 +61,7 @@ impl<S: Store> Checker<S> {
             sites,
             default_site,
             store,
-            store_up: Arc::new(AtomicBool::new(true)),
             webhooks: Webhooks::start(),
-        }
-    }
-
-    /// Whether the store answered its last health check.
-    pub fn store_up(&self) -> bool {
-        self.store_up.load(Ordering::Relaxed)
-    }
-
-    /// The flag behind [`Checker::store_up`], for others that should not wait on a store known down.
-    pub fn store_health(&self) -> Arc<AtomicBool> {
-        self.store_up.clone()
-    }
-
-    /// Record the outcome of a health check.
-    pub fn set_store_up(&self, up: bool) {
-        let was = self.store_up.swap(up, Ordering::Relaxed);
-        if was != up {
-            if up {
-                tracing::info!("the store answers again");
-            } else {
-                tracing::warn!("the store does not answer: deciding without it (store.degraded)");
-            }
         }
     }
 
@@ -113,12 +73,16 @@ impl<S: Store> Checker<S> {
         degraded: &mut bool,
         op: impl std::future::Future<Output = Result<T, store::Error>>,
     ) -> Option<T> {
-        if *degraded || !self.store_up() {
-            *degraded = true;
+        if *degraded {
             return None;
         }
         match op.await {
             Ok(v) => Some(v),
+            // Known down: the health monitor already said so, once.
+            Err(store::Error::Down) => {
+                *degraded = true;
+                None
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "a store operation failed: deciding without it");
                 *degraded = true;
@@ -133,7 +97,7 @@ impl<S: Store> Checker<S> {
     }
 
     /// The store.
-    pub fn store(&self) -> &S {
+    pub fn store(&self) -> &Store {
         &self.store
     }
 
@@ -219,7 +183,7 @@ impl<S: Store> Checker<S> {
         &self,
         comment: &Comment,
         request: &pb::CheckCommentRequest,
-    ) -> Result<pb::CheckCommentResponse, Error> {
+    ) -> Result<pb::CheckCommentResponse, store::Error> {
         let now = now_us();
         let mut degraded = false;
         let idempotent = !comment.comment_id.is_empty() && !comment.is_test;
@@ -236,8 +200,8 @@ impl<S: Store> Checker<S> {
                 )
                 .await
                 .flatten();
-            if let Some(bytes) = recalled {
-                return Ok(pb::CheckCommentResponse::decode(bytes.as_slice())?);
+            if let Some(response) = recalled {
+                return Ok(response);
             }
         }
 
@@ -321,11 +285,6 @@ impl<S: Store> Checker<S> {
         // A HOLD is a promise that the comment waits for a person: store it before answering, and if the
         // store cannot take it, answer UNAVAILABLE (the error) rather than a HOLD that was not kept.
         if verdict.decision == Decision::Hold {
-            if !self.store_up() {
-                return Err(Error::Store(store::Error::Unavailable(
-                    "the store is down; a held comment cannot be kept".into(),
-                )));
-            }
             let campaign_id = sighting
                 .filter(|s| s.count > site.campaign.threshold)
                 .map(|s| s.campaign_id)
@@ -342,13 +301,12 @@ impl<S: Store> Checker<S> {
                 .config
                 .decision_retention_secs
                 .saturating_mul(1_000_000);
-            let record = (retention_us > 0).then(|| Record {
-                decision_id: response.decision_id.clone(),
-                bytes: pb::DecisionRecord {
-                    request: Some(request.clone()),
-                    response: Some(response.clone()),
-                }
-                .encode_to_vec(),
+            let record = (retention_us > 0).then(|| pb::DecisionRecord {
+                request: Some(request.clone()),
+                response: Some(response.clone()),
+            });
+            let keep = record.as_ref().map(|record| Keep {
+                record,
                 ttl_us: retention_us,
             });
             let remembered = self
@@ -356,14 +314,14 @@ impl<S: Store> Checker<S> {
                 .remember(
                     &comment.site_id,
                     &comment.comment_id,
-                    response.encode_to_vec(),
+                    &response,
                     window_us,
-                    record,
+                    keep,
                     now,
                 )
                 .await;
             match remembered {
-                Ok(standing) => return Ok(pb::CheckCommentResponse::decode(standing.as_slice())?),
+                Ok(standing) => return Ok(standing),
                 // The decision stands (a held one is stored); only a retry's byte-for-byte answer is lost.
                 Err(e) => tracing::warn!(error = %e, "could not remember a decision"),
             }
@@ -380,7 +338,7 @@ impl<S: Store> Checker<S> {
         response: pb::CheckCommentResponse,
         campaign_id: String,
         now: u64,
-    ) -> Result<pb::CheckCommentResponse, Error> {
+    ) -> Result<pb::CheckCommentResponse, store::Error> {
         let event = pb::QueueEvent {
             kind: pb::queue_event::Kind::Held as i32,
             held_id: response.held_id.clone(),
@@ -404,13 +362,7 @@ impl<S: Store> Checker<S> {
         };
         match self
             .store
-            .hold(
-                &comment.site_id,
-                &response.held_id,
-                dedupe_by,
-                item.encode_to_vec(),
-                event.encode_to_vec(),
-            )
+            .hold(&comment.site_id, &item, dedupe_by, &event)
             .await?
         {
             Hold::Stored { .. } => {
@@ -423,9 +375,7 @@ impl<S: Store> Checker<S> {
                 });
                 Ok(response)
             }
-            Hold::Existing(record) => Ok(pb::HeldItem::decode(record.item.as_slice())?
-                .response
-                .unwrap_or(response)),
+            Hold::Existing(item) => Ok(item.response.unwrap_or(response)),
         }
     }
 

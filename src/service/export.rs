@@ -6,7 +6,6 @@
 //! held out), which is where a site's own examples help. One row per decision: the label store keeps
 //! the latest report for a decision, so a reversed report is exported once, with its final label.
 
-use prost::Message;
 use serde_json::{json, Value};
 
 use crate::clock::micros;
@@ -23,29 +22,21 @@ pub enum Error {
     /// The site id is missing or too long.
     #[error(transparent)]
     Invalid(#[from] Invalid),
-    /// The store did not answer.
-    #[error("the store is unavailable")]
+    /// The store did not answer, or holds a label that does not decode.
+    #[error("the store failed")]
     Store(#[from] store::Error),
-    /// A stored label could not be decoded.
-    #[error("a stored label is corrupt")]
-    Corrupt(#[from] prost::DecodeError),
 }
 
 /// The labelled examples of `site` given at or after `since_us`, oldest first (ties by decision id),
 /// so the same store exports the same file whether read directly or through the server.
-pub async fn labels<S: Store>(
-    store: &S,
+pub async fn labels(
+    store: &Store,
     site: &str,
     since_us: u64,
 ) -> Result<Vec<pb::LabelledExample>, Error> {
     check_required("site_id", site)?;
     check_len("site_id", site, MAX_ID_BYTES)?;
-    let mut examples = store
-        .labels(site.trim())
-        .await?
-        .iter()
-        .map(|b| pb::LabelledExample::decode(b.as_slice()))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut examples = store.labels(site.trim()).await?;
     examples.retain(|e| micros(e.at.as_ref()) >= since_us);
     examples.sort_by(|a, b| {
         (micros(a.at.as_ref()), &a.decision_id).cmp(&(micros(b.at.as_ref()), &b.decision_id))
@@ -112,19 +103,19 @@ mod tests {
 
     #[tokio::test]
     async fn rows_are_the_corpus_form_filtered_by_time_and_in_order() {
-        let store = crate::store::embedded::EmbeddedStore::open_in_memory();
+        let store =
+            crate::store::Store::embedded(crate::store::embedded::EmbeddedStore::open_in_memory());
         for e in [
             example("b", pb::FeedbackLabel::Ham, 200, "later"),
             example("a", pb::FeedbackLabel::Spam, 100, "earlier"),
             example("c", pb::FeedbackLabel::Spam, 50, "too old"),
         ] {
             let feedback = crate::store::Feedback {
-                decision_id: e.decision_id.clone(),
-                label: e.encode_to_vec(),
-                audit: pb::AuditEntry::default().encode_to_vec(),
+                label: e,
+                audit: pb::AuditEntry::default(),
                 trust: None,
             };
-            store.feedback("blog", feedback).await.unwrap();
+            store.feedback("blog", &feedback).await.unwrap();
         }
         let examples = labels(&store, " blog ", 100 * 1_000_000).await.unwrap();
         let rows = rows("blog", examples);

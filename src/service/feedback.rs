@@ -5,7 +5,6 @@
 //! The comment is found by its decision id (a held item, or a decision kept for `decision_retention_secs`
 //! because it carried a comment id), by the blog's comment id, or sent whole.
 
-use prost::Message;
 use sha2::{Digest, Sha256};
 
 use crate::clock::{now_us, timestamp};
@@ -13,17 +12,14 @@ use crate::moderation::comment::{Comment, Invalid, MAX_ID_BYTES, MAX_SHORT_TEXT_
 use crate::moderation::trust::author_key;
 use crate::pb;
 use crate::service::check::Checker;
-use crate::store::{self, Feedback, Store, TrustUpdate};
+use crate::store::{self, Feedback, TrustUpdate};
 
 /// Why feedback was not taken.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The store did not answer.
+    /// The store did not answer, or holds a record that does not decode.
     #[error("the store failed")]
     Store(#[from] store::Error),
-    /// A stored decision could not be decoded.
-    #[error("a stored decision is corrupt")]
-    Corrupt(#[from] prost::DecodeError),
     /// A request field is wrong.
     #[error(transparent)]
     Invalid(#[from] Invalid),
@@ -56,8 +52,8 @@ struct Subject {
 }
 
 /// Take one report. `key_id`: the API key it came with ("" when keys are off), kept in the audit log.
-pub async fn submit<S: Store>(
-    checker: &Checker<S>,
+pub async fn submit(
+    checker: &Checker,
     r: pb::SubmitFeedbackRequest,
     key_id: &str,
 ) -> Result<Taken, Error> {
@@ -117,10 +113,9 @@ pub async fn submit<S: Store>(
         .store()
         .feedback(
             &site,
-            Feedback {
-                decision_id: subject.decision_id.clone(),
-                label: example.encode_to_vec(),
-                audit: audit.encode_to_vec(),
+            &Feedback {
+                label: example,
+                audit,
                 trust,
             },
         )
@@ -139,8 +134,8 @@ pub async fn submit<S: Store>(
     })
 }
 
-async fn find<S: Store>(
-    checker: &Checker<S>,
+async fn find(
+    checker: &Checker,
     site: &str,
     target: Option<pb::submit_feedback_request::Target>,
     now: u64,
@@ -208,15 +203,14 @@ async fn find<S: Store>(
 }
 
 /// A held item (its decision id is its held id) or a kept decision record.
-async fn by_decision<S: Store>(
-    checker: &Checker<S>,
+async fn by_decision(
+    checker: &Checker,
     site: &str,
     decision_id: &str,
     now: u64,
 ) -> Result<Option<Subject>, Error> {
     let store = checker.store();
-    if let Some(record) = store.held(site, decision_id).await? {
-        let item = pb::HeldItem::decode(record.item.as_slice())?;
+    if let Some(item) = store.held(site, decision_id).await? {
         return Ok(Some(Subject {
             decision_id: decision_id.to_string(),
             request: item.request.unwrap_or_default(),
@@ -224,14 +218,11 @@ async fn by_decision<S: Store>(
         }));
     }
     Ok(match store.decision(site, decision_id, now).await? {
-        Some(bytes) => {
-            let record = pb::DecisionRecord::decode(bytes.as_slice())?;
-            Some(Subject {
-                decision_id: decision_id.to_string(),
-                request: record.request.unwrap_or_default(),
-                response: record.response,
-            })
-        }
+        Some(record) => Some(Subject {
+            decision_id: decision_id.to_string(),
+            request: record.request.unwrap_or_default(),
+            response: record.response,
+        }),
         None => None,
     })
 }

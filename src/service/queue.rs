@@ -6,8 +6,6 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use prost::Message;
-
 use crate::clock::{now_us, timestamp};
 use crate::model::decision::Decision;
 use crate::moderation::comment::{Comment, MAX_ID_BYTES, MAX_SHORT_TEXT_BYTES};
@@ -15,7 +13,7 @@ use crate::moderation::policy::Sighting;
 use crate::moderation::trust::author_key;
 use crate::pb;
 use crate::service::check::{wire_decision, Checker};
-use crate::store::{self, HeldRecord, Resolve, Resolved, Store, TrustUpdate};
+use crate::store::{self, Resolve, Resolved, Store, TrustUpdate};
 
 /// Items per page when the request does not say.
 pub const DEFAULT_PAGE_SIZE: usize = 50;
@@ -35,12 +33,9 @@ pub const RECHECK_MODERATOR: &str = "saring-recheck";
 /// Why a queue operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The store did not answer.
+    /// The store did not answer, or holds a record that does not decode.
     #[error("the store failed")]
     Store(#[from] store::Error),
-    /// A stored item could not be decoded.
-    #[error("a stored item is corrupt")]
-    Corrupt(#[from] prost::DecodeError),
     /// A request field is wrong.
     #[error("{field}: {problem}")]
     Invalid {
@@ -121,8 +116,8 @@ pub struct Recheck {
 
 /// The queue over a checker's store, model and settings.
 #[derive(Debug)]
-pub struct Queue<S> {
-    checker: Arc<Checker<S>>,
+pub struct Queue {
+    checker: Arc<Checker>,
     watchers: Arc<AtomicUsize>,
 }
 
@@ -134,17 +129,6 @@ impl Drop for WatcherGuard {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
-}
-
-/// The held item as a moderator sees it: the stored item with its sequence and resolution.
-fn assemble(record: HeldRecord) -> Result<pb::HeldItem, Error> {
-    let mut item = pb::HeldItem::decode(record.item.as_slice())?;
-    item.sequence = record.sequence;
-    item.resolution = record
-        .resolution
-        .map(|r| pb::Resolution::decode(r.as_slice()))
-        .transpose()?;
-    Ok(item)
 }
 
 /// Page tokens are the last sequence shown; log cursors are stream ids (`<ms>-<n>`).
@@ -190,9 +174,9 @@ fn verdict_label(v: pb::Verdict) -> Option<pb::FeedbackLabel> {
     }
 }
 
-impl<S: Store> Queue<S> {
+impl Queue {
     /// The queue of `checker`'s store.
-    pub fn new(checker: Arc<Checker<S>>) -> Self {
+    pub fn new(checker: Arc<Checker>) -> Self {
         Queue {
             checker,
             watchers: Arc::default(),
@@ -200,7 +184,7 @@ impl<S: Store> Queue<S> {
     }
 
     /// The checker whose store and model the queue uses.
-    pub fn checker(&self) -> &Arc<Checker<S>> {
+    pub fn checker(&self) -> &Arc<Checker> {
         &self.checker
     }
 
@@ -215,7 +199,7 @@ impl<S: Store> Queue<S> {
         WatcherGuard(self.watchers.clone())
     }
 
-    fn store(&self) -> &S {
+    fn store(&self) -> &Store {
         self.checker.store()
     }
 
@@ -242,10 +226,9 @@ impl<S: Store> Queue<S> {
             if chunk.is_empty() {
                 return Ok((items, String::new()));
             }
-            for record in chunk {
-                after = record.sequence;
+            for item in chunk {
+                after = item.sequence;
                 scanned += 1;
-                let item = assemble(record)?;
                 if filter.matches(&item) {
                     items.push(item);
                     if items.len() == size {
@@ -263,10 +246,10 @@ impl<S: Store> Queue<S> {
     pub async fn get(&self, site: &str, held_id: &str) -> Result<pb::HeldItem, Error> {
         check_site(site)?;
         check_id("held_id", held_id)?;
-        match self.store().held(site, held_id).await? {
-            Some(record) => assemble(record),
-            None => Err(Error::NotFound(held_id.to_string())),
-        }
+        self.store()
+            .held(site, held_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(held_id.to_string()))
     }
 
     /// Resolve the named items and the waiting items of `campaign_id`, each on its own; the outcome of
@@ -353,10 +336,9 @@ impl<S: Store> Queue<S> {
         note: &str,
         teaches: bool,
     ) -> Result<Outcome, Error> {
-        let Some(record) = self.store().held(site, held_id).await? else {
+        let Some(item) = self.store().held(site, held_id).await? else {
             return Ok(Outcome::NotFound);
         };
-        let item = assemble(record)?;
         self.resolve_item(site, &item, verdict, by, note, teaches)
             .await
     }
@@ -412,32 +394,22 @@ impl<S: Store> Queue<S> {
                 approved: l == pb::FeedbackLabel::Ham,
             })
         });
-        let label = label.map(|l| {
-            let example = pb::LabelledExample {
-                decision_id: response.decision_id.clone(),
-                label: l as i32,
-                origin: "moderator".into(),
-                actor: by.name.to_string(),
-                request: Some(request.clone()),
-                at: Some(timestamp(now)),
-            };
-            (response.decision_id.clone(), example.encode_to_vec())
+        let label = label.map(|l| pb::LabelledExample {
+            decision_id: response.decision_id.clone(),
+            label: l as i32,
+            origin: "moderator".into(),
+            actor: by.name.to_string(),
+            request: Some(request.clone()),
+            at: Some(timestamp(now)),
         });
-        let outcome = self
-            .store()
-            .resolve(
-                site,
-                held_id,
-                Resolve {
-                    verdict: verdict as i32,
-                    resolution: resolution.encode_to_vec(),
-                    audit: audit.encode_to_vec(),
-                    event: event.encode_to_vec(),
-                    label,
-                    trust,
-                },
-            )
-            .await?;
+        let resolve = Resolve {
+            resolution,
+            audit,
+            event,
+            label,
+            trust,
+        };
+        let outcome = self.store().resolve(site, held_id, &resolve).await?;
         Ok(match outcome {
             Resolved::Done => {
                 self.checker.notify(site, "resolved", now, || {
@@ -448,10 +420,10 @@ impl<S: Store> Queue<S> {
                         "moderator": by.name,
                     })
                 });
-                Outcome::Resolved(resolution)
+                Outcome::Resolved(resolve.resolution)
             }
-            Resolved::Same(r) => Outcome::AlreadyResolved(pb::Resolution::decode(r.as_slice())?),
-            Resolved::Conflict(r) => Outcome::Conflict(pb::Resolution::decode(r.as_slice())?),
+            Resolved::Same(r) => Outcome::AlreadyResolved(r),
+            Resolved::Conflict(r) => Outcome::Conflict(r),
             Resolved::NotFound => Outcome::NotFound,
         })
     }
@@ -468,18 +440,10 @@ impl<S: Store> Queue<S> {
         let size = page_size(requested_size);
         let entries = self.store().audit(site, page_token, size).await?;
         let next = if entries.len() == size {
-            entries.last().map(|(c, _)| c.clone()).unwrap_or_default()
+            entries.last().map(|e| e.cursor.clone()).unwrap_or_default()
         } else {
             String::new()
         };
-        let entries = entries
-            .into_iter()
-            .map(|(cursor, bytes)| {
-                let mut e = pb::AuditEntry::decode(bytes.as_slice())?;
-                e.cursor = cursor;
-                Ok(e)
-            })
-            .collect::<Result<_, Error>>()?;
         Ok((entries, next))
     }
 
@@ -501,16 +465,7 @@ impl<S: Store> Queue<S> {
         after: &str,
         limit: usize,
     ) -> Result<Vec<pb::QueueEvent>, Error> {
-        self.store()
-            .events(site, after, limit)
-            .await?
-            .into_iter()
-            .map(|(cursor, bytes)| {
-                let mut e = pb::QueueEvent::decode(bytes.as_slice())?;
-                e.cursor = cursor;
-                Ok(e)
-            })
-            .collect()
+        Ok(self.store().events(site, after, limit).await?)
     }
 
     /// Re-score up to `limit` waiting items with the serving model and policy (rate limits and trust
@@ -543,10 +498,9 @@ impl<S: Store> Queue<S> {
             if chunk.is_empty() {
                 break;
             }
-            for record in chunk {
-                after = record.sequence;
+            for item in chunk {
+                after = item.sequence;
                 out.scanned += 1;
-                let item = assemble(record)?;
                 if let Some(result) = self.recheck_one(site, &item, apply, key_id).await? {
                     out.changed.push(result);
                 }

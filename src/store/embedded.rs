@@ -16,11 +16,9 @@ use redb::{
     Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
 };
 
-use super::{
-    Admission, Entry, Error, Feedback, HeldRecord, Hold, Once, Record, Resolve, Resolved, Standing,
-    Store,
-};
-use crate::moderation::ratelimit::{step, Bucket, Step};
+use super::backend::{Backend, Entry, Feedback, HeldRecord, Hold, Record, Resolve, Resolved};
+use super::{Error, Once, Standing};
+use crate::moderation::ratelimit::{step, Admission, Bucket, Step};
 
 /// After this many writes, expired entries are swept, so memory and the file stay bounded by live entries.
 const SWEEP_EVERY: u64 = 4096;
@@ -149,7 +147,7 @@ impl Drop for Writer {
 }
 
 /// What a write does once its batch is committed (or not): hand the caller its answer.
-type Finish = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Finish = Box<dyn FnOnce(Result<(), Error>) + Send>;
 
 /// One write, run inside a batch's transaction: whether it succeeded, and how to answer its caller.
 type Job = Box<dyn FnOnce(&redb::WriteTransaction) -> (bool, Finish) + Send>;
@@ -192,14 +190,19 @@ fn writer(db: Arc<Database>, jobs: mpsc::Receiver<Job>) {
             all_ok &= ok;
             finishers.push(finish);
         }
-        let outcome = if all_ok {
-            txn.commit().map_err(|e| e.to_string())
+        // A failed commit answers every write in the batch, so its error is shared.
+        let failed_commit = if all_ok {
+            txn.commit().err().map(|e| Arc::new(redb::Error::from(e)))
         } else {
             let _ = txn.abort();
-            Err("a write in the same batch failed; nothing was written".to_string())
+            None
         };
         for finish in finishers {
-            finish(outcome.clone());
+            finish(match (&failed_commit, all_ok) {
+                (None, true) => Ok(()),
+                (None, false) => Err(Error::BatchAborted),
+                (Some(e), _) => Err(Error::Database(e.clone())),
+            });
         }
     }
 }
@@ -267,12 +270,17 @@ impl EmbeddedStore {
         &self,
         op: impl FnOnce(&redb::WriteTransaction) -> Result<T, redb::Error> + Send + 'static,
     ) -> Result<T, Error> {
-        let (tx, rx) = tokio::sync::oneshot::channel::<Result<T, String>>();
+        let (tx, rx) = tokio::sync::oneshot::channel::<Result<T, Error>>();
         let job: Job = Box::new(move |txn| {
             let result = op(txn);
             let ok = result.is_ok();
             let finish: Finish = Box::new(move |committed| {
-                let answer = committed.and(result.map_err(|e| e.to_string()));
+                // This write's own error comes first; a batch aborted for another write says so.
+                let answer = match (result, committed) {
+                    (Err(own), _) => Err(Error::from(own)),
+                    (Ok(_), Err(batch)) => Err(batch),
+                    (Ok(value), Ok(())) => Ok(value),
+                };
                 let _ = tx.send(answer);
             });
             (ok, finish)
@@ -280,21 +288,20 @@ impl EmbeddedStore {
         self.writer
             .jobs
             .lock()
-            .map_err(|_| Error::Unavailable("embedded store lock poisoned".into()))?
+            .map_err(|_| Error::Broken("a lock is poisoned"))?
             .as_ref()
-            .ok_or_else(|| Error::Unavailable("the embedded store is closing".into()))?
+            .ok_or(Error::Broken("it is closing"))?
             .send(job)
-            .map_err(|_| Error::Unavailable("the embedded store's writer has stopped".into()))?;
+            .map_err(|_| Error::Broken("its writer has stopped"))?;
         rx.await
-            .map_err(|_| Error::Unavailable("the embedded store's writer dropped a write".into()))?
-            .map_err(|e| Error::Unavailable(format!("embedded database: {e}")))
+            .map_err(|_| Error::Broken("its writer dropped a write"))?
     }
 
     fn lock_buckets(&self) -> Result<std::sync::MutexGuard<'_, Buckets>, Error> {
         // A poisoned lock means a panic mid-update; refuse rather than serve half-written state.
         self.buckets
             .lock()
-            .map_err(|_| Error::Unavailable("embedded store lock poisoned".into()))
+            .map_err(|_| Error::Broken("a lock is poisoned"))
     }
 
     /// Run a redb operation off the async runtime: commits wait for the disk.
@@ -305,8 +312,8 @@ impl EmbeddedStore {
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || op(&db))
             .await
-            .map_err(|e| Error::Unavailable(format!("embedded store task failed: {e}")))?
-            .map_err(|e| Error::Unavailable(format!("embedded database: {e}")))
+            .map_err(|_| Error::Broken("a read task panicked or was cancelled"))?
+            .map_err(Error::from)
     }
 }
 
@@ -422,7 +429,7 @@ fn live(value: &[u8], now_us: u64) -> Option<Vec<u8>> {
     (expiry > now_us).then(|| response.to_vec())
 }
 
-impl Store for EmbeddedStore {
+impl Backend for EmbeddedStore {
     async fn ping(&self) -> Result<(), Error> {
         self.lock_buckets().map(drop)
     }
@@ -824,7 +831,7 @@ impl Store for EmbeddedStore {
             let mut n = self
                 .remembered_writes
                 .lock()
-                .map_err(|_| Error::Unavailable("embedded store lock poisoned".into()))?;
+                .map_err(|_| Error::Broken("a lock is poisoned"))?;
             *n += 1;
             n.is_multiple_of(SWEEP_EVERY)
         };

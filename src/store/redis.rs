@@ -14,11 +14,9 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
 
-use super::{
-    Admission, Entry, Error, Feedback, HeldRecord, Hold, Once, Record, Resolve, Resolved, Standing,
-    Store,
-};
-use crate::moderation::ratelimit::Bucket;
+use super::backend::{Backend, Entry, Feedback, HeldRecord, Hold, Record, Resolve, Resolved};
+use super::{Error, Once, Standing};
+use crate::moderation::ratelimit::{Admission, Bucket};
 
 /// GCRA over every bucket, all or nothing. KEYS[1]: the comment's "counted" marker; KEYS[2..]: bucket
 /// keys. ARGV: now (µs), marker TTL (ms, 0 for no marker), then interval and tolerance (µs) per bucket.
@@ -167,12 +165,6 @@ const EVENT_FEED_LEN: u64 = 10_000;
 /// shorter attempt means quicker retries while it is coming back.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// The health check's limit.
-const PING_TIMEOUT: Duration = Duration::from_millis(500);
-
-/// Moderator-facing operations move more data than a check and nobody waits on them in a hot path.
-const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// The Redis-backed store.
 #[derive(Clone)]
 pub struct RedisStore {
@@ -185,33 +177,34 @@ pub struct RedisStore {
     feedback: Script,
     sighting: Script,
     bootstrap: Script,
+    /// A check step's limit, as given to `connect`.
     timeout: Duration,
 }
 
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The connection manager has no useful Debug, and the URL may hold a password.
         f.debug_struct("RedisStore")
             .field("timeout", &self.timeout)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
 impl RedisStore {
-    /// A store over the Redis at `url` (e.g. `redis://127.0.0.1:6379`); each operation gives up after
-    /// `timeout`. The connection is made on first use and remade after every failure, so saring starts
+    /// A store over the Redis at `url` (e.g. `redis://127.0.0.1:6379`); `Store` bounds a check's steps
+    /// by `timeout` and other operations by a longer limit. The connection is made on first use and remade after every failure, so saring starts
     /// while Redis is down and recovers by itself when it returns; only a malformed URL is an error.
     pub async fn connect(url: &str, timeout: Duration) -> Result<RedisStore, Error> {
-        let client = redis::Client::open(url).map_err(|e| Error::Unavailable(e.to_string()))?;
-        // Each operation is bounded by our own limit (`bounded`: the store timeout; `queue_op`: longer);
-        // the crate's default 500 ms response timeout would silently cut the longer ones short.
+        let client = redis::Client::open(url)?;
+        // `Store` bounds each operation by its own limit; the crate's default 500 ms response timeout
+        // would silently cut the longer (moderators') ones short, so it is only a backstop here.
         let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(QUEUE_TIMEOUT.max(timeout)))
+            .set_response_timeout(Some(super::QUEUE_LIMIT.max(timeout)))
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_millis(500))
             .set_number_of_retries(2);
-        let conn = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|e| Error::Unavailable(e.to_string()))?;
+        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
         Ok(RedisStore {
             conn,
             admit: Script::new(ADMIT_LUA),
@@ -226,30 +219,17 @@ impl RedisStore {
         })
     }
 
-    async fn bounded<T>(
-        &self,
-        op: impl std::future::Future<Output = redis::RedisResult<T>>,
-    ) -> Result<T, Error> {
-        within(self.timeout, op).await
-    }
-
-    /// A moderator's operation, bounded by [`QUEUE_TIMEOUT`].
-    async fn queue_op<T>(
-        &self,
-        op: impl std::future::Future<Output = redis::RedisResult<T>>,
-    ) -> Result<T, Error> {
-        within(QUEUE_TIMEOUT.max(self.timeout), op).await
+    /// A check step's limit, as given to [`RedisStore::connect`].
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 }
 
-async fn within<T>(
-    timeout: Duration,
+/// A Redis reply as the store's result. Time limits are `Store`'s, not this module's.
+async fn reply<T>(
     op: impl std::future::Future<Output = redis::RedisResult<T>>,
 ) -> Result<T, Error> {
-    tokio::time::timeout(timeout, op)
-        .await
-        .map_err(|_| Error::Unavailable("redis did not answer in time".into()))?
-        .map_err(|e| Error::Unavailable(e.to_string()))
+    Ok(op.await?)
 }
 
 impl RedisStore {
@@ -261,17 +241,16 @@ impl RedisStore {
         } else {
             format!("({after}")
         };
-        let raw: Vec<(String, Vec<Vec<u8>>)> = self
-            .queue_op(
-                redis::cmd("XRANGE")
-                    .arg(key)
-                    .arg(start)
-                    .arg("+")
-                    .arg("COUNT")
-                    .arg(limit)
-                    .query_async(&mut conn),
-            )
-            .await?;
+        let raw: Vec<(String, Vec<Vec<u8>>)> = reply(
+            redis::cmd("XRANGE")
+                .arg(key)
+                .arg(start)
+                .arg("+")
+                .arg("COUNT")
+                .arg(limit)
+                .query_async(&mut conn),
+        )
+        .await?;
         Ok(entries(raw))
     }
 }
@@ -372,14 +351,10 @@ fn remembered_key(site: &str, comment_id: &str) -> String {
     format!("{}:idem:{comment_id}", site_tag(site))
 }
 
-impl Store for RedisStore {
+impl Backend for RedisStore {
     async fn ping(&self) -> Result<(), Error> {
         let mut conn = self.conn.clone();
-        let _: String = within(
-            self.timeout.max(PING_TIMEOUT),
-            redis::cmd("PING").query_async(&mut conn),
-        )
-        .await?;
+        let _: String = reply(redis::cmd("PING").query_async(&mut conn)).await?;
         Ok(())
     }
 
@@ -401,16 +376,14 @@ impl Store for RedisStore {
             inv.arg(b.interval_us()).arg(b.tolerance_us());
         }
         let mut conn = self.conn.clone();
-        let reply: Vec<i64> = self.bounded(inv.invoke_async(&mut conn)).await?;
+        let reply: Vec<i64> = reply(inv.invoke_async(&mut conn)).await?;
         match reply.as_slice() {
             [1] => Ok(Admission::Admitted),
             [0, index, retry] => {
                 let b = usize::try_from(*index - 1)
                     .ok()
                     .and_then(|i| buckets.get(i))
-                    .ok_or_else(|| {
-                        Error::Unavailable("rate-limit script named no bucket".into())
-                    })?;
+                    .ok_or_else(|| Error::Unexpected("rate-limit script named no bucket".into()))?;
                 Ok(Admission::Refused {
                     dimension: b.dimension,
                     retry_after_us: u64::try_from(*retry).unwrap_or(0),
@@ -418,7 +391,7 @@ impl Store for RedisStore {
                     per_hour: b.limit.per_hour,
                 })
             }
-            other => Err(Error::Unavailable(format!(
+            other => Err(Error::Unexpected(format!(
                 "unexpected rate-limit reply {other:?}"
             ))),
         }
@@ -445,34 +418,33 @@ impl Store for RedisStore {
             .arg(event)
             .arg(EVENT_FEED_LEN)
             .arg(held_prefix(site));
-        let (existing, value): (i64, String) = self.bounded(inv.invoke_async(&mut conn)).await?;
+        let (existing, value): (i64, String) = reply(inv.invoke_async(&mut conn)).await?;
         if existing == 1 {
             return match self.held(site, &value).await? {
                 Some(record) => Ok(Hold::Existing(record)),
                 // Deleted between the script and this read: the retry holds it again.
-                None => Err(Error::Unavailable(format!(
-                    "comment marked as held by {value}, which is missing"
-                ))),
+                None => Err(Error::Changed(
+                    "a held item vanished while its comment was held again",
+                )),
             };
         }
         let sequence = value
             .parse()
-            .map_err(|_| Error::Unavailable(format!("unexpected sequence {value:?}")))?;
+            .map_err(|_| Error::Unexpected(format!("unexpected sequence {value:?}")))?;
         Ok(Hold::Stored { sequence })
     }
 
     async fn held(&self, site: &str, held_id: &str) -> Result<Option<HeldRecord>, Error> {
         let mut conn = self.conn.clone();
-        let (item, seq, resolution): (Option<Vec<u8>>, Option<u64>, Option<Vec<u8>>) = self
-            .queue_op(
-                redis::cmd("HMGET")
-                    .arg(held_key(site, held_id))
-                    .arg("item")
-                    .arg("seq")
-                    .arg("resolution")
-                    .query_async(&mut conn),
-            )
-            .await?;
+        let (item, seq, resolution): (Option<Vec<u8>>, Option<u64>, Option<Vec<u8>>) = reply(
+            redis::cmd("HMGET")
+                .arg(held_key(site, held_id))
+                .arg("item")
+                .arg("seq")
+                .arg("resolution")
+                .query_async(&mut conn),
+        )
+        .await?;
         Ok(item.map(|item| HeldRecord {
             held_id: held_id.to_string(),
             item,
@@ -493,14 +465,14 @@ impl Store for RedisStore {
             .arg(after)
             .arg(limit)
             .arg(held_prefix(site));
-        let flat: Vec<Vec<u8>> = self.queue_op(inv.invoke_async(&mut conn)).await?;
+        let flat: Vec<Vec<u8>> = reply(inv.invoke_async(&mut conn)).await?;
         let mut out = Vec::with_capacity(flat.len() / 3);
         let mut it = flat.into_iter();
         while let (Some(id), Some(seq), Some(item)) = (it.next(), it.next(), it.next()) {
             let sequence = std::str::from_utf8(&seq)
                 .ok()
                 .and_then(|s| s.parse().ok())
-                .ok_or_else(|| Error::Unavailable("unexpected sequence in the queue".into()))?;
+                .ok_or_else(|| Error::Unexpected("unexpected sequence in the queue".into()))?;
             out.push(HeldRecord {
                 held_id: String::from_utf8_lossy(&id).into_owned(),
                 item,
@@ -535,8 +507,7 @@ impl Store for RedisStore {
             .arg(author)
             .arg(change)
             .arg(EVENT_FEED_LEN);
-        let (outcome, standing): (i64, Vec<u8>) =
-            self.queue_op(inv.invoke_async(&mut conn)).await?;
+        let (outcome, standing): (i64, Vec<u8>) = reply(inv.invoke_async(&mut conn)).await?;
         Ok(match outcome {
             0 => Resolved::NotFound,
             1 => Resolved::Done,
@@ -555,19 +526,18 @@ impl Store for RedisStore {
             .arg(f.label)
             .arg(f.audit)
             .arg(f.trust.map(|t| t.author).unwrap_or_default());
-        let new: i64 = self.queue_op(inv.invoke_async(&mut conn)).await?;
+        let new: i64 = reply(inv.invoke_async(&mut conn)).await?;
         Ok(new == 0)
     }
 
     async fn labels(&self, site: &str) -> Result<Vec<Vec<u8>>, Error> {
         let mut conn = self.conn.clone();
-        let all: Vec<(String, Vec<u8>)> = self
-            .queue_op(
-                redis::cmd("HGETALL")
-                    .arg(labels_key(site))
-                    .query_async(&mut conn),
-            )
-            .await?;
+        let all: Vec<(String, Vec<u8>)> = reply(
+            redis::cmd("HGETALL")
+                .arg(labels_key(site))
+                .query_async(&mut conn),
+        )
+        .await?;
         Ok(all.into_iter().map(|(_, v)| v).collect())
     }
 
@@ -578,7 +548,7 @@ impl Store for RedisStore {
         _now_us: u64,
     ) -> Result<Option<Vec<u8>>, Error> {
         let mut conn = self.conn.clone();
-        self.queue_op(
+        reply(
             redis::cmd("GET")
                 .arg(decision_key(site, decision_id))
                 .query_async(&mut conn),
@@ -593,7 +563,7 @@ impl Store for RedisStore {
         _now_us: u64,
     ) -> Result<Option<String>, Error> {
         let mut conn = self.conn.clone();
-        self.queue_op(
+        reply(
             redis::cmd("GET")
                 .arg(decision_comment_key(site, comment_id))
                 .query_async(&mut conn),
@@ -611,17 +581,16 @@ impl Store for RedisStore {
 
     async fn events_tail(&self, site: &str) -> Result<String, Error> {
         let mut conn = self.conn.clone();
-        let last: Vec<(String, Vec<Vec<u8>>)> = self
-            .queue_op(
-                redis::cmd("XREVRANGE")
-                    .arg(events_key(site))
-                    .arg("+")
-                    .arg("-")
-                    .arg("COUNT")
-                    .arg(1)
-                    .query_async(&mut conn),
-            )
-            .await?;
+        let last: Vec<(String, Vec<Vec<u8>>)> = reply(
+            redis::cmd("XREVRANGE")
+                .arg(events_key(site))
+                .arg("+")
+                .arg("-")
+                .arg("COUNT")
+                .arg(1)
+                .query_async(&mut conn),
+        )
+        .await?;
         Ok(last
             .into_iter()
             .next()
@@ -630,15 +599,14 @@ impl Store for RedisStore {
 
     async fn standing(&self, site: &str, author: &str) -> Result<Standing, Error> {
         let mut conn = self.conn.clone();
-        let (approved, spam): (Option<u64>, Option<u64>) = self
-            .bounded(
-                redis::cmd("HMGET")
-                    .arg(trust_key(site))
-                    .arg(format!("a:{author}"))
-                    .arg(format!("s:{author}"))
-                    .query_async(&mut conn),
-            )
-            .await?;
+        let (approved, spam): (Option<u64>, Option<u64>) = reply(
+            redis::cmd("HMGET")
+                .arg(trust_key(site))
+                .arg(format!("a:{author}"))
+                .arg(format!("s:{author}"))
+                .query_async(&mut conn),
+        )
+        .await?;
         Ok(Standing {
             approved: approved.unwrap_or(0),
             spam: spam.is_some(),
@@ -662,7 +630,7 @@ impl Store for RedisStore {
         // A window's counter must outlive it by one more, while it is the previous one.
         inv.arg((window_us.saturating_mul(2) / 1000).max(1))
             .arg(previous_share);
-        let (count, index): (u64, usize) = self.bounded(inv.invoke_async(&mut conn)).await?;
+        let (count, index): (u64, usize) = reply(inv.invoke_async(&mut conn)).await?;
         let band = bands
             .get(index.saturating_sub(1))
             .cloned()
@@ -672,7 +640,7 @@ impl Store for RedisStore {
 
     async fn key(&self, id: &str) -> Result<Option<Vec<u8>>, Error> {
         let mut conn = self.conn.clone();
-        self.queue_op(
+        reply(
             redis::cmd("HGET")
                 .arg(KEYS_KEY)
                 .arg(id)
@@ -683,21 +651,19 @@ impl Store for RedisStore {
 
     async fn keys(&self) -> Result<Vec<Vec<u8>>, Error> {
         let mut conn = self.conn.clone();
-        self.queue_op(redis::cmd("HVALS").arg(KEYS_KEY).query_async(&mut conn))
-            .await
+        reply(redis::cmd("HVALS").arg(KEYS_KEY).query_async(&mut conn)).await
     }
 
     async fn put_key(&self, id: &str, key: Vec<u8>) -> Result<(), Error> {
         let mut conn = self.conn.clone();
-        let _: i64 = self
-            .queue_op(
-                redis::cmd("HSET")
-                    .arg(KEYS_KEY)
-                    .arg(id)
-                    .arg(key)
-                    .query_async(&mut conn),
-            )
-            .await?;
+        let _: i64 = reply(
+            redis::cmd("HSET")
+                .arg(KEYS_KEY)
+                .arg(id)
+                .arg(key)
+                .query_async(&mut conn),
+        )
+        .await?;
         Ok(())
     }
 
@@ -708,7 +674,7 @@ impl Store for RedisStore {
         for (id, key) in keys {
             inv.arg(id).arg(key);
         }
-        let stored: i64 = self.queue_op(inv.invoke_async(&mut conn)).await?;
+        let stored: i64 = reply(inv.invoke_async(&mut conn)).await?;
         Ok(stored == 1)
     }
 
@@ -720,8 +686,7 @@ impl Store for RedisStore {
     ) -> Result<Option<Vec<u8>>, Error> {
         let mut conn = self.conn.clone();
         let key = remembered_key(site, comment_id);
-        self.bounded(redis::cmd("GET").arg(key).query_async(&mut conn))
-            .await
+        reply(redis::cmd("GET").arg(key).query_async(&mut conn)).await
     }
 
     async fn remember(
@@ -747,7 +712,7 @@ impl Store for RedisStore {
             .arg(record)
             .arg(record_ttl_ms)
             .arg(&decision_id);
-        self.bounded(inv.invoke_async(&mut conn)).await
+        reply(inv.invoke_async(&mut conn)).await
     }
 }
 

@@ -200,7 +200,7 @@ fn allowed(role: Option<Role>, rpc: Rpc, own_site: bool) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_rpc_for_every_role_on_its_own_site_and_another() {
-    let store = EmbeddedStore::open_in_memory();
+    let store = saring::store::Store::from(EmbeddedStore::open_in_memory());
     let site = |s: &str| vec![s.to_string()];
     let (_, service) = saring::access::keys::create(&store, Role::Service, &site("own"), "blog")
         .await
@@ -282,7 +282,7 @@ async fn refused_within_the_cache_time(channel: &Channel, token: &str) {
 /// Two replicas sharing one store, which holds an admin key and a `role` key for site `blog`: the
 /// admin token, the key and its token, and the replicas.
 async fn two_replicas(role: Role) -> (String, pb::ApiKey, String, TestServer, TestServer) {
-    let store = EmbeddedStore::open_in_memory();
+    let store = saring::store::Store::from(EmbeddedStore::open_in_memory());
     let (_, admin) = saring::access::keys::create(&store, Role::Admin, &[], "ops")
         .await
         .unwrap();
@@ -455,7 +455,7 @@ async fn tls_serves_with_a_generated_certificate_and_refuses_plaintext() {
 async fn the_keys_command_over_https_trusts_the_host_s_certificates() {
     let dir = tempfile::tempdir().unwrap();
     let cert = crate::support::localhost_cert(dir.path());
-    let store = EmbeddedStore::open_in_memory();
+    let store = saring::store::Store::from(EmbeddedStore::open_in_memory());
     let (admin_key, admin) = saring::access::keys::create(&store, Role::Admin, &[], "ops")
         .await
         .unwrap();
@@ -487,11 +487,17 @@ async fn keys_on_redis_bootstrap_once_and_revocations_reach_another_replica() {
     use saring::store::redis::RedisStore;
     let redis = crate::support::Redis::start();
     let url = redis.url();
-    let connect = || RedisStore::connect(&url, Duration::from_secs(2));
-    let store = connect().await.unwrap();
+    let connect = || async {
+        saring::store::Store::from(
+            RedisStore::connect(&url, Duration::from_secs(2))
+                .await
+                .unwrap(),
+        )
+    };
+    let store = connect().await;
     let first = saring::access::keys::bootstrap(&store).await.unwrap();
     assert_eq!(first.as_ref().map(Vec::len), Some(2));
-    assert!(saring::access::keys::bootstrap(&connect().await.unwrap())
+    assert!(saring::access::keys::bootstrap(&connect().await)
         .await
         .unwrap()
         .is_none());
@@ -500,8 +506,8 @@ async fn keys_on_redis_bootstrap_once_and_revocations_reach_another_replica() {
         saring::access::keys::create(&store, Role::Service, &["blog".to_string()], "b")
             .await
             .unwrap();
-    let a = TestServer::start_authed(Config::default(), connect().await.unwrap()).await;
-    let b = TestServer::start_authed(Config::default(), connect().await.unwrap()).await;
+    let a = TestServer::start_authed(Config::default(), connect().await).await;
+    let b = TestServer::start_authed(Config::default(), connect().await).await;
     let (ca, cb) = (a.channel().await, b.channel().await);
     assert_eq!(call(&cb, Rpc::CheckComment, "blog", &token).await, Code::Ok);
     AdminClient::new(ca)
@@ -512,15 +518,13 @@ async fn keys_on_redis_bootstrap_once_and_revocations_reach_another_replica() {
 }
 
 /// A real Redis (the store's timeout 50 ms) holding a service key for site `blog`, and its token.
-async fn redis_with_a_service_key() -> (
-    crate::support::Redis,
-    saring::store::redis::RedisStore,
-    String,
-) {
+async fn redis_with_a_service_key() -> (crate::support::Redis, saring::store::Store, String) {
     let redis = crate::support::Redis::start();
-    let store = saring::store::redis::RedisStore::connect(&redis.url(), Duration::from_millis(50))
-        .await
-        .unwrap();
+    let store = saring::store::Store::from(
+        saring::store::redis::RedisStore::connect(&redis.url(), Duration::from_millis(50))
+            .await
+            .unwrap(),
+    );
     let (_, token) =
         saring::access::keys::create(&store, Role::Service, &["blog".to_string()], "b")
             .await
@@ -559,9 +563,10 @@ async fn with_keys_on_a_frozen_redis_still_gets_checks_answered_with_a_known_key
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_key_look_up_on_a_frozen_redis_gives_up_at_its_own_limit() {
     let (redis, store, token) = redis_with_a_service_key().await;
-    // The monitor's flag still says up, as it does until its next ping fails.
-    let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let auth = saring::access::auth::Authenticator::new(store, true, up);
+    // No health check has run: the store still counts as up, as it does until the monitor's next ping
+    // fails.
+    assert!(store.is_up());
+    let auth = saring::access::auth::Authenticator::new(store, true);
     redis.pause();
     let header = format!("Bearer {token}");
     let outcome =
@@ -697,7 +702,7 @@ fn the_keys_command_works_through_the_server_and_directly_on_the_store() {
 /// call, so one key cannot act under another person's name unseen. Feedback keeps its key the same way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_audit_log_keeps_the_key_behind_every_stated_name() {
-    let store = EmbeddedStore::open_in_memory();
+    let store = saring::store::Store::from(EmbeddedStore::open_in_memory());
     let blog = vec!["blog".to_string()];
     let (service_key, service) = saring::access::keys::create(&store, Role::Service, &blog, "blog")
         .await

@@ -323,10 +323,8 @@ async fn a_rate_limited_reject_is_not_remembered_so_its_retry_can_succeed() {
 
 #[tokio::test]
 async fn a_held_comment_is_stored_before_the_answer() {
-    use prost::Message;
     use saring::store::embedded::EmbeddedStore;
-    use saring::store::Store;
-    let store = EmbeddedStore::open_in_memory();
+    let store = saring::store::Store::from(EmbeddedStore::open_in_memory());
     let mut cfg = config();
     cfg.rules.moderation_terms = vec!["refund".into()];
     let server = TestServer::start_with(cfg, store.clone()).await;
@@ -337,12 +335,11 @@ async fn a_held_comment_is_stored_before_the_answer() {
     req.author_name = "Ann".into();
     let r = decide(&server, req.clone()).await;
     assert_eq!(r.decision(), Decision::Hold);
-    let bytes = store
+    let item = store
         .held("blog", &r.held_id)
         .await
         .unwrap()
         .expect("the held comment is stored");
-    let item = pb::HeldItem::decode(bytes.item.as_slice()).unwrap();
     assert_eq!(item.request.as_ref(), Some(&req));
     assert_eq!(item.response.as_ref(), Some(&r));
     assert!(item.held_at.is_some());
@@ -352,9 +349,11 @@ async fn a_held_comment_is_stored_before_the_answer() {
 async fn with_redis_down_a_hold_is_unavailable_never_an_unkept_hold() {
     use saring::store::redis::RedisStore;
     let redis = crate::support::Redis::start();
-    let store = RedisStore::connect(&redis.url(), std::time::Duration::from_millis(200))
-        .await
-        .unwrap();
+    let store = saring::store::Store::from(
+        RedisStore::connect(&redis.url(), std::time::Duration::from_millis(200))
+            .await
+            .unwrap(),
+    );
     let mut cfg = config();
     cfg.rules.moderation_terms = vec!["refund".into()];
     let server = TestServer::start_with(cfg, store).await;

@@ -58,12 +58,14 @@ async fn check(server: &TestServer, text: &str) -> Result<pb::CheckCommentRespon
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn with_redis_down_at_start_checks_go_on_degraded_and_all_recovers_when_it_returns() {
     let port = free_port();
-    let store = RedisStore::connect(
-        &format!("redis://127.0.0.1:{port}"),
-        Duration::from_millis(50),
-    )
-    .await
-    .expect("saring starts without Redis");
+    let store = Store::from(
+        RedisStore::connect(
+            &format!("redis://127.0.0.1:{port}"),
+            Duration::from_millis(50),
+        )
+        .await
+        .expect("saring starts without Redis"),
+    );
     let server = TestServer::start_with(config(), store).await;
     until_health(&server, false, Duration::from_secs(3)).await;
 
@@ -90,9 +92,11 @@ async fn with_redis_down_at_start_checks_go_on_degraded_and_all_recovers_when_it
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_killed_mid_load_and_restarted_degrades_then_recovers_without_a_restart() {
     let mut redis = Redis::start_persistent();
-    let store = RedisStore::connect(&redis.url(), Duration::from_millis(200))
-        .await
-        .unwrap();
+    let store = Store::from(
+        RedisStore::connect(&redis.url(), Duration::from_millis(200))
+            .await
+            .unwrap(),
+    );
     let server = TestServer::start_with(config(), store).await;
     assert!(check(&server, READER).await.is_ok());
     redis.crash();
@@ -110,12 +114,14 @@ async fn redis_killed_mid_load_and_restarted_degrades_then_recovers_without_a_re
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fail_closed_refuses_what_it_cannot_count_with_a_retry_time() {
     let port = free_port();
-    let store = RedisStore::connect(
-        &format!("redis://127.0.0.1:{port}"),
-        Duration::from_millis(50),
-    )
-    .await
-    .unwrap();
+    let store = Store::from(
+        RedisStore::connect(
+            &format!("redis://127.0.0.1:{port}"),
+            Duration::from_millis(50),
+        )
+        .await
+        .unwrap(),
+    );
     let server = TestServer::start_with(
         Config {
             rate_limits_without_store: FailMode::Closed,
@@ -146,9 +152,11 @@ async fn fail_closed_refuses_what_it_cannot_count_with_a_retry_time() {
 async fn a_frozen_redis_still_gets_every_check_an_answer_degraded() {
     // SIGSTOP keeps the connection open and silent: the worst case, a store that never answers.
     let redis = Redis::start();
-    let store = RedisStore::connect(&redis.url(), Duration::from_millis(50))
-        .await
-        .unwrap();
+    let store = Store::from(
+        RedisStore::connect(&redis.url(), Duration::from_millis(50))
+            .await
+            .unwrap(),
+    );
     let server = TestServer::start_with(config(), store).await;
     assert!(check(&server, READER).await.is_ok());
     redis.pause();
@@ -162,9 +170,11 @@ async fn a_frozen_redis_still_gets_every_check_an_answer_degraded() {
 async fn the_request_deadline_ends_a_request_the_store_holds_up() {
     let redis = Redis::start();
     // A store timeout longer than the request deadline, so only the deadline can end the wait.
-    let store = RedisStore::connect(&redis.url(), Duration::from_secs(30))
-        .await
-        .unwrap();
+    let store = Store::from(
+        RedisStore::connect(&redis.url(), Duration::from_secs(30))
+            .await
+            .unwrap(),
+    );
     let server = TestServer::start_with(
         Config {
             request_timeout_ms: 300,
@@ -244,7 +254,7 @@ async fn sigterm_under_load_finishes_every_accepted_request_and_loses_nothing() 
         "some requests were still in flight at SIGTERM and finished after it"
     );
     // Every answered HOLD is in the queue.
-    let store = EmbeddedStore::open(&data).unwrap();
+    let store = Store::from(EmbeddedStore::open(&data).unwrap());
     let kept: std::collections::HashSet<String> = store
         .pending("blog", 0, 10_000)
         .await

@@ -20,14 +20,14 @@ use tonic::Code;
 use crate::server::{request, TestServer};
 use crate::support::repo_path;
 
-fn checker() -> &'static Checker<EmbeddedStore> {
-    static CHECKER: std::sync::OnceLock<Checker<EmbeddedStore>> = std::sync::OnceLock::new();
+fn checker() -> &'static Checker {
+    static CHECKER: std::sync::OnceLock<Checker> = std::sync::OnceLock::new();
     CHECKER.get_or_init(|| {
         let model = Model::load(&repo_path("models/default.model")).expect("shipped model");
         Checker::new(
             Arc::new(model),
             Arc::new(Config::default()),
-            EmbeddedStore::open_in_memory(),
+            EmbeddedStore::open_in_memory().into(),
         )
     })
 }

@@ -106,7 +106,7 @@ macro_rules! both_stores {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $case() {
-                    super::$case(saring::store::embedded::EmbeddedStore::open_in_memory()).await;
+                    super::$case(saring::store::embedded::EmbeddedStore::open_in_memory().into()).await;
                 }
             )*
         }
@@ -116,7 +116,7 @@ macro_rules! both_stores {
                 async fn $case() {
                     let redis = crate::support::Redis::start();
                     let store = super::redis_store(&redis).await;
-                    super::$case(store).await;
+                    super::$case(store.into()).await;
                 }
             )*
         }
@@ -141,7 +141,7 @@ pub(crate) async fn redis_store(redis: &Redis) -> RedisStore {
         .expect("connect to the test's redis")
 }
 
-async fn held_items_are_listed_read_resolved_and_audited(store: impl Store) {
+async fn held_items_are_listed_read_resolved_and_audited(store: Store) {
     let server = TestServer::start_with(config(), store).await;
     let ids: Vec<String> = {
         let mut v = Vec::new();
@@ -271,7 +271,7 @@ async fn held_items_are_listed_read_resolved_and_audited(store: impl Store) {
     assert!(bad.message().contains("page_token"));
 }
 
-async fn bulk_resolution_reports_each_item(store: impl Store) {
+async fn bulk_resolution_reports_each_item(store: Store) {
     let server = TestServer::start_with(config(), store).await;
     let mut ids = Vec::new();
     for i in 0..3 {
@@ -323,7 +323,7 @@ async fn bulk_resolution_reports_each_item(store: impl Store) {
     assert!(err.message().contains("held_ids"));
 }
 
-async fn two_moderators_at_once_exactly_one_wins(store: impl Store) {
+async fn two_moderators_at_once_exactly_one_wins(store: Store) {
     let server = TestServer::start_with(config(), store).await;
     for i in 0..5 {
         let id = hold(&server, i).await;
@@ -345,7 +345,7 @@ async fn two_moderators_at_once_exactly_one_wins(store: impl Store) {
     );
 }
 
-async fn pagination_is_stable_under_concurrent_inserts_and_resolutions(store: impl Store) {
+async fn pagination_is_stable_under_concurrent_inserts_and_resolutions(store: Store) {
     let server = Arc::new(TestServer::start_with(config(), store).await);
     let mut before = Vec::new();
     for i in 0..40 {
@@ -403,7 +403,7 @@ async fn pagination_is_stable_under_concurrent_inserts_and_resolutions(store: im
     }
 }
 
-async fn the_watch_stream_delivers_events_in_order_and_a_dropped_watcher_ends(store: impl Store) {
+async fn the_watch_stream_delivers_events_in_order_and_a_dropped_watcher_ends(store: Store) {
     let server = TestServer::start_with(config(), store).await;
     let first = hold(&server, 0).await; // before the watch: not delivered
     let mut q = server.queue().await;
@@ -470,8 +470,8 @@ async fn the_watch_stream_delivers_events_in_order_and_a_dropped_watcher_ends(st
     panic!("dropped watchers were not cleaned up within 5 s");
 }
 
-async fn feedback_is_kept_once_per_decision(store: impl CloneStore) {
-    let server = TestServer::start_with(config(), store.clone_store()).await;
+async fn feedback_is_kept_once_per_decision(store: Store) {
+    let server = TestServer::start_with(config(), store.clone()).await;
     let mut client = server.client().await;
     let mut accepted = request(
         SITE,
@@ -578,7 +578,7 @@ async fn feedback_is_kept_once_per_decision(store: impl CloneStore) {
         .all(|e| e.action() == pb::audit_entry::Action::Feedback && e.actor == "blog-admin"));
 }
 
-async fn trusted_authors_are_accepted_once_approved(store: impl Store) {
+async fn trusted_authors_are_accepted_once_approved(store: Store) {
     let mut cfg = config();
     cfg.sites.insert(
         SITE.into(),
@@ -649,7 +649,7 @@ async fn trusted_authors_are_accepted_once_approved(store: impl Store) {
     assert!(!codes(&after).contains(&"rule.trusted_author"));
 }
 
-async fn a_campaign_is_held_grouped_and_resolved_together(store: impl Store) {
+async fn a_campaign_is_held_grouped_and_resolved_together(store: Store) {
     let mut cfg = config();
     cfg.rules.moderation_terms.clear();
     cfg.campaign.enabled = true;
@@ -719,35 +719,40 @@ async fn a_campaign_is_held_grouped_and_resolved_together(store: impl Store) {
 /// looks at 5,000).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_campaign_behind_thousands_of_waiting_items_is_resolved_whole() {
-    use prost::Message;
-    let store = EmbeddedStore::open_in_memory();
-    let item = |id: String, campaign: &str| {
-        pb::HeldItem {
-            request: Some(request(SITE, "filler")),
-            response: Some(pb::CheckCommentResponse {
-                decision: Decision::Hold as i32,
-                held_id: id.clone(),
-                ..Default::default()
-            }),
-            held_id: id,
-            campaign_id: campaign.into(),
+    let store = Store::from(EmbeddedStore::open_in_memory());
+    let item = |id: String, campaign: &str| pb::HeldItem {
+        request: Some(request(SITE, "filler")),
+        response: Some(pb::CheckCommentResponse {
+            decision: Decision::Hold as i32,
+            held_id: id.clone(),
             ..Default::default()
-        }
-        .encode_to_vec()
+        }),
+        held_id: id,
+        campaign_id: campaign.into(),
+        ..Default::default()
     };
     let filler = saring::service::queue::MAX_SCAN + 100;
     let mut writes = tokio::task::JoinSet::new();
     for i in 0..filler {
         let (store, id) = (store.clone(), format!("f{i}"));
-        let bytes = item(id.clone(), "");
-        writes.spawn(async move { store.hold(SITE, &id, "", bytes, Vec::new()).await });
+        let held = item(id, "");
+        writes.spawn(async move {
+            store
+                .hold(SITE, &held, "", &pb::QueueEvent::default())
+                .await
+        });
     }
     while let Some(w) = writes.join_next().await {
         w.unwrap().unwrap();
     }
     for id in ["late-1", "late-2"] {
         store
-            .hold(SITE, id, "", item(id.into(), "wave"), Vec::new())
+            .hold(
+                SITE,
+                &item(id.into(), "wave"),
+                "",
+                &pb::QueueEvent::default(),
+            )
             .await
             .unwrap();
     }
@@ -765,23 +770,6 @@ async fn a_campaign_behind_thousands_of_waiting_items_is_resolved_whole() {
         .results;
     let resolved: Vec<&str> = results.iter().map(|r| r.held_id.as_str()).collect();
     assert_eq!(resolved, ["late-1", "late-2"]);
-}
-
-/// A store handle for the test beside the one the server owns.
-trait CloneStore: Store + Sized {
-    fn clone_store(&self) -> Self;
-}
-
-impl CloneStore for EmbeddedStore {
-    fn clone_store(&self) -> Self {
-        self.clone()
-    }
-}
-
-impl CloneStore for RedisStore {
-    fn clone_store(&self) -> Self {
-        self.clone()
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -832,9 +820,11 @@ async fn reopen(dir: &std::path::Path) -> EmbeddedStore {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_acknowledged_hold_survives_a_redis_crash_under_load() {
     let mut redis = Redis::start_persistent();
-    let store = RedisStore::connect(&redis.url(), Duration::from_millis(500))
-        .await
-        .unwrap();
+    let store = Store::from(
+        RedisStore::connect(&redis.url(), Duration::from_millis(500))
+            .await
+            .unwrap(),
+    );
     let server = Arc::new(TestServer::start_with(config(), store.clone()).await);
     // Writers hold comments as fast as they can; meanwhile Redis is killed with SIGKILL and restarted.
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -913,7 +903,7 @@ async fn every_acknowledged_hold_survives_a_redis_crash_under_load() {
 async fn recheck_reports_what_the_serving_model_would_change_and_resolves_only_when_asked() {
     // Two servers over one store: the first held everything (a site that accepts nothing and rejects
     // nothing by the model), the second serves the model's own thresholds.
-    let store = EmbeddedStore::open_in_memory();
+    let store = Store::from(EmbeddedStore::open_in_memory());
     let mut strict = config();
     strict.rules.moderation_terms.clear();
     strict.sites.insert(
@@ -1007,7 +997,7 @@ async fn a_moderator_s_verdict_teaches_the_retrained_model() {
     let data_dir = fixture.path("data");
     // Reads like a reader's thanks; this site's moderator knows it for a refund scam's opener.
     let text = "Terima kasih artikelnya, bagian tentang refund tiket sangat membantu, mampir ya";
-    let store = EmbeddedStore::open(&data_dir).unwrap();
+    let store = Store::from(EmbeddedStore::open(&data_dir).unwrap());
     let (_, admin) = saring::access::keys::create(&store, pb::Role::Admin, &[], "ml")
         .await
         .unwrap();

@@ -34,15 +34,15 @@ impl TestServer {
     }
 
     /// Start with `config` on `store`.
-    pub(crate) async fn start_with<S: Store>(config: Config, store: S) -> TestServer {
+    pub(crate) async fn start_with(config: Config, store: impl Into<Store>) -> TestServer {
         Self::start_with_model(config, store, &repo_path("models/default.model")).await
     }
 
     /// Start with `config` on `store`, serving the model at `model`. API keys are off: these tests are
     /// about everything else (`tests/it/auth.rs` tests the keys, with [`TestServer::start_authed`]).
-    pub(crate) async fn start_with_model<S: Store>(
+    pub(crate) async fn start_with_model(
         mut config: Config,
-        store: S,
+        store: impl Into<Store>,
         model: &std::path::Path,
     ) -> TestServer {
         config.insecure_no_auth = true;
@@ -50,14 +50,14 @@ impl TestServer {
     }
 
     /// Start with `config` on `store` exactly as configured (API keys on unless it says otherwise).
-    pub(crate) async fn start_authed<S: Store>(config: Config, store: S) -> TestServer {
+    pub(crate) async fn start_authed(config: Config, store: impl Into<Store>) -> TestServer {
         Self::start_authed_with_model(config, store, &repo_path("models/default.model")).await
     }
 
     /// [`TestServer::start_authed`], serving the model at `model`.
-    pub(crate) async fn start_authed_with_model<S: Store>(
+    pub(crate) async fn start_authed_with_model(
         config: Config,
-        store: S,
+        store: impl Into<Store>,
         model: &std::path::Path,
     ) -> TestServer {
         config.validate().expect("test config is valid");
@@ -66,7 +66,11 @@ impl TestServer {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("local addr");
-        let checker = Arc::new(Checker::new(Arc::new(model), Arc::new(config), store));
+        let checker = Arc::new(Checker::new(
+            Arc::new(model),
+            Arc::new(config),
+            store.into(),
+        ));
         let webhooks = checker.webhooks().counters();
         let queue = Arc::new(saring::service::queue::Queue::new(checker));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

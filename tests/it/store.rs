@@ -2,16 +2,12 @@
 
 use std::time::Duration;
 
-use prost::Message;
 use saring::config::Limit;
-use saring::moderation::ratelimit::Admission;
-use saring::moderation::ratelimit::{Bucket, Dimension};
+use saring::moderation::ratelimit::{Admission, Bucket, Dimension};
 use saring::pb;
 use saring::store::embedded::EmbeddedStore;
 use saring::store::redis::RedisStore;
-use saring::store::{
-    Feedback, HeldRecord, Hold, Record, Resolve, Resolved, Standing, Store, TrustUpdate,
-};
+use saring::store::{Error, Feedback, Hold, Keep, Resolve, Resolved, Standing, Store, TrustUpdate};
 
 use crate::support::Redis;
 
@@ -25,7 +21,7 @@ fn bucket(dimension: Dimension, subject: &str, burst: u32, per_hour: u32) -> Buc
 
 const T0: u64 = 1_800_000_000_000_000;
 
-async fn admits_the_burst_then_refuses_with_a_retry_time(store: &impl Store) {
+async fn admits_the_burst_then_refuses_with_a_retry_time(store: &Store) {
     let b = [bucket(Dimension::Ip, "192.0.2.1", 2, 3600)];
     assert_eq!(
         store.admit("s", None, &b, T0).await.unwrap(),
@@ -58,7 +54,7 @@ async fn admits_the_burst_then_refuses_with_a_retry_time(store: &impl Store) {
     );
 }
 
-async fn a_refusal_counts_nothing(store: &impl Store) {
+async fn a_refusal_counts_nothing(store: &Store) {
     let ip = bucket(Dimension::Ip, "192.0.2.2", 5, 3600);
     let author = bucket(Dimension::Author, "ann@example.org", 1, 3600);
     assert_eq!(
@@ -100,7 +96,7 @@ async fn a_refusal_counts_nothing(store: &impl Store) {
     ));
 }
 
-async fn concurrent_admissions_are_exact<S: Store>(store: std::sync::Arc<S>) {
+async fn concurrent_admissions_are_exact(store: Store) {
     let b = vec![bucket(Dimension::Site, "", 10, 1)];
     let mut tasks = Vec::new();
     for _ in 0..100 {
@@ -118,7 +114,7 @@ async fn concurrent_admissions_are_exact<S: Store>(store: std::sync::Arc<S>) {
     assert_eq!(admitted, 10);
 }
 
-async fn a_comment_counts_once(store: &impl Store) {
+async fn a_comment_counts_once(store: &Store) {
     let b = [bucket(Dimension::Ip, "192.0.2.9", 1, 3600)];
     let once = |id| {
         Some(saring::store::Once {
@@ -141,7 +137,7 @@ async fn a_comment_counts_once(store: &impl Store) {
     ));
 }
 
-fn held_item(id: &str, text: &str, p: f64, campaign: &str) -> Vec<u8> {
+fn held_item(id: &str, text: &str, p: f64, campaign: &str) -> pb::HeldItem {
     pb::HeldItem {
         held_id: id.into(),
         request: Some(pb::CheckCommentRequest {
@@ -160,26 +156,18 @@ fn held_item(id: &str, text: &str, p: f64, campaign: &str) -> Vec<u8> {
         campaign_id: campaign.into(),
         ..Default::default()
     }
-    .encode_to_vec()
 }
 
-fn event(id: &str) -> Vec<u8> {
+fn event(id: &str) -> pb::QueueEvent {
     pb::QueueEvent {
         held_id: id.into(),
         ..Default::default()
     }
-    .encode_to_vec()
 }
 
-async fn hold(store: &impl Store, id: &str, comment_id: &str) -> u64 {
+async fn hold(store: &Store, id: &str, comment_id: &str) -> u64 {
     match store
-        .hold(
-            "s",
-            id,
-            comment_id,
-            held_item(id, "text", 0.5, ""),
-            event(id),
-        )
+        .hold("s", &held_item(id, "text", 0.5, ""), comment_id, &event(id))
         .await
         .unwrap()
     {
@@ -190,43 +178,35 @@ async fn hold(store: &impl Store, id: &str, comment_id: &str) -> u64 {
 
 fn resolution(verdict: pb::Verdict, who: &str) -> Resolve {
     Resolve {
-        verdict: verdict as i32,
         resolution: pb::Resolution {
             verdict: verdict as i32,
             moderator: who.into(),
             ..Default::default()
-        }
-        .encode_to_vec(),
+        },
         audit: pb::AuditEntry {
             actor: who.into(),
             ..Default::default()
-        }
-        .encode_to_vec(),
+        },
         event: event("resolved"),
         label: None,
         trust: None,
     }
 }
 
-async fn held_items_are_kept_once_per_comment_in_order(store: &impl Store) {
+async fn held_items_are_kept_once_per_comment_in_order(store: &Store) {
     assert_eq!(store.held("s", "h1").await.unwrap(), None);
     let s1 = hold(store, "h1", "c1").await;
     let s2 = hold(store, "h2", "").await;
     let s3 = hold(store, "h3", "").await;
     assert!(s1 < s2 && s2 < s3, "{s1} {s2} {s3}");
     let kept = store.held("s", "h1").await.unwrap().expect("kept");
-    assert_eq!(kept.item, held_item("h1", "text", 0.5, ""));
-    assert_eq!((kept.sequence, kept.resolution), (s1, None));
+    let mut expected = held_item("h1", "text", 0.5, "");
+    expected.sequence = s1;
+    assert_eq!(kept, expected);
     assert_eq!(store.held("other", "h1").await.unwrap(), None);
     // A retry of comment c1 under a new held id writes nothing and gets the standing item.
     match store
-        .hold(
-            "s",
-            "h9",
-            "c1",
-            held_item("h9", "text", 0.5, ""),
-            event("h9"),
-        )
+        .hold("s", &held_item("h9", "text", 0.5, ""), "c1", &event("h9"))
         .await
         .unwrap()
     {
@@ -234,7 +214,7 @@ async fn held_items_are_kept_once_per_comment_in_order(store: &impl Store) {
         other => panic!("expected the standing item, got {other:?}"),
     }
     assert_eq!(store.held("s", "h9").await.unwrap(), None);
-    let ids = |v: Vec<HeldRecord>| v.into_iter().map(|r| r.held_id).collect::<Vec<_>>();
+    let ids = |v: Vec<pb::HeldItem>| v.into_iter().map(|r| r.held_id).collect::<Vec<_>>();
     assert_eq!(
         ids(store.pending("s", 0, 10).await.unwrap()),
         ["h1", "h2", "h3"]
@@ -247,38 +227,45 @@ async fn held_items_are_kept_once_per_comment_in_order(store: &impl Store) {
     // Events: one per hold, in order, after any cursor.
     let events = store.events("s", "", 10).await.unwrap();
     assert_eq!(events.len(), 3);
-    let rest = store.events("s", &events[0].0, 10).await.unwrap();
+    assert_eq!(events[1].held_id, "h2");
+    let rest = store.events("s", &events[0].cursor, 10).await.unwrap();
     assert_eq!(rest, events[1..].to_vec());
-    assert_eq!(store.events_tail("s").await.unwrap(), events[2].0);
+    assert_eq!(store.events_tail("s").await.unwrap(), events[2].cursor);
 }
 
-async fn a_resolution_is_kept_once_with_everything_it_changes(store: &impl Store) {
+async fn a_resolution_is_kept_once_with_everything_it_changes(store: &Store) {
     hold(store, "h1", "").await;
     hold(store, "h2", "").await;
     let mut approve = resolution(pb::Verdict::Approve, "ann");
-    approve.label = Some(("h1".into(), b"label-1".to_vec()));
+    let label = pb::LabelledExample {
+        decision_id: "h1".into(),
+        label: pb::FeedbackLabel::Ham as i32,
+        actor: "ann".into(),
+        ..Default::default()
+    };
+    approve.label = Some(label.clone());
     approve.trust = Some(TrustUpdate {
         author: "author-key".into(),
         approved: true,
     });
     assert_eq!(
-        store.resolve("s", "h1", approve.clone()).await.unwrap(),
+        store.resolve("s", "h1", &approve).await.unwrap(),
         Resolved::Done
     );
     // The same verdict again: nothing changes, the standing resolution is returned.
     assert_eq!(
-        store.resolve("s", "h1", approve.clone()).await.unwrap(),
+        store.resolve("s", "h1", &approve).await.unwrap(),
         Resolved::Same(approve.resolution.clone())
     );
     assert_eq!(
         store
-            .resolve("s", "h1", resolution(pb::Verdict::RejectSpam, "bob"))
+            .resolve("s", "h1", &resolution(pb::Verdict::RejectSpam, "bob"))
             .await
             .unwrap(),
         Resolved::Conflict(approve.resolution.clone())
     );
     assert_eq!(
-        store.resolve("s", "nope", approve.clone()).await.unwrap(),
+        store.resolve("s", "nope", &approve).await.unwrap(),
         Resolved::NotFound
     );
     let kept = store.held("s", "h1").await.unwrap().unwrap();
@@ -291,7 +278,7 @@ async fn a_resolution_is_kept_once_with_everything_it_changes(store: &impl Store
         .map(|r| r.held_id)
         .collect();
     assert_eq!(pending, ["h2"]);
-    assert_eq!(store.labels("s").await.unwrap(), vec![b"label-1".to_vec()]);
+    assert_eq!(store.labels("s").await.unwrap(), vec![label]);
     assert_eq!(
         store.standing("s", "author-key").await.unwrap(),
         Standing {
@@ -308,7 +295,7 @@ async fn a_resolution_is_kept_once_with_everything_it_changes(store: &impl Store
         approved: false,
     });
     assert_eq!(
-        store.resolve("s", "h2", spam).await.unwrap(),
+        store.resolve("s", "h2", &spam).await.unwrap(),
         Resolved::Done
     );
     assert_eq!(
@@ -324,14 +311,15 @@ async fn a_resolution_is_kept_once_with_everything_it_changes(store: &impl Store
     );
     let audit = store.audit("s", "", 10).await.unwrap();
     assert_eq!(audit.len(), 2);
+    assert_eq!(audit[0].actor, "ann");
     assert_eq!(
-        store.audit("s", &audit[0].0, 10).await.unwrap(),
+        store.audit("s", &audit[0].cursor, 10).await.unwrap(),
         audit[1..].to_vec()
     );
 }
 
-async fn concurrent_moderators_resolve_once(store: std::sync::Arc<impl Store>) {
-    hold(&*store, "h1", "").await;
+async fn concurrent_moderators_resolve_once(store: Store) {
+    hold(&store, "h1", "").await;
     let tasks: Vec<_> = (0..16)
         .map(|i| {
             let store = store.clone();
@@ -342,7 +330,7 @@ async fn concurrent_moderators_resolve_once(store: std::sync::Arc<impl Store>) {
                     pb::Verdict::RejectSpam
                 };
                 store
-                    .resolve("s", "h1", resolution(v, &format!("m{i}")))
+                    .resolve("s", "h1", &resolution(v, &format!("m{i}")))
                     .await
                     .unwrap()
             })
@@ -360,42 +348,53 @@ async fn concurrent_moderators_resolve_once(store: std::sync::Arc<impl Store>) {
     assert_eq!(store.audit("s", "", 100).await.unwrap().len(), 1);
 }
 
-async fn feedback_replaces_the_label_of_its_decision(store: &impl Store) {
-    let report = |label: &[u8]| Feedback {
+async fn feedback_replaces_the_label_of_its_decision(store: &Store) {
+    let label = |l: pb::FeedbackLabel| pb::LabelledExample {
         decision_id: "d1".into(),
-        label: label.to_vec(),
-        audit: b"audit".to_vec(),
+        label: l as i32,
+        origin: "feedback".into(),
+        ..Default::default()
+    };
+    let report = |l| Feedback {
+        label: label(l),
+        audit: pb::AuditEntry::default(),
         trust: None,
     };
-    assert!(!store.feedback("s", report(b"spam")).await.unwrap());
-    assert!(store.feedback("s", report(b"ham")).await.unwrap());
-    assert_eq!(store.labels("s").await.unwrap(), vec![b"ham".to_vec()]);
-    assert_eq!(store.labels("other").await.unwrap(), Vec::<Vec<u8>>::new());
+    assert!(!store
+        .feedback("s", &report(pb::FeedbackLabel::Spam))
+        .await
+        .unwrap());
+    assert!(store
+        .feedback("s", &report(pb::FeedbackLabel::Ham))
+        .await
+        .unwrap());
+    assert_eq!(
+        store.labels("s").await.unwrap(),
+        vec![label(pb::FeedbackLabel::Ham)]
+    );
+    assert_eq!(store.labels("other").await.unwrap(), vec![]);
     assert_eq!(store.audit("s", "", 10).await.unwrap().len(), 2);
 }
 
-async fn decisions_are_kept_for_feedback_by_id(store: &impl Store) {
+async fn decisions_are_kept_for_feedback_by_id(store: &Store) {
     let now = saring_now();
-    let record = Record {
-        decision_id: "d1".into(),
-        bytes: b"record".to_vec(),
+    let response = response("d1");
+    let record = pb::DecisionRecord {
+        request: Some(pb::CheckCommentRequest {
+            content: "kept".into(),
+            ..Default::default()
+        }),
+        response: Some(response.clone()),
+    };
+    let keep = Keep {
+        record: &record,
         ttl_us: 60_000_000,
     };
     store
-        .remember(
-            "s",
-            "c1",
-            b"response".to_vec(),
-            60_000_000,
-            Some(record),
-            now,
-        )
+        .remember("s", "c1", &response, 60_000_000, Some(keep), now)
         .await
         .unwrap();
-    assert_eq!(
-        store.decision("s", "d1", now).await.unwrap().as_deref(),
-        Some(&b"record"[..])
-    );
+    assert_eq!(store.decision("s", "d1", now).await.unwrap(), Some(record));
     assert_eq!(
         store
             .decision_for_comment("s", "c1", now)
@@ -411,7 +410,7 @@ async fn decisions_are_kept_for_feedback_by_id(store: &impl Store) {
     );
 }
 
-async fn sightings_count_per_band_within_the_window(store: &impl Store) {
+async fn sightings_count_per_band_within_the_window(store: &Store) {
     let bands = |a: &str, b: &str| vec![format!("0:{a}"), format!("1:{b}")];
     let now = saring_now();
     assert_eq!(
@@ -441,7 +440,7 @@ async fn sightings_count_per_band_within_the_window(store: &impl Store) {
 
 /// A wave that runs across a window boundary keeps its count: what was seen in the last window still
 /// counts, in proportion to how much of it lies within the sliding window; two windows on, nothing does.
-async fn sightings_slide_across_window_boundaries(store: &impl Store) {
+async fn sightings_slide_across_window_boundaries(store: &Store) {
     let bands = vec!["0:wave".to_string()];
     let window = 60_000_000;
     let start = (saring_now() / window + 1) * window;
@@ -461,30 +460,30 @@ async fn sightings_slide_across_window_boundaries(store: &impl Store) {
     assert_eq!(seen(start + 3 * window + 1_000_000).await, 1);
 }
 
-async fn the_first_remembered_response_stands(store: &impl Store) {
+async fn the_first_remembered_response_stands(store: &Store) {
     let now = saring_now();
     assert_eq!(store.recall("s", "c1", now).await.unwrap(), None);
     let first = store
-        .remember("s", "c1", b"first".to_vec(), 60_000_000, None, now)
+        .remember("s", "c1", &response("first"), 60_000_000, None, now)
         .await
         .unwrap();
-    assert_eq!(first, b"first");
+    assert_eq!(first, response("first"));
     let second = store
-        .remember("s", "c1", b"second".to_vec(), 60_000_000, None, now)
+        .remember("s", "c1", &response("second"), 60_000_000, None, now)
         .await
         .unwrap();
-    assert_eq!(second, b"first");
+    assert_eq!(second, response("first"));
     assert_eq!(
-        store.recall("s", "c1", now).await.unwrap().as_deref(),
-        Some(&b"first"[..])
+        store.recall("s", "c1", now).await.unwrap(),
+        Some(response("first"))
     );
     assert_eq!(store.recall("other", "c1", now).await.unwrap(), None);
 }
 
-async fn remembered_responses_expire(store: &impl Store) {
+async fn remembered_responses_expire(store: &Store) {
     let start = saring_now();
     store
-        .remember("s", "short", b"x".to_vec(), 200_000, None, start)
+        .remember("s", "short", &response("x"), 200_000, None, start)
         .await
         .unwrap();
     // Bounded polling on the real clock: Redis expires keys itself.
@@ -502,6 +501,14 @@ async fn remembered_responses_expire(store: &impl Store) {
     panic!("a 200 ms entry was still there after 2 s");
 }
 
+fn response(decision_id: &str) -> pb::CheckCommentResponse {
+    pb::CheckCommentResponse {
+        decision: pb::Decision::Accept as i32,
+        decision_id: decision_id.into(),
+        ..Default::default()
+    }
+}
+
 fn saring_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -509,14 +516,14 @@ fn saring_now() -> u64 {
         .as_micros() as u64
 }
 
-async fn suite<S: Store>(make: impl Fn() -> S) {
+async fn suite(make: impl Fn() -> Store) {
     admits_the_burst_then_refuses_with_a_retry_time(&make()).await;
     a_refusal_counts_nothing(&make()).await;
-    concurrent_admissions_are_exact(std::sync::Arc::new(make())).await;
+    concurrent_admissions_are_exact(make()).await;
     a_comment_counts_once(&make()).await;
     held_items_are_kept_once_per_comment_in_order(&make()).await;
     a_resolution_is_kept_once_with_everything_it_changes(&make()).await;
-    concurrent_moderators_resolve_once(std::sync::Arc::new(make())).await;
+    concurrent_moderators_resolve_once(make()).await;
     feedback_replaces_the_label_of_its_decision(&make()).await;
     decisions_are_kept_for_feedback_by_id(&make()).await;
     sightings_count_per_band_within_the_window(&make()).await;
@@ -527,7 +534,7 @@ async fn suite<S: Store>(make: impl Fn() -> S) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_embedded_store_passes_the_suite() {
-    suite(EmbeddedStore::open_in_memory).await;
+    suite(|| Store::embedded(EmbeddedStore::open_in_memory())).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -536,22 +543,23 @@ async fn the_redis_store_passes_the_suite() {
     let servers: Vec<Redis> = (0..14).map(|_| Redis::start()).collect();
     let mut stores = Vec::new();
     for r in &servers {
-        stores.push(
-            RedisStore::connect(&r.url(), Duration::from_secs(2))
-                .await
-                .unwrap(),
-        );
+        stores.push(redis_store(r).await);
     }
     let next = std::sync::Mutex::new(stores.into_iter());
     suite(|| next.lock().unwrap().next().expect("one store per case")).await;
 }
 
-#[tokio::test]
-async fn redis_reloads_its_scripts_after_a_flush() {
-    let redis = Redis::start();
+async fn redis_store(redis: &Redis) -> Store {
     let store = RedisStore::connect(&redis.url(), Duration::from_secs(2))
         .await
         .unwrap();
+    Store::redis(store)
+}
+
+#[tokio::test]
+async fn redis_reloads_its_scripts_after_a_flush() {
+    let redis = Redis::start();
+    let store = redis_store(&redis).await;
     let b = [bucket(Dimension::Ip, "192.0.2.3", 1, 3600)];
     assert_eq!(
         store.admit("s", None, &b, T0).await.unwrap(),
@@ -583,11 +591,14 @@ async fn a_dropped_embedded_store_releases_its_file_at_once() {
     // next opener (another process, `saring export-feedback`) never meets the file still locked.
     let dir = tempfile::tempdir().unwrap();
     for i in 0..20 {
-        let store = EmbeddedStore::open(dir.path()).expect("opens at once after the last drop");
-        store
-            .put_key(&format!("k{i}"), vec![1, 2, 3])
-            .await
-            .unwrap();
+        let store = Store::embedded(
+            EmbeddedStore::open(dir.path()).expect("opens at once after the last drop"),
+        );
+        let key = pb::ApiKey {
+            id: format!("k{i}"),
+            ..Default::default()
+        };
+        store.put_key(&key).await.unwrap();
         drop(store);
     }
 }
@@ -595,18 +606,12 @@ async fn a_dropped_embedded_store_releases_its_file_at_once() {
 /// After `h1`, held for comment `c1`, was deleted by hand (an operator erasing a commenter's data):
 /// a retry of `c1` is held again, not refused for ever, and the comment's marker then points at the new
 /// item.
-async fn a_comment_is_held_again(store: &impl Store) {
+async fn a_comment_is_held_again(store: &Store) {
     assert_eq!(store.held("s", "h1").await.unwrap(), None);
     hold(store, "h2", "c1").await;
     assert!(store.held("s", "h2").await.unwrap().is_some());
     match store
-        .hold(
-            "s",
-            "h3",
-            "c1",
-            held_item("h3", "text", 0.5, ""),
-            event("h3"),
-        )
+        .hold("s", &held_item("h3", "text", 0.5, ""), "c1", &event("h3"))
         .await
         .unwrap()
     {
@@ -618,9 +623,7 @@ async fn a_comment_is_held_again(store: &impl Store) {
 #[tokio::test]
 async fn redis_holds_again_a_comment_whose_item_was_deleted_by_hand() {
     let redis = Redis::start();
-    let store = RedisStore::connect(&redis.url(), Duration::from_secs(2))
-        .await
-        .unwrap();
+    let store = redis_store(&redis).await;
     hold(&store, "h1", "c1").await;
     let client = redis::Client::open(redis.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
@@ -636,7 +639,7 @@ async fn redis_holds_again_a_comment_whose_item_was_deleted_by_hand() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_embedded_store_holds_again_a_comment_whose_item_was_deleted_by_hand() {
     let dir = tempfile::tempdir().unwrap();
-    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let store = Store::embedded(EmbeddedStore::open(dir.path()).unwrap());
     hold(&store, "h1", "c1").await;
     drop(store);
     {
@@ -653,5 +656,79 @@ async fn the_embedded_store_holds_again_a_comment_whose_item_was_deleted_by_hand
             .is_some());
         txn.commit().unwrap();
     }
-    a_comment_is_held_again(&EmbeddedStore::open(dir.path()).unwrap()).await;
+    a_comment_is_held_again(&Store::embedded(EmbeddedStore::open(dir.path()).unwrap())).await;
+}
+
+/// A record that does not decode is corruption, which a retry will not mend: the store says so, and
+/// the API answers INTERNAL rather than UNAVAILABLE ("retry").
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_record_that_does_not_decode_is_corrupt_not_unavailable() {
+    let redis = Redis::start();
+    let store = redis_store(&redis).await;
+    hold(&store, "h1", "").await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: i64 = redis::cmd("HSET")
+        .arg("saring:{s}:held:h1")
+        .arg("item")
+        .arg(&b"\xff\xff\xff not protobuf"[..])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let err = store.held("s", "h1").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Corrupt {
+                what: "held item",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(!err.is_transient());
+
+    let server =
+        crate::server::TestServer::start_with(saring::config::Config::default(), store).await;
+    let status = server
+        .queue()
+        .await
+        .get_held(pb::GetHeldRequest {
+            site_id: "s".into(),
+            held_id: "h1".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Internal);
+}
+
+/// Once a health check has found the store down, a check's steps and key look-ups fail at once with
+/// `Down` (a check then decides degraded without waiting), while a moderator's read is still tried and
+/// fails on its own; when the store answers again, the next health check lets everything through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_store_known_down_refuses_check_steps_at_once_and_recovers() {
+    let redis = Redis::start();
+    let store = redis_store(&redis).await;
+    assert!(store.check_health().await);
+    redis.pause();
+    assert!(!store.check_health().await);
+    assert!(!store.is_up());
+    let b = [bucket(Dimension::Ip, "192.0.2.4", 1, 3600)];
+    // `Down` is only ever answered before anything is sent.
+    assert!(matches!(
+        store.admit("s", None, &b, T0).await,
+        Err(Error::Down)
+    ));
+    assert!(matches!(store.key("k").await, Err(Error::Down)));
+    let read = store.held("s", "h1").await.unwrap_err();
+    assert!(
+        !matches!(read, Error::Down) && read.is_transient(),
+        "{read:?}"
+    );
+    redis.resume();
+    assert!(store.check_health().await);
+    assert_eq!(
+        store.admit("s", None, &b, T0).await.unwrap(),
+        Admission::Admitted
+    );
 }
