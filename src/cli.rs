@@ -377,6 +377,13 @@ pub struct CvArgs {
     /// Number of folds.
     #[arg(long, default_value_t = 5)]
     pub folds: usize,
+    /// One fold per source instead: each source is scored by a model trained on all the others, the
+    /// figure that predicts a site like none of the training sets.
+    #[arg(long, conflicts_with = "folds")]
+    pub leave_source_out: bool,
+    /// Write every row's fold and held-out score here as JSON Lines (what bench/peers/ reads).
+    #[arg(long, value_name = "FILE")]
+    pub folds_out: Option<PathBuf>,
     /// Training options used in every fold.
     #[command(flatten)]
     pub fit: FitArgs,

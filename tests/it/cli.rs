@@ -183,3 +183,74 @@ fn cv_fails_when_a_quality_bar_is_missed() {
     unknown.extend(["--min-f1", "no-such-source=0.1"]);
     assert!(!saring(&unknown).status.success());
 }
+
+/// `--folds-out` writes one row per example, in the data's order, with the fold that held it out and
+/// that fold's score: the file `bench/peers/` trains its peers on. Leave-source-out folds are sources.
+#[test]
+fn cv_writes_the_folds_it_used_for_peers_to_train_on() {
+    let fx = Fixture::new();
+    let data = fx.data.to_str().unwrap();
+    let rows_of = |path: &std::path::Path| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let kfold = fx.path("kfold.jsonl");
+    let o = saring(&[
+        "cv",
+        "--quiet",
+        "--folds",
+        "4",
+        "--alpha",
+        "1",
+        "--data",
+        data,
+        "--folds-out",
+        kfold.to_str().unwrap(),
+    ]);
+    assert_success(&o);
+    let rows = rows_of(&kfold);
+    let examples = saring::train::synthetic::examples();
+    assert_eq!(rows.len(), examples.len());
+    let mut groups_in_fold = std::collections::BTreeMap::new();
+    for (row, e) in rows.iter().zip(&examples) {
+        assert_eq!(row["scheme"], "k-fold");
+        assert_eq!(row["text"], e.text.as_str());
+        assert_eq!(row["label"], e.label.as_str());
+        assert!(row["log_odds"].is_f64());
+        assert!(["accept", "hold", "reject"].contains(&row["decision"].as_str().unwrap()));
+        let fold = row["fold"].as_u64().unwrap();
+        assert!(fold < 4);
+        // A group is never split across folds.
+        let key = (e.source.clone(), e.group.clone());
+        assert_eq!(*groups_in_fold.entry(key).or_insert(fold), fold);
+    }
+
+    let lso = fx.path("lso.jsonl");
+    let o = saring(&[
+        "cv",
+        "--quiet",
+        "--leave-source-out",
+        "--alpha",
+        "1",
+        "--data",
+        data,
+        "--folds-out",
+        lso.to_str().unwrap(),
+    ]);
+    assert_success(&o);
+    assert!(stdout(&o).contains("leave-source-out"), "{}", stdout(&o));
+    let rows = rows_of(&lso);
+    assert_eq!(rows.len(), examples.len());
+    let mut fold_of_source = std::collections::BTreeMap::new();
+    for row in &rows {
+        assert_eq!(row["scheme"], "leave-source-out");
+        let source = row["source"].as_str().unwrap().to_string();
+        let fold = row["fold"].as_u64().unwrap();
+        assert_eq!(*fold_of_source.entry(source).or_insert(fold), fold);
+    }
+    let folds: std::collections::BTreeSet<u64> = fold_of_source.values().copied().collect();
+    assert_eq!(folds.len(), fold_of_source.len(), "one fold a source");
+}
