@@ -15,6 +15,7 @@
 pub mod card;
 pub mod corpus;
 pub mod cv;
+pub mod logistic;
 pub mod quality;
 pub mod split;
 pub mod synthetic;
