@@ -10,6 +10,7 @@ mod cv;
 mod eval;
 mod export;
 mod keys;
+mod model;
 mod serve;
 mod table;
 mod train;
@@ -48,6 +49,46 @@ pub enum Command {
     /// Create, list and revoke API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// See, reload, shadow and promote the running server's model, without a restart.
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+/// `saring model …`: the running server's ModelAdmin service.
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// What is serving, and the shadow with its disagreements.
+    Info {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// The server.
+        #[command(flatten)]
+        at: ServerAt,
+    },
+    /// Load a model file and swap it in (or load it as the shadow). Without NAME, the configured path.
+    Reload {
+        /// A file name in the serving model's directory, e.g. `candidate.model`.
+        name: Option<String>,
+        /// Load it beside the serving model as its shadow.
+        #[arg(long)]
+        shadow: bool,
+        /// The server.
+        #[command(flatten)]
+        at: ServerAt,
+    },
+    /// Make the shadow the serving model.
+    Promote {
+        /// The server.
+        #[command(flatten)]
+        at: ServerAt,
+    },
+    /// Stop shadow scoring.
+    DropShadow {
+        /// The server.
+        #[command(flatten)]
+        at: ServerAt,
+    },
 }
 
 /// `saring keys …`.
@@ -84,11 +125,9 @@ pub enum KeysCommand {
     },
 }
 
-/// Where an admin command (`saring keys`, `saring export-feedback`) works: through a running server's
-/// Admin service (with an admin key), or directly on the store (`--direct`: to recover a lost admin
-/// key, or with no server running).
+/// A running server and how to reach it as an admin.
 #[derive(Debug, Args)]
-pub struct AdminAt {
+pub struct ServerAt {
     /// The server's URL.
     #[arg(long, env = "SARING_SERVER", default_value = "http://127.0.0.1:50051")]
     pub server: String,
@@ -99,6 +138,16 @@ pub struct AdminAt {
     /// (system CA certificates, or SSL_CERT_FILE).
     #[arg(long)]
     pub tls_ca: Option<PathBuf>,
+}
+
+/// Where an admin command (`saring keys`, `saring export-feedback`) works: through a running server's
+/// Admin service (with an admin key), or directly on the store (`--direct`: to recover a lost admin
+/// key, or with no server running).
+#[derive(Debug, Args)]
+pub struct AdminAt {
+    /// The server.
+    #[command(flatten)]
+    pub at: ServerAt,
     /// Use the store directly instead of calling the server (the embedded store only while
     /// `saring serve` is stopped).
     #[arg(long)]
@@ -418,6 +467,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(args),
         Command::ExportFeedback(args) => export::run(args),
         Command::Keys(command) => keys::run(command),
+        Command::Model(command) => model::run(command),
     }
 }
 

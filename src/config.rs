@@ -307,6 +307,9 @@ pub struct Config {
     pub addr: SocketAddr,
     /// The model file served.
     pub model: PathBuf,
+    /// A candidate model scored beside the serving one on every check, never deciding (shadow
+    /// scoring); its disagreements are shown by ModelAdmin.GetModelInfo.
+    pub shadow_model: Option<PathBuf>,
     /// Largest comment body in bytes.
     pub max_content_bytes: usize,
     /// Seconds a decision is remembered for retries with the same comment id.
@@ -354,6 +357,7 @@ impl Default for Config {
                 .parse()
                 .expect("DEFAULT_GRPC_ADDR is a valid socket address"),
             model: PathBuf::from(DEFAULT_MODEL_PATH),
+            shadow_model: None,
             max_content_bytes: DEFAULT_MAX_CONTENT_BYTES,
             idempotency_window_secs: DEFAULT_IDEMPOTENCY_WINDOW_SECS,
             decision_retention_secs: DEFAULT_DECISION_RETENTION_SECS,
@@ -755,6 +759,7 @@ mod reference {
         let mut defaults = config.clone();
         // Example values, not defaults.
         defaults.redis_url = None;
+        defaults.shadow_model = None;
         defaults.sites.clear();
         assert_eq!(defaults, Config::default());
     }

@@ -1,13 +1,15 @@
-//! The gRPC face of saring: the `Moderation` service here, the `ModerationQueue` service in
-//! `grpc/queue.rs`, and (in `grpc/status.rs`) the one place domain errors become `tonic::Status`.
+//! The gRPC face of saring: the `Moderation` service here, `ModerationQueue` in `grpc/queue.rs`,
+//! `Admin` in `grpc/admin.rs`, `ModelAdmin` in `grpc/model_admin.rs`, and (in `grpc/status.rs`) the one place domain errors become `tonic::Status`.
 
 mod admin;
 mod auth;
+mod model_admin;
 mod queue;
 mod status;
 
 pub use admin::AdminService;
 pub use auth::AuthLayer;
+pub use model_admin::ModelAdminService;
 pub use queue::QueueService;
 
 use crate::access::auth::{authorize, Permission};

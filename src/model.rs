@@ -11,7 +11,7 @@ mod file;
 pub mod terms;
 pub mod tokenize;
 
-pub use file::{Error, FORMAT_VERSION};
+pub use file::{card_path, Error, FORMAT_VERSION};
 
 use std::path::Path;
 

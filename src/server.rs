@@ -20,7 +20,7 @@ use tonic_health::server::HealthReporter;
 
 use crate::access::auth::Authenticator;
 use crate::config::MAX_MESSAGE_BYTES;
-use crate::grpc::{AdminService, AuthLayer, ModerationService, QueueService};
+use crate::grpc::{AdminService, AuthLayer, ModelAdminService, ModerationService, QueueService};
 use crate::pb;
 use crate::service::check::Checker;
 use crate::service::queue::Queue;
@@ -63,6 +63,7 @@ pub async fn run(
 type ModerationServer = pb::moderation_server::ModerationServer<ModerationService>;
 type QueueServer = pb::moderation_queue_server::ModerationQueueServer<QueueService>;
 type AdminServer = pb::admin_server::AdminServer<AdminService>;
+type ModelAdminServer = pb::model_admin_server::ModelAdminServer<ModelAdminService>;
 
 /// Set every saring service's health at once (and the server's, the empty name).
 async fn set_health(health: &HealthReporter, serving: bool) {
@@ -77,10 +78,12 @@ async fn set_health(health: &HealthReporter, serving: bool) {
         health.set_serving::<ModerationServer>().await;
         health.set_serving::<QueueServer>().await;
         health.set_serving::<AdminServer>().await;
+        health.set_serving::<ModelAdminServer>().await;
     } else {
         health.set_not_serving::<ModerationServer>().await;
         health.set_not_serving::<QueueServer>().await;
         health.set_not_serving::<AdminServer>().await;
+        health.set_not_serving::<ModelAdminServer>().await;
     }
 }
 
@@ -128,6 +131,7 @@ pub async fn run_queue(
         tracing::warn!("API keys are OFF (insecure_no_auth): anyone who reaches this port may do anything; for local development only");
     }
     let admin = AdminServer::new(AdminService::new(auth.clone(), checker.store().clone()));
+    let model_admin = ModelAdminServer::new(ModelAdminService::new(checker.models().clone()));
     let queue = QueueServer::new(QueueService::new(queue, stopping, auth.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let moderation = ModerationServer::new(ModerationService::new(checker))
@@ -167,6 +171,7 @@ pub async fn run_queue(
         .add_service(moderation)
         .add_service(queue)
         .add_service(admin)
+        .add_service(model_admin)
         .serve_with_incoming_shutdown(incoming, shutdown);
     let drain = Duration::from_secs(config.drain_timeout_secs);
     let deadline = async move {

@@ -4,5 +4,6 @@
 pub mod check;
 pub mod export;
 pub mod feedback;
+pub mod models;
 pub mod queue;
 pub mod webhook;

@@ -24,3 +24,16 @@ pub fn init(json: bool) {
         builder.try_init()
     };
 }
+
+/// An error and its causes as one line, `outer: cause: root cause`: for log fields and for replies that
+/// must say why (a refused model file), where `{}` alone would drop the causes.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}

@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | service | CheckComment, SubmitFeedback | its sites |
 //! | moderator | ListHeld, GetHeld, ResolveHeld, WatchHeld, ListAudit, RecheckHeld | its sites |
-//! | admin | everything, Admin (keys) included | every site |
+//! | admin | everything, Admin (keys, labels) and ModelAdmin included | every site |
 //!
 //! Keys are read from the store and cached for [`CACHE_SECS`], so a revocation reaches every replica
 //! within that time (at once on the replica that revoked). While the store does not answer, a cached

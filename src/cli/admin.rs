@@ -1,13 +1,14 @@
-//! A connection to a running server's Admin service, for the admin commands (`saring keys`,
-//! `saring export-feedback`).
+//! A connection to a running server's Admin and ModelAdmin services, for the admin commands
+//! (`saring keys`, `saring export-feedback`, `saring model`).
 
 use anyhow::{anyhow, Context};
 use tonic::metadata::MetadataValue;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
-use super::AdminAt;
+use super::ServerAt;
 use crate::pb::admin_client::AdminClient;
+use crate::pb::model_admin_client::ModelAdminClient;
 
 /// Adds the admin key, when one was given, to every request.
 #[derive(Clone)]
@@ -25,8 +26,21 @@ impl tonic::service::Interceptor for Bearer {
 /// An Admin client for `at.server`, sending `at.key`. Without a key the call goes out bare: a server
 /// with keys off (`--insecure-no-auth`) takes it, any other refuses it and [`refused`] says what to do.
 pub(super) async fn connect(
-    at: &AdminAt,
+    at: &ServerAt,
 ) -> anyhow::Result<AdminClient<InterceptedService<Channel, Bearer>>> {
+    let (channel, bearer) = channel(at).await?;
+    Ok(AdminClient::with_interceptor(channel, bearer))
+}
+
+/// A ModelAdmin client, as [`connect`].
+pub(super) async fn connect_models(
+    at: &ServerAt,
+) -> anyhow::Result<ModelAdminClient<InterceptedService<Channel, Bearer>>> {
+    let (channel, bearer) = channel(at).await?;
+    Ok(ModelAdminClient::with_interceptor(channel, bearer))
+}
+
+async fn channel(at: &ServerAt) -> anyhow::Result<(Channel, Bearer)> {
     let mut endpoint = Channel::from_shared(at.server.clone())
         .with_context(|| format!("`{}` is not a URL", at.server))?;
     if let Some(ca) = &at.tls_ca {
@@ -48,7 +62,7 @@ pub(super) async fn connect(
         .map(|key| format!("Bearer {key}").parse())
         .transpose()
         .context("the key is not a valid header value")?;
-    Ok(AdminClient::with_interceptor(channel, Bearer(bearer)))
+    Ok((channel, Bearer(bearer)))
 }
 
 /// A refusal from the server, with what to do about it.

@@ -52,7 +52,7 @@ async fn direct(at: &AdminAt, site: &str, since: u64) -> anyhow::Result<Vec<pb::
 }
 
 async fn remote(at: &AdminAt, site: &str, since: u64) -> anyhow::Result<Vec<pb::LabelledExample>> {
-    let mut client = super::admin::connect(at).await?;
+    let mut client = super::admin::connect(&at.at).await?;
     let mut stream = client
         .export_labels(pb::ExportLabelsRequest {
             site_id: site.to_string(),

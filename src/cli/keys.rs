@@ -102,7 +102,7 @@ async fn on_store(store: &Store, op: Op) -> anyhow::Result<String> {
 }
 
 async fn remote(at: &AdminAt, op: Op) -> anyhow::Result<String> {
-    let mut client = super::admin::connect(at).await?;
+    let mut client = super::admin::connect(&at.at).await?;
     Ok(match op {
         Op::Create { role, sites, name } => {
             let r = client

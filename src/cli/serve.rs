@@ -11,6 +11,7 @@ use super::ServeArgs;
 use crate::config::Config;
 use crate::model::Model;
 use crate::service::check::Checker;
+use crate::service::models::{Loaded, Models};
 use crate::store::Store;
 
 pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -33,17 +34,21 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     config.validate()?;
     let model = Model::load(&config.model).context("loading the model")?;
-
-    let model = Arc::new(model);
+    let mut models = Models::new(Loaded::new(model, &config.model), &config.model);
+    if let Some(path) = &config.shadow_model {
+        let shadow = Loaded::from_file(path)
+            .with_context(|| format!("loading the shadow model {}", path.display()))?;
+        models = models.with_shadow(shadow);
+    }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let store = super::open_store(&config, None).await?;
-        serve(model, config, store).await
+        serve(Arc::new(models), config, store).await
     })
 }
 
 /// Bind, log the address, serve until a signal.
-async fn serve(model: Arc<Model>, config: Config, store: Store) -> anyhow::Result<()> {
+async fn serve(models: Arc<Models>, config: Config, store: Store) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("binding {}", config.addr))?;
@@ -52,11 +57,44 @@ async fn serve(model: Arc<Model>, config: Config, store: Store) -> anyhow::Resul
         first_keys(&store).await;
     }
     // Tests and scripts read this line to find the port when started with --addr 127.0.0.1:0.
-    tracing::info!(addr = %addr, model = model.version(), store = store.kind(), "saring serving");
-    let checker = Arc::new(Checker::new(model, Arc::new(config), store));
+    let version = models.serving().model.version().to_string();
+    tracing::info!(addr = %addr, model = %version, store = store.kind(), "saring serving");
+    tokio::spawn(reload_on_sighup(models.clone()));
+    let checker = Arc::new(Checker::with_models(models, Arc::new(config), store));
     crate::server::run(listener, checker, shutdown_signal())
         .await
         .context("serving")
+}
+
+/// Reload the configured model file on every SIGHUP; a file that does not validate is refused and the
+/// serving model keeps serving. Ends with the runtime.
+async fn reload_on_sighup(models: Arc<Models>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGHUP: reload the model with ModelAdmin.ReloadModel");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            match models.reload("", false).await {
+                Ok(loaded) => tracing::info!(
+                    model = loaded.model.version(),
+                    path = %loaded.path.display(),
+                    "SIGHUP: reloaded the model"
+                ),
+                Err(err) => tracing::warn!(
+                    error = %crate::telemetry::chain(&err),
+                    "SIGHUP: the model file was refused; the serving model keeps serving"
+                ),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = models;
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -10,7 +10,7 @@ use crate::access::{auth, keys};
 use crate::moderation::comment::Invalid;
 use crate::pb;
 use crate::service::queue::Outcome;
-use crate::service::{export, feedback, queue};
+use crate::service::{export, feedback, models, queue};
 use crate::store;
 
 pub(super) fn invalid(e: Invalid) -> Status {
@@ -71,6 +71,24 @@ pub(super) fn keys(e: keys::Error) -> Status {
         keys::Error::NotFound(_) => Status::not_found(e.to_string()),
         keys::Error::Random(_) => {
             tracing::error!(error = %e, "cannot create a key");
+            Status::internal("internal error")
+        }
+    }
+}
+
+/// A model that cannot be loaded: a bad name is the caller's mistake, a missing file NOT_FOUND, and a
+/// file that does not validate FAILED_PRECONDITION with the whole reason (the caller must fix the file).
+pub(super) fn models(e: models::Error) -> Status {
+    match &e {
+        models::Error::Name(_) => Status::invalid_argument(e.to_string()),
+        models::Error::Missing(_) => Status::not_found(e.to_string()),
+        models::Error::Invalid(_) | models::Error::NoShadow => {
+            let reason = crate::telemetry::chain(&e);
+            tracing::warn!(error = %reason, "a model change was refused; the serving model keeps serving");
+            Status::failed_precondition(reason)
+        }
+        models::Error::Interrupted => {
+            tracing::error!(error = %e, "loading a model was interrupted");
             Status::internal("internal error")
         }
     }

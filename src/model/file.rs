@@ -365,6 +365,11 @@ impl Reader<'_> {
     }
 }
 
+/// Where the model card of the model file `model_path` lives: beside it, `NAME.card.json`.
+pub fn card_path(model_path: &Path) -> PathBuf {
+    model_path.with_extension("card.json")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

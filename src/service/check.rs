@@ -17,6 +17,7 @@ use crate::moderation::ratelimit;
 use crate::moderation::ratelimit::Admission;
 use crate::moderation::trust;
 use crate::pb;
+use crate::service::models::{Loaded, Models, Shadowed};
 use crate::service::webhook::Webhooks;
 use crate::store::{self, Hold, Keep, Once, Store};
 
@@ -24,12 +25,14 @@ use crate::store::{self, Hold, Keep, Once, Store};
 /// comments with the same model and policy).
 #[derive(Debug)]
 pub struct Checker {
-    model: Arc<Model>,
+    /// The serving model (and its shadow); a check holds one snapshot throughout.
+    models: Arc<Models>,
     config: Arc<Config>,
-    /// Each configured site's effective settings, resolved once rather than per request.
-    sites: HashMap<String, SiteConfig>,
+    /// Each configured site's effective settings, resolved once rather than per request; shared, so a
+    /// shadow scoring after the answer can hold them.
+    sites: HashMap<String, Arc<SiteConfig>>,
     /// The settings of every site without overrides.
-    default_site: SiteConfig,
+    default_site: Arc<SiteConfig>,
     store: Store,
     webhooks: Webhooks,
 }
@@ -46,17 +49,23 @@ pub struct Reading {
 }
 
 impl Checker {
-    /// A checker over a model, a validated configuration and a store. Webhook delivery starts on the
-    /// current Tokio runtime.
-    pub fn new(model: Arc<Model>, config: Arc<Config>, store: Store) -> Self {
+    /// A checker over a model (read from the configured path), a validated configuration and a store.
+    /// Webhook delivery starts on the current Tokio runtime.
+    pub fn new(model: Model, config: Arc<Config>, store: Store) -> Self {
+        let models = Models::new(Loaded::new(model, &config.model), &config.model);
+        Self::with_models(Arc::new(models), config, store)
+    }
+
+    /// A checker over models already loaded.
+    pub fn with_models(models: Arc<Models>, config: Arc<Config>, store: Store) -> Self {
         let sites = config
             .sites
             .keys()
-            .map(|name| (name.clone(), config.site(name)))
+            .map(|name| (name.clone(), Arc::new(config.site(name))))
             .collect();
-        let default_site = config.site("");
+        let default_site = Arc::new(config.site(""));
         Checker {
-            model,
+            models,
             config,
             sites,
             default_site,
@@ -101,9 +110,9 @@ impl Checker {
         &self.store
     }
 
-    /// The serving model.
-    pub fn model(&self) -> &Model {
-        &self.model
+    /// The serving model and its shadow.
+    pub fn models(&self) -> &Arc<Models> {
+        &self.models
     }
 
     /// Webhook delivery.
@@ -131,26 +140,28 @@ impl Checker {
     }
 
     /// A site's effective settings.
-    pub fn site(&self, site_id: &str) -> &SiteConfig {
+    pub fn site(&self, site_id: &str) -> &Arc<SiteConfig> {
         self.sites.get(site_id).unwrap_or(&self.default_site)
     }
 
-    /// Tokenize and score a comment.
-    pub fn read(&self, comment: &Comment) -> Reading {
-        let mut tokenizer = self.model.tokenizer();
+    /// Tokenize and score a comment with `model`.
+    pub fn read(model: &Model, comment: &Comment) -> Reading {
+        let mut tokenizer = model.tokenizer();
         let (mut features, mut ids) = (Features::new(), Vec::new());
         tokenizer.tokenize_raw(&comment.document(), &mut features);
-        self.model.known_ids(&features, &mut ids);
+        model.known_ids(&features, &mut ids);
         Reading {
-            explanation: self.model.explain(&ids, DEFAULT_EXPLAIN_TOKENS),
+            explanation: model.explain(&ids, DEFAULT_EXPLAIN_TOKENS),
             links: tokenizer.links(),
             skeleton: tokenizer.skeleton_words(),
         }
     }
 
-    /// The policy's verdict on a read comment.
+    /// The policy's verdict on a comment `model` read.
+    #[allow(clippy::too_many_arguments)]
     pub fn verdict(
         &self,
+        model: &Model,
         comment: &Comment,
         reading: &Reading,
         admission: Option<&Admission>,
@@ -162,7 +173,7 @@ impl Checker {
             comment,
             &Inputs {
                 site: self.site(&comment.site_id),
-                model_thresholds: self.model.thresholds(),
+                model_thresholds: model.thresholds(),
                 explanation: &reading.explanation,
                 admission,
                 links: reading.links,
@@ -226,7 +237,9 @@ impl Checker {
             && self.config.rate_limits_without_store == FailMode::Closed;
         let refused = matches!(admission, Some(Admission::Refused { .. }));
 
-        let reading = self.read(comment);
+        let serving = self.models.serving();
+        let model = &serving.model;
+        let reading = Self::read(model, comment);
         let sighting = match campaign::signature(&reading.skeleton, site.campaign.min_words) {
             // A refused or test comment is not part of a wave anyone sees.
             Some(signature) if site.campaign.enabled && !comment.is_test && !refused => self
@@ -255,6 +268,7 @@ impl Checker {
             _ => None,
         };
         let verdict = self.verdict(
+            model,
             comment,
             &reading,
             admission.as_ref(),
@@ -262,7 +276,18 @@ impl Checker {
             sighting.as_ref(),
             uncounted_refused,
         );
-        let mut response = self.response(&verdict, &reading.explanation);
+        let mut response = self.response(model, &verdict, &reading.explanation);
+        if let Some(shadow) = self.models.shadow() {
+            self.shadow(
+                shadow,
+                comment,
+                admission.clone(),
+                trusted,
+                sighting.clone(),
+                uncounted_refused,
+                &response,
+            );
+        }
         if degraded
             && !response
                 .reasons
@@ -379,8 +404,67 @@ impl Checker {
         }
     }
 
+    /// Score the comment with the shadow model on a task of its own, after this check's answer, with
+    /// the same inputs the serving verdict had, and count whether it would have decided otherwise.
+    #[allow(clippy::too_many_arguments)]
+    fn shadow(
+        &self,
+        shadow: Arc<Loaded>,
+        comment: &Comment,
+        admission: Option<Admission>,
+        trusted: Option<u64>,
+        sighting: Option<Sighting>,
+        uncounted_refused: bool,
+        response: &pb::CheckCommentResponse,
+    ) {
+        let (models, site, comment) = (
+            self.models.clone(),
+            self.site(&comment.site_id).clone(),
+            comment.clone(),
+        );
+        let serving = (decision_of(response.decision()), response.spam_probability);
+        let decision_id = response.decision_id.clone();
+        tokio::spawn(async move {
+            let reading = Self::read(&shadow.model, &comment);
+            let verdict = policy::decide(
+                &comment,
+                &Inputs {
+                    site: &site,
+                    model_thresholds: shadow.model.thresholds(),
+                    explanation: &reading.explanation,
+                    admission: admission.as_ref(),
+                    links: reading.links,
+                    skeleton: &reading.skeleton,
+                    trusted,
+                    sighting: sighting.as_ref(),
+                    uncounted_refused,
+                },
+            );
+            let shadowed = (
+                verdict.decision,
+                reading.explanation.score.spam_probability(),
+            );
+            models.record(Shadowed {
+                site_id: comment.site_id.clone(),
+                decision_id,
+                content: if shadowed.0 == serving.0 {
+                    String::new()
+                } else {
+                    comment.content.clone()
+                },
+                serving,
+                shadow: shadowed,
+            });
+        });
+    }
+
     /// The wire response for a verdict, under a fresh decision id.
-    fn response(&self, verdict: &Verdict, explanation: &Explanation) -> pb::CheckCommentResponse {
+    fn response(
+        &self,
+        model: &Model,
+        verdict: &Verdict,
+        explanation: &Explanation,
+    ) -> pb::CheckCommentResponse {
         let decision_id = uuid::Uuid::new_v4().simple().to_string();
         pb::CheckCommentResponse {
             decision: wire_decision(verdict.decision) as i32,
@@ -394,7 +478,7 @@ impl Checker {
                     weight: r.weight,
                 })
                 .collect(),
-            model_version: self.model.version().to_string(),
+            model_version: model.version().to_string(),
             held_id: if verdict.decision == Decision::Hold {
                 decision_id.clone()
             } else {
@@ -413,6 +497,15 @@ impl Checker {
                     as u32,
             }),
         }
+    }
+}
+
+/// A wire decision as the policy's (an unspecified one, which saring never sends, as HOLD).
+fn decision_of(d: pb::Decision) -> Decision {
+    match d {
+        pb::Decision::Accept => Decision::Accept,
+        pb::Decision::Reject => Decision::Reject,
+        pb::Decision::Hold | pb::Decision::Unspecified => Decision::Hold,
     }
 }
 

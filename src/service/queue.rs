@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::clock::{now_us, timestamp};
 use crate::model::decision::Decision;
+use crate::model::Model;
 use crate::moderation::comment::{Comment, MAX_ID_BYTES, MAX_SHORT_TEXT_BYTES};
 use crate::moderation::policy::Sighting;
 use crate::moderation::trust::author_key;
@@ -205,7 +206,7 @@ impl Queue {
 
     /// The serving model's version.
     pub fn model_version(&self) -> String {
-        self.checker.model().version().to_string()
+        self.checker.models().serving().model.version().to_string()
     }
 
     /// A page of a site's waiting items, oldest first.
@@ -490,6 +491,8 @@ impl Queue {
             changed: Vec::new(),
         };
         let mut after = 0;
+        // One model for the whole recheck, even if another is swapped in meanwhile.
+        let serving = self.checker.models().serving();
         while out.scanned < limit {
             let chunk = self
                 .store()
@@ -501,7 +504,10 @@ impl Queue {
             for item in chunk {
                 after = item.sequence;
                 out.scanned += 1;
-                if let Some(result) = self.recheck_one(site, &item, apply, key_id).await? {
+                if let Some(result) = self
+                    .recheck_one(&serving.model, site, &item, apply, key_id)
+                    .await?
+                {
                     out.changed.push(result);
                 }
             }
@@ -511,6 +517,7 @@ impl Queue {
 
     async fn recheck_one(
         &self,
+        model: &Model,
         site: &str,
         item: &pb::HeldItem,
         apply: bool,
@@ -524,14 +531,20 @@ impl Queue {
             // Valid when held; refused now only if the content limit was lowered since. Leave it to a person.
             return Ok(None);
         };
-        let reading = self.checker.read(&comment);
+        let reading = Checker::read(model, &comment);
         let sighting = (!item.campaign_id.is_empty()).then(|| Sighting {
             campaign_id: item.campaign_id.clone(),
             count: u64::MAX,
         });
-        let verdict =
-            self.checker
-                .verdict(&comment, &reading, None, None, sighting.as_ref(), false);
+        let verdict = self.checker.verdict(
+            model,
+            &comment,
+            &reading,
+            None,
+            None,
+            sighting.as_ref(),
+            false,
+        );
         if verdict.decision == Decision::Hold {
             return Ok(None);
         }
@@ -545,7 +558,7 @@ impl Queue {
             };
             let note = format!(
                 "model {} now decides {} (spam probability {now_p:.4})",
-                self.checker.model().version(),
+                model.version(),
                 wire_decision(verdict.decision).as_str_name()
             );
             let by = Actor {

@@ -1,7 +1,7 @@
 //! The model card: a JSON file beside each model file saying what it was trained on (files, SHA-256,
 //! rows), how it was split, which settings were chosen and how it scored on its validation split.
 //!
-//! The card is a record for people and tools; serving never reads it. The model file itself carries no
+//! The card is a record for people and tools; serving reads only a summary of it, for GetModelInfo. The model file itself carries no
 //! date so that it stays byte-reproducible; the card carries the date instead.
 
 use std::collections::BTreeMap;
@@ -221,7 +221,7 @@ pub fn build(
 
 /// Where the card for a model file goes: `models/x.model` → `models/x.card.json`.
 pub fn path_for(model_path: &Path) -> PathBuf {
-    model_path.with_extension("card.json")
+    crate::model::card_path(model_path)
 }
 
 /// SHA-256 of a file, hex.

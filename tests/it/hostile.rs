@@ -25,7 +25,7 @@ fn checker() -> &'static Checker {
     CHECKER.get_or_init(|| {
         let model = Model::load(&repo_path("models/default.model")).expect("shipped model");
         Checker::new(
-            Arc::new(model),
+            model,
             Arc::new(Config::default()),
             EmbeddedStore::open_in_memory().into(),
         )
@@ -36,10 +36,11 @@ fn checker() -> &'static Checker {
 fn decide(request: pb::CheckCommentRequest) {
     let checker = checker();
     if let Ok(comment) = Comment::from_request(request, DEFAULT_MAX_CONTENT_BYTES) {
-        let reading = checker.read(&comment);
+        let serving = checker.models().serving();
+        let reading = Checker::read(&serving.model, &comment);
         let p = reading.explanation.score.spam_probability();
         assert!((0.0..=1.0).contains(&p), "{p}");
-        let verdict = checker.verdict(&comment, &reading, None, None, None, false);
+        let verdict = checker.verdict(&serving.model, &comment, &reading, None, None, None, false);
         assert!(!verdict.reasons.is_empty());
     }
 }

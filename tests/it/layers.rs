@@ -36,6 +36,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "grpc",
         &[
+            "telemetry",
             "access",
             "service",
             "store",
@@ -50,6 +51,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "server",
         &[
+            "telemetry",
             "grpc",
             "access",
             "service",

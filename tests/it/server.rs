@@ -56,21 +56,19 @@ impl TestServer {
 
     /// [`TestServer::start_authed`], serving the model at `model`.
     pub(crate) async fn start_authed_with_model(
-        config: Config,
+        mut config: Config,
         store: impl Into<Store>,
         model: &std::path::Path,
     ) -> TestServer {
+        // Reloads without a name read the configured path: the model this server started with.
+        config.model = model.to_path_buf();
         config.validate().expect("test config is valid");
         let model = Model::load(model).expect("model loads");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("local addr");
-        let checker = Arc::new(Checker::new(
-            Arc::new(model),
-            Arc::new(config),
-            store.into(),
-        ));
+        let checker = Arc::new(Checker::new(model, Arc::new(config), store.into()));
         let webhooks = checker.webhooks().counters();
         let queue = Arc::new(saring::service::queue::Queue::new(checker));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -260,12 +260,17 @@ pub(crate) struct Serve {
 }
 
 impl Serve {
-    /// Start `saring serve` with `args` on a free port.
+    /// Start `saring serve` with `args` on a free port, serving the shipped model.
     pub(crate) fn start(args: &[&str]) -> Serve {
+        Serve::start_with_model(&repo_path("models/default.model"), args)
+    }
+
+    /// Start `saring serve` with `args` on a free port, serving the model file `model`.
+    pub(crate) fn start_with_model(model: &Path, args: &[&str]) -> Serve {
         let mut child = Command::new(env!("CARGO_BIN_EXE_saring"))
             .arg("serve")
             .args(["--addr", "127.0.0.1:0", "--model"])
-            .arg(repo_path("models/default.model"))
+            .arg(model)
             .args(args)
             .env("RUST_LOG", "saring=info")
             .env_remove("SARING_REDIS_URL")
