@@ -11,6 +11,7 @@ mod eval;
 mod export;
 mod keys;
 mod model;
+mod replay;
 mod serve;
 mod table;
 mod train;
@@ -49,6 +50,8 @@ pub enum Command {
     /// Create, list and revoke API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Re-score a site's labelled history with a candidate model beside the serving one.
+    Replay(ReplayArgs),
     /// See, reload, shadow and promote the running server's model, without a restart.
     #[command(subcommand)]
     Model(ModelCommand),
@@ -218,6 +221,32 @@ pub struct ExportArgs {
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
     /// Where the labels are.
+    #[command(flatten)]
+    pub at: AdminAt,
+}
+
+/// `saring replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The site whose history to replay.
+    #[arg(long)]
+    pub site: String,
+    /// The candidate model file.
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// The model to compare it with [default: the configured model].
+    #[arg(long, value_name = "FILE")]
+    pub serving: Option<PathBuf>,
+    /// Only labels given at or after this time (as for export-feedback).
+    #[arg(long, value_parser = parse_time)]
+    pub since: Option<u64>,
+    /// How many changed decisions to list, with the start of their text.
+    #[arg(long, default_value_t = 10)]
+    pub show: usize,
+    /// Print JSON instead of a table (no comment text).
+    #[arg(long)]
+    pub json: bool,
+    /// Where the labels are (and the config with the site's rules).
     #[command(flatten)]
     pub at: AdminAt,
 }
@@ -468,6 +497,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ExportFeedback(args) => export::run(args),
         Command::Keys(command) => keys::run(command),
         Command::Model(command) => model::run(command),
+        Command::Replay(args) => replay::run(args),
     }
 }
 

@@ -11,13 +11,7 @@ use crate::pb;
 pub(super) fn run(args: ExportArgs) -> anyhow::Result<()> {
     let since = args.since.unwrap_or(0);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let examples = runtime.block_on(async {
-        if args.at.direct {
-            direct(&args.at, &args.site, since).await
-        } else {
-            remote(&args.at, &args.site, since).await
-        }
-    })?;
+    let examples = runtime.block_on(labels(&args.at, &args.site, since))?;
     let rows = crate::service::export::rows(args.site.trim(), examples);
     let tmp = args.out.with_extension("jsonl.partial");
     let mut file = std::io::BufWriter::new(
@@ -40,6 +34,19 @@ pub(super) fn run(args: ExportArgs) -> anyhow::Result<()> {
         args.out.display()
     );
     Ok(())
+}
+
+/// A site's labelled examples since `since`, through the server or, with `--direct`, from the store.
+pub(super) async fn labels(
+    at: &AdminAt,
+    site: &str,
+    since: u64,
+) -> anyhow::Result<Vec<pb::LabelledExample>> {
+    if at.direct {
+        direct(at, site, since).await
+    } else {
+        remote(at, site, since).await
+    }
 }
 
 async fn direct(at: &AdminAt, site: &str, since: u64) -> anyhow::Result<Vec<pb::LabelledExample>> {

@@ -385,3 +385,111 @@ async fn the_model_command_shows_reloads_and_promotes_through_the_server() {
     assert!(!refused.status.success());
     assert!(crate::support::stderr(&refused).contains("name"));
 }
+
+/// `saring replay` scores a site's labelled history with both models: the same model twice changes
+/// nothing; a weaker candidate shows its flips and its worse rates against the people's labels.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_shows_what_a_candidate_would_change_against_the_labels() {
+    let models = two_models();
+    let server = TestServer::start_with_model(
+        Config::default(),
+        EmbeddedStore::open_in_memory(),
+        &models.dir.join("b.model"),
+    )
+    .await;
+    let labelled = [
+        (
+            "𝐌𝐄𝐆𝐀𝐁𝐄𝐓𝟗𝟗 gacor hari ini, wd lancar bos, daftar sekarang juga",
+            true,
+        ),
+        (
+            "slot gacor maxwin link alternatif aero88 dijamin wd setiap hari",
+            true,
+        ),
+        (
+            "Call +1 888 555 0199 for QuickBooks support, fast help 24/7 guaranteed",
+            true,
+        ),
+        (
+            "Terima kasih atas penjelasannya, sangat membantu untuk tugas kuliah saya",
+            false,
+        ),
+        (
+            "I disagree with the second point: the bridge was planned long before.",
+            false,
+        ),
+        (
+            "Mantap, beritanya lengkap sekali, semoga jalannya cepat diperbaiki",
+            false,
+        ),
+    ];
+    let mut client = server.client().await;
+    for (i, (text, spam)) in labelled.iter().enumerate() {
+        let mut comment = request("blog", text);
+        comment.comment_id = format!("c{i}");
+        let label = if *spam {
+            pb::FeedbackLabel::Spam
+        } else {
+            pb::FeedbackLabel::Ham
+        };
+        client
+            .submit_feedback(pb::SubmitFeedbackRequest {
+                site_id: "blog".into(),
+                target: Some(pb::submit_feedback_request::Target::Comment(comment)),
+                label: label as i32,
+                reporter: "blog".into(),
+            })
+            .await
+            .unwrap();
+    }
+    let url = format!("http://{}", server.addr);
+    let replay = |candidate: &Path| {
+        let o = crate::support::saring(&[
+            "replay",
+            "--site",
+            "blog",
+            "--model",
+            candidate.to_str().unwrap(),
+            "--serving",
+            models.dir.join("b.model").to_str().unwrap(),
+            "--json",
+            "--server",
+            &url,
+        ]);
+        crate::support::assert_success(&o);
+        serde_json::from_str::<serde_json::Value>(&crate::support::stdout(&o)).unwrap()
+    };
+    let same = tokio::task::block_in_place(|| replay(&models.dir.join("b.model")));
+    assert_eq!(same["labels"], labelled.len());
+    assert_eq!(same["flips"].as_array().unwrap().len(), 0);
+    assert_eq!(same["serving"]["figures"], same["candidate"]["figures"]);
+    assert_eq!(same["serving"]["figures"]["spam"], 3);
+
+    // A candidate trained on deliberately inverted labels: it calls the spam ham and the ham spam.
+    let mut inverted = saring::train::synthetic::examples();
+    for e in &mut inverted {
+        e.label = match e.label {
+            saring::train::corpus::Label::Spam => saring::train::corpus::Label::Ham,
+            saring::train::corpus::Label::Ham => saring::train::corpus::Label::Spam,
+        };
+    }
+    let data = models.dir.join("inverted.jsonl");
+    std::fs::write(&data, saring::train::synthetic::to_jsonl(&inverted)).unwrap();
+    let bad = models.dir.join("inverted.model");
+    crate::support::assert_success(&crate::support::saring(&[
+        "train",
+        "--quiet",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        bad.to_str().unwrap(),
+    ]));
+    let other = tokio::task::block_in_place(|| replay(&bad));
+    let flips = other["flips"].as_array().unwrap();
+    assert!(!flips.is_empty(), "{other}");
+    for f in flips {
+        assert_ne!(f["serving"], f["candidate"]);
+    }
+    let rates = |side: &str, rate: &str| other[side]["figures"][rate].as_f64().unwrap();
+    assert!(rates("candidate", "f1") < rates("serving", "f1"), "{other}");
+}
