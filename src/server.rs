@@ -114,10 +114,15 @@ pub async fn run_queue(
     let config = checker.config().clone();
     let (health, health_service) = tonic_health::server::health_reporter();
     set_health(&health, true).await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    // Both reflection versions: grpcurl and current tools speak v1, while Python's grpcio-reflection,
+    // Postman, Evans and older grpcurl speak only v1alpha (and got UNIMPLEMENTED without it).
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let monitor = tokio::spawn(monitor(checker.clone(), health.clone(), stopping.clone()));
     let auth = Arc::new(Authenticator::new(
@@ -163,7 +168,8 @@ pub async fn run_queue(
     let serving = builder
         .layer(AuthLayer::new(auth))
         .add_service(health_service)
-        .add_service(reflection)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(moderation)
         .add_service(queue)
         .add_service(admin)
