@@ -15,5 +15,6 @@ mod store;
 mod support;
 mod tokenize_props;
 mod webhook;
+mod wire;
 
 pub(crate) use queue::config as queue_config;
