@@ -17,7 +17,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
-use crate::moderation::comment::Comment;
+use crate::moderation::comment::{check_site, Comment};
 use crate::pb;
 use crate::service::check::Checker;
 
@@ -43,6 +43,8 @@ impl pb::moderation_server::Moderation for ModerationService {
         let started = std::time::Instant::now();
         let principal = auth::principal(&request)?;
         let request = request.into_inner();
+        // The site first: authorizing a malformed one would call it another site's.
+        check_site("site_id", &request.site_id).map_err(status::invalid)?;
         authorize(&principal, Permission::Service, &request.site_id).map_err(status::auth)?;
         let comment =
             Comment::from_request(request.clone(), self.checker.config().max_content_bytes)
@@ -73,11 +75,12 @@ impl pb::moderation_server::Moderation for ModerationService {
     ) -> Result<Response<pb::SubmitFeedbackResponse>, Status> {
         let principal = auth::principal(&request)?;
         let mut request = request.into_inner();
+        check_site("site_id", &request.site_id).map_err(status::invalid)?;
         authorize(&principal, Permission::Service, &request.site_id).map_err(status::auth)?;
         if request.reporter.trim().is_empty() && !principal.key_id.is_empty() {
             request.reporter = principal.label().to_string();
         }
-        let span = tracing::info_span!("submit_feedback", site = %request.site_id.trim());
+        let span = tracing::info_span!("submit_feedback", site = %request.site_id);
         let taken = crate::service::feedback::submit(&self.checker, request, &principal.key_id)
             .instrument(span.clone())
             .await

@@ -18,7 +18,7 @@ pub(super) fn run(args: ExportArgs) -> anyhow::Result<()> {
             remote(&args.at, &args.site, since).await
         }
     })?;
-    let rows = crate::service::export::rows(args.site.trim(), examples);
+    let rows = crate::service::export::rows(&args.site, examples);
     let tmp = args.out.with_extension("jsonl.partial");
     let mut file = std::io::BufWriter::new(
         std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,

@@ -11,6 +11,7 @@ use tonic::{Request, Response, Status};
 use super::auth::principal;
 use super::status;
 use crate::access::auth::{self, authorize, Authenticator, Permission, Principal};
+use crate::moderation::comment::check_site;
 use crate::pb;
 use crate::service::queue::{Actor, Filter, Queue};
 
@@ -70,14 +71,14 @@ site_scoped!(
     pb::RecheckHeldRequest
 );
 
-/// Where every queue RPC starts: the caller, and its request with the site trimmed (sites are stored
-/// trimmed, as CheckComment trims them) once the caller may moderate that site, so the RPC authorizes
-/// and acts on the same name.
+/// Where every queue RPC starts: the caller and its request, once the site id is a valid one (never
+/// normalised: see `check_site`) and the caller may moderate that site, so the RPC authorizes and acts
+/// on the very name it was sent.
 fn moderating<T: SiteScoped>(request: Request<T>) -> Result<(Principal, T), Status> {
     let caller = principal(&request)?;
     let mut r = request.into_inner();
     let site = r.site_id_mut();
-    *site = site.trim().to_string();
+    check_site("site_id", site).map_err(status::invalid)?;
     authorize(&caller, Permission::Moderate, site).map_err(status::auth)?;
     Ok((caller, r))
 }

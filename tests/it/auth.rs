@@ -27,7 +27,7 @@ pub(crate) fn with_key<T>(token: &str, message: T) -> Request<T> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Rpc {
+pub(crate) enum Rpc {
     CheckComment,
     SubmitFeedback,
     ListHeld,
@@ -42,7 +42,7 @@ enum Rpc {
     ExportLabels,
 }
 
-const ALL: [Rpc; 12] = [
+pub(crate) const ALL: [Rpc; 12] = [
     Rpc::CheckComment,
     Rpc::SubmitFeedback,
     Rpc::ListHeld,
@@ -59,7 +59,7 @@ const ALL: [Rpc; 12] = [
 
 /// Call `rpc` for `site` with `token`; the status code (OK when it succeeded). Arguments are valid but
 /// name nothing that exists, so an authorized call ends OK or NOT_FOUND — never an auth code.
-async fn call(channel: &Channel, rpc: Rpc, site: &str, token: &str) -> Code {
+pub(crate) async fn call(channel: &Channel, rpc: Rpc, site: &str, token: &str) -> Code {
     let code = |r: Result<(), tonic::Status>| r.err().map_or(Code::Ok, |s| s.code());
     let mut m = ModerationClient::new(channel.clone());
     let mut q = ModerationQueueClient::new(channel.clone());

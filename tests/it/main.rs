@@ -11,6 +11,7 @@ mod queue;
 mod replicas;
 mod server;
 mod shipped_model;
+mod sites;
 mod store;
 mod support;
 mod tokenize_props;
