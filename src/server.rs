@@ -20,7 +20,7 @@ use tonic_health::server::HealthReporter;
 
 use crate::access::auth::Authenticator;
 use crate::config::MAX_MESSAGE_BYTES;
-use crate::grpc::{AdminService, AuthLayer, ModerationService, QueueService};
+use crate::grpc::{AdminService, AuthLayer, ModerationService, QueueService, TraceLayer};
 use crate::pb;
 use crate::service::check::Checker;
 use crate::service::queue::Queue;
@@ -166,6 +166,8 @@ pub async fn run_queue(
             builder.tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))?;
     }
     let serving = builder
+        // Outermost first: the request's span, then its key, so a refused key is logged too.
+        .layer(TraceLayer)
         .layer(AuthLayer::new(auth))
         .add_service(health_service)
         .add_service(reflection_v1)

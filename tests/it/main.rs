@@ -7,6 +7,7 @@ mod cli;
 mod faults;
 mod hostile;
 mod layers;
+mod logs;
 mod queue;
 mod replicas;
 mod server;

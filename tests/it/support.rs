@@ -257,18 +257,31 @@ pub(crate) struct Serve {
     pub(crate) stdout: std::sync::mpsc::Receiver<String>,
     /// Its log lines after the one naming the address.
     pub(crate) stderr: std::sync::mpsc::Receiver<String>,
+    /// Its log lines up to and including the one naming the address.
+    pub(crate) early: Vec<String>,
 }
 
 impl Serve {
-    /// Start `saring serve` with `args` on a free port.
+    /// Start `saring serve` with `args` on a free port, logging saring's lines from info up.
     pub(crate) fn start(args: &[&str]) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_saring"))
+        Self::start_logging(args, Some("saring=info"))
+    }
+
+    /// Start `saring serve` with `args` on a free port and `RUST_LOG` set to `filter` (`None`: unset,
+    /// so the server's default filter applies). Plain or JSON log lines (`--log-json`) both work.
+    pub(crate) fn start_logging(args: &[&str], filter: Option<&str>) -> Serve {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_saring"));
+        match filter {
+            Some(f) => command.env("RUST_LOG", f),
+            None => command.env_remove("RUST_LOG"),
+        };
+        let mut child = command
             .arg("serve")
             .args(["--addr", "127.0.0.1:0", "--model"])
             .arg(repo_path("models/default.model"))
             .args(args)
-            .env("RUST_LOG", "saring=info")
             .env_remove("SARING_REDIS_URL")
+            .env_remove("SARING_LOG_JSON")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -290,13 +303,19 @@ impl Serve {
             }
         });
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut early = Vec::new();
         let addr = loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             let line = rx
                 .recv_timeout(left)
                 .expect("saring serve did not log its address within 30 s (or exited)");
+            early.push(line.clone());
+            // Plain: `addr=127.0.0.1:1234 model=…`; JSON: `"addr":"127.0.0.1:1234"`.
             if let Some(rest) = line.split("addr=").nth(1) {
                 break rest.split_whitespace().next().expect("address").to_string();
+            }
+            if let Some(rest) = line.split("\"addr\":\"").nth(1) {
+                break rest.split('"').next().expect("address").to_string();
             }
         };
         Serve {
@@ -304,6 +323,7 @@ impl Serve {
             addr,
             stdout: out_rx,
             stderr: rx,
+            early,
         }
     }
 
