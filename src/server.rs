@@ -84,22 +84,23 @@ async fn set_health(health: &HealthReporter, serving: bool) {
     }
 }
 
-/// Ping the store until `stopping`; health and the checker follow its answers.
+/// Ping the store every [`HEALTH_INTERVAL`] until `stopping`; health and the checker follow its
+/// answers. `serving`: what health says now.
 async fn monitor(
     checker: Arc<Checker>,
     health: HealthReporter,
     mut stopping: tokio::sync::watch::Receiver<bool>,
+    mut serving: bool,
 ) {
-    let mut serving = true;
     loop {
+        tokio::select! {
+            _ = stopping.changed() => return,
+            () = tokio::time::sleep(HEALTH_INTERVAL) => {}
+        }
         let up = checker.store().check_health().await;
         if up != serving && !*stopping.borrow() {
             set_health(&health, up).await;
             serving = up;
-        }
-        tokio::select! {
-            _ = stopping.changed() => return,
-            () = tokio::time::sleep(HEALTH_INTERVAL) => {}
         }
     }
 }
@@ -113,7 +114,10 @@ pub async fn run_queue(
     let checker = queue.checker().clone();
     let config = checker.config().clone();
     let (health, health_service) = tonic_health::server::health_reporter();
-    set_health(&health, true).await;
+    // The first health check before serving: health is right from the first request, and the store's
+    // persistence is known before the first HOLD (which `redis_durability = "require"` needs).
+    let up = checker.store().check_health().await;
+    set_health(&health, up).await;
     // Both reflection versions: grpcurl and current tools speak v1, while Python's grpcio-reflection,
     // Postman, Evans and older grpcurl speak only v1alpha (and got UNIMPLEMENTED without it).
     let reflection = || {
@@ -124,7 +128,12 @@ pub async fn run_queue(
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
-    let monitor = tokio::spawn(monitor(checker.clone(), health.clone(), stopping.clone()));
+    let monitor = tokio::spawn(monitor(
+        checker.clone(),
+        health.clone(),
+        stopping.clone(),
+        up,
+    ));
     let auth = Arc::new(Authenticator::new(
         checker.store().clone(),
         !config.insecure_no_auth,

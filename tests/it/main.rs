@@ -4,6 +4,7 @@
 mod auth;
 mod check_comment;
 mod cli;
+mod durability;
 mod faults;
 mod hostile;
 mod layers;
