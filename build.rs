@@ -11,6 +11,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::env::set_var("PROTOC", protoc);
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     tonic_prost_build::configure()
+        // Our codec answers a body that does not decode with INVALID_ARGUMENT (src/pb/codec.rs).
+        .codec_path("crate::pb::codec::ProtoCodec")
         .file_descriptor_set_path(out.join("saring_descriptor.bin"))
         .compile_protos(&["proto/saring/v1/moderation.proto"], &["proto"])?;
     println!("cargo:rerun-if-changed=proto");

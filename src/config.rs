@@ -181,6 +181,21 @@ pub enum FailMode {
     Closed,
 }
 
+/// What `saring serve` does on a Redis that could lose an answered HOLD: one without persistence, with
+/// only RDB snapshots, with an append-only file not fsynced on every write, with an eviction policy
+/// that may evict held items, or whose settings cannot be read (see `store::durability`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+// Serialised only by the test that checks docs/configuration.md against these types.
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(rename_all = "lowercase")]
+pub enum RedisDurability {
+    /// Log a warning (once per change of the settings) and go on holding comments.
+    Warn,
+    /// Refuse to answer HOLD (UNAVAILABLE, saying why) until the settings keep it; ACCEPT and REJECT
+    /// are still served.
+    Require,
+}
+
 /// Trusted returning commenters (WordPress's "comment author must have a previously approved comment").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 // Serialised only by the test that checks docs/configuration.md against these types.
@@ -324,6 +339,8 @@ pub struct Config {
     pub store_timeout_ms: u64,
     /// Rate limits while the store does not answer.
     pub rate_limits_without_store: FailMode,
+    /// Holding comments on a Redis that could lose them.
+    pub redis_durability: RedisDurability,
     /// PEM certificate chain for TLS on the gRPC port (with `tls_key`).
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for `tls_cert`.
@@ -365,6 +382,8 @@ impl Default for Config {
             redis_url: None,
             store_timeout_ms: DEFAULT_STORE_TIMEOUT_MS,
             rate_limits_without_store: FailMode::Open,
+            // Warn, not refuse: a development Redis without persistence should still work, loudly.
+            redis_durability: RedisDurability::Warn,
             insecure_no_auth: false,
             tls_cert: None,
             tls_key: None,

@@ -20,7 +20,9 @@ use tonic_health::server::HealthReporter;
 
 use crate::access::auth::Authenticator;
 use crate::config::MAX_MESSAGE_BYTES;
-use crate::grpc::{AdminService, AuthLayer, ModelAdminService, ModerationService, QueueService};
+use crate::grpc::{
+    AdminService, AuthLayer, ModelAdminService, ModerationService, QueueService, TraceLayer,
+};
 use crate::pb;
 use crate::service::check::Checker;
 use crate::service::queue::Queue;
@@ -87,22 +89,23 @@ async fn set_health(health: &HealthReporter, serving: bool) {
     }
 }
 
-/// Ping the store until `stopping`; health and the checker follow its answers.
+/// Ping the store every [`HEALTH_INTERVAL`] until `stopping`; health and the checker follow its
+/// answers. `serving`: what health says now.
 async fn monitor(
     checker: Arc<Checker>,
     health: HealthReporter,
     mut stopping: tokio::sync::watch::Receiver<bool>,
+    mut serving: bool,
 ) {
-    let mut serving = true;
     loop {
+        tokio::select! {
+            _ = stopping.changed() => return,
+            () = tokio::time::sleep(HEALTH_INTERVAL) => {}
+        }
         let up = checker.store().check_health().await;
         if up != serving && !*stopping.borrow() {
             set_health(&health, up).await;
             serving = up;
-        }
-        tokio::select! {
-            _ = stopping.changed() => return,
-            () = tokio::time::sleep(HEALTH_INTERVAL) => {}
         }
     }
 }
@@ -116,13 +119,26 @@ pub async fn run_queue(
     let checker = queue.checker().clone();
     let config = checker.config().clone();
     let (health, health_service) = tonic_health::server::health_reporter();
-    set_health(&health, true).await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    // The first health check before serving: health is right from the first request, and the store's
+    // persistence is known before the first HOLD (which `redis_durability = "require"` needs).
+    let up = checker.store().check_health().await;
+    set_health(&health, up).await;
+    // Both reflection versions: grpcurl and current tools speak v1, while Python's grpcio-reflection,
+    // Postman, Evans and older grpcurl speak only v1alpha (and got UNIMPLEMENTED without it).
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
-    let monitor = tokio::spawn(monitor(checker.clone(), health.clone(), stopping.clone()));
+    let monitor = tokio::spawn(monitor(
+        checker.clone(),
+        health.clone(),
+        stopping.clone(),
+        up,
+    ));
     let auth = Arc::new(Authenticator::new(
         checker.store().clone(),
         !config.insecure_no_auth,
@@ -165,9 +181,12 @@ pub async fn run_queue(
             builder.tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))?;
     }
     let serving = builder
+        // Outermost first: the request's span, then its key, so a refused key is logged too.
+        .layer(TraceLayer)
         .layer(AuthLayer::new(auth))
         .add_service(health_service)
-        .add_service(reflection)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(moderation)
         .add_service(queue)
         .add_service(admin)

@@ -14,13 +14,14 @@
 //! one behavioural suite against each.
 
 mod backend;
+pub mod durability;
 pub mod embedded;
 pub mod redis;
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prost::Message;
@@ -29,6 +30,7 @@ use crate::config::{redact_url, Config};
 use crate::moderation::ratelimit::{Admission, Bucket};
 use crate::pb;
 use backend::Backend;
+use durability::Durability;
 
 /// A key look-up's limit: a request must not wait long on a store that stopped answering, and a cached
 /// key (see `access::auth`) can carry the request meanwhile.
@@ -79,6 +81,10 @@ pub enum Error {
     /// The store answered something saring does not understand (a record it did not write).
     #[error("the store answered unexpectedly: {0}")]
     Unexpected(String),
+    /// `redis_durability = "require"` and the store could lose this write once answered, so it was
+    /// not made. Transient: it passes once the store's persistence is fixed.
+    #[error("the store could lose it: {0}")]
+    NotDurable(&'static str),
 }
 
 impl Error {
@@ -241,12 +247,25 @@ enum Class {
     Ping,
 }
 
+/// What a [`Store`] knows of its persistence settings.
+#[derive(Debug, Default)]
+struct Known {
+    /// The reading that stands: `None` before the first one, and again from the moment a connection
+    /// to the store is lost (the store may come back with other settings) until the next one.
+    now: Option<Durability>,
+    /// The last reading logged, so that each change is logged once and a lost connection alone is
+    /// not a change.
+    said: Option<Durability>,
+}
+
 /// Shared state behind the service: cheap to clone, every clone the same store.
 #[derive(Debug, Clone)]
 pub struct Store {
     backend: Any,
     /// Whether the store answered its last health check.
     up: Arc<AtomicBool>,
+    /// What is known of the store's persistence.
+    durability: Arc<Mutex<Known>>,
     /// A check step's limit (`store_timeout_ms`).
     timeout: Duration,
 }
@@ -305,6 +324,7 @@ impl Store {
         Store {
             backend,
             up: Arc::new(AtomicBool::new(true)),
+            durability: Arc::new(Mutex::new(Known::default())),
             timeout,
         }
     }
@@ -323,8 +343,18 @@ impl Store {
     }
 
     /// Ping the store and record whether it answered (logged when that changes); returns it.
+    ///
+    /// Each time it answers, its persistence settings are read too — so at start, when it comes back
+    /// after being down, and within one health interval of a `CONFIG SET` or a restart too quick to
+    /// be seen down — and a reading that could lose answered HOLDs is logged as a warning once per
+    /// change. A store coming back is marked up only after that reading, and a lost connection
+    /// forgets the last one (see [`Store::limited`]), so that no HOLD reaches a Redis that came back
+    /// with other settings before they are known.
     pub async fn check_health(&self) -> bool {
         let up = run!(self, Class::Ping, |b| b.ping()).is_ok();
+        if up {
+            self.check_durability().await;
+        }
         let was = self.up.swap(up, Ordering::Relaxed);
         if was != up {
             if up {
@@ -337,6 +367,79 @@ impl Store {
             }
         }
         up
+    }
+
+    fn lock_durability(&self) -> std::sync::MutexGuard<'_, Known> {
+        // Each field is replaced whole, so a panic elsewhere cannot have left it half-written.
+        self.durability
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Read the store's persistence settings and keep them; log when what they say has changed.
+    async fn check_durability(&self) {
+        let found = match run!(self, Class::Ping, |b| b.persistence()) {
+            Ok(found) => found,
+            // Not asked now (Redis went away again): unknown until the next health check.
+            Err(e) => {
+                tracing::debug!(error = %e, "could not read the store's persistence settings");
+                self.lock_durability().now = None;
+                return;
+            }
+        };
+        // Every half second while the store answers: trace, below any default filter.
+        tracing::trace!(
+            store = self.kind(),
+            durable = found.risk().is_none(),
+            "read the store's persistence settings"
+        );
+        let changed = {
+            let mut known = self.lock_durability();
+            known.now = Some(found.clone());
+            let changed = !known.said.as_ref().is_some_and(|d| d.same_as(&found));
+            if changed {
+                known.said = Some(found.clone());
+            }
+            changed
+        };
+        if !changed {
+            return;
+        }
+        match &found {
+            // The embedded store is always durable: nothing worth a line.
+            Durability::Durable if self.kind() == "embedded" => {}
+            Durability::Durable => tracing::info!(
+                store = self.kind(),
+                "the store keeps every answered HOLD (appendonly yes, appendfsync always)"
+            ),
+            Durability::AtRisk(s) => tracing::warn!(
+                store = self.kind(),
+                appendonly = %s.appendonly,
+                appendfsync = %s.appendfsync,
+                save = %s.save,
+                maxmemory_policy = %s.maxmemory_policy,
+                risk = found.risk().unwrap_or_default(),
+                "REDIS CAN LOSE HELD COMMENTS: an answered HOLD may be gone after a crash; \
+                 run Redis with appendonly yes and appendfsync always, or set \
+                 redis_durability = \"require\" to refuse HOLDs meanwhile"
+            ),
+            Durability::Unverified(e) => tracing::warn!(
+                store = self.kind(),
+                error = &**e as &dyn std::error::Error,
+                risk = found.risk().unwrap_or_default(),
+                "REDIS PERSISTENCE CANNOT BE VERIFIED: held comments may not survive a crash; \
+                 make sure Redis runs with appendonly yes and appendfsync always"
+            ),
+        }
+    }
+
+    /// Why a HOLD stored now could be lost once answered, as far as the store knows: `None` when it
+    /// is kept durably. Unknown (settings not read yet) counts as a risk.
+    pub fn hold_risk(&self) -> Option<&'static str> {
+        match &self.lock_durability().now {
+            Some(d) => d.risk(),
+            None => Some("the store's persistence settings are not known yet"),
+        }
     }
 
     fn limit(&self, class: Class) -> Option<Duration> {
@@ -358,12 +461,20 @@ impl Store {
         if matches!(class, Class::Check | Class::Key) && !self.is_up() {
             return Err(Error::Down);
         }
-        match self.limit(class) {
+        let result = match self.limit(class) {
             Some(limit) => tokio::time::timeout(limit, op)
                 .await
                 .map_err(|_| Error::Timeout(limit))?,
             None => op.await,
+        };
+        // A lost connection may mean Redis restarted, perhaps with other settings, faster than the
+        // health monitor could see it down: what was read of its persistence no longer stands.
+        if let Err(Error::Redis(e)) = &result {
+            if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
+                self.lock_durability().now = None;
+            }
         }
+        result
     }
 
     /// Count one request against every bucket, all or nothing: it is admitted and counted in every

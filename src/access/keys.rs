@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::{now_us, timestamp};
 use crate::hash::hex;
-use crate::moderation::comment::MAX_ID_BYTES;
+use crate::moderation::comment::{check_site, Invalid, MAX_ID_BYTES};
 use crate::pb;
 use crate::store::{self, Store};
 
@@ -41,6 +41,15 @@ pub enum Error {
     /// No key with that id.
     #[error("no key `{0}`")]
     NotFound(String),
+}
+
+impl From<Invalid> for Error {
+    fn from(e: Invalid) -> Self {
+        Error::Invalid {
+            field: e.field,
+            problem: e.problem,
+        }
+    }
 }
 
 fn random_hex(n: usize) -> Result<String, Error> {
@@ -103,14 +112,8 @@ pub fn generate(
             problem: format!("at most {MAX_SITES}"),
         });
     }
-    if let Some(bad) = sites
-        .iter()
-        .find(|s| s.trim().is_empty() || s.len() > MAX_ID_BYTES)
-    {
-        return Err(Error::Invalid {
-            field: "sites",
-            problem: format!("`{bad}` is not a site id"),
-        });
+    for site in sites {
+        check_site("sites", site)?;
     }
     if name.len() > MAX_ID_BYTES {
         return Err(Error::Invalid {
@@ -123,7 +126,7 @@ pub fn generate(
         id: id.clone(),
         name: name.to_string(),
         role: role as i32,
-        sites: sites.iter().map(|s| s.trim().to_string()).collect(),
+        sites: sites.to_vec(),
         created_at: Some(timestamp(now_us())),
         revoked_at: None,
         secret_sha256: secret_hash(&secret),

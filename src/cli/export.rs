@@ -12,7 +12,7 @@ pub(super) fn run(args: ExportArgs) -> anyhow::Result<()> {
     let since = args.since.unwrap_or(0);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let examples = runtime.block_on(labels(&args.at, &args.site, since))?;
-    let rows = crate::service::export::rows(args.site.trim(), examples);
+    let rows = crate::service::export::rows(&args.site, examples);
     let tmp = args.out.with_extension("jsonl.partial");
     let mut file = std::io::BufWriter::new(
         std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,

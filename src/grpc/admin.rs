@@ -83,7 +83,8 @@ impl pb::admin_server::Admin for AdminService {
         let labels = crate::service::export::labels(&self.store, &r.site_id, since)
             .await
             .map_err(status::export)?;
-        tracing::info!(site = %r.site_id.trim(), labels = labels.len(), by = by.label(), "exported labels");
+        super::trace::site(&r.site_id);
+        tracing::info!(labels = labels.len(), by = by.label(), "exported labels");
         // Read whole before the first message, like the direct export: one store read, one snapshot.
         Ok(Response::new(Box::pin(tokio_stream::iter(
             labels.into_iter().map(Ok),

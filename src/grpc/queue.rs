@@ -7,10 +7,12 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
+use tracing::Instrument;
 
 use super::auth::principal;
 use super::status;
 use crate::access::auth::{self, authorize, Authenticator, Permission, Principal};
+use crate::moderation::comment::check_site;
 use crate::pb;
 use crate::service::queue::{Actor, Filter, Queue};
 
@@ -70,14 +72,15 @@ site_scoped!(
     pb::RecheckHeldRequest
 );
 
-/// Where every queue RPC starts: the caller, and its request with the site trimmed (sites are stored
-/// trimmed, as CheckComment trims them) once the caller may moderate that site, so the RPC authorizes
-/// and acts on the same name.
+/// Where every queue RPC starts: the caller and its request, once the site id is a valid one (never
+/// normalised: see `check_site`) and the caller may moderate that site, so the RPC authorizes and acts
+/// on the very name it was sent.
 fn moderating<T: SiteScoped>(request: Request<T>) -> Result<(Principal, T), Status> {
     let caller = principal(&request)?;
     let mut r = request.into_inner();
     let site = r.site_id_mut();
-    *site = site.trim().to_string();
+    check_site("site_id", site).map_err(status::invalid)?;
+    super::trace::site(site);
     authorize(&caller, Permission::Moderate, site).map_err(status::auth)?;
     Ok((caller, r))
 }
@@ -145,7 +148,7 @@ impl pb::moderation_queue_server::ModerationQueue for QueueService {
             )
             .await
             .map_err(status::queue)?;
-        tracing::info!(site = %r.site_id, items = outcomes.len(), "resolved held items");
+        tracing::info!(items = outcomes.len(), "resolved held items");
         if let ([(id, outcome)], true) = (outcomes.as_slice(), r.campaign_id.is_empty()) {
             status::single(id, outcome)?;
         }
@@ -185,7 +188,9 @@ impl pb::moderation_queue_server::ModerationQueue for QueueService {
         // The watcher only reads the store and writes to its own channel: a slow client fills the
         // channel and pauses this task alone; a client gone closes it and ends the task; shutdown ends
         // the stream so the server's drain does not wait on a watcher forever; a revoked key ends it
-        // (within the key cache time) with UNAUTHENTICATED.
+        // (within the key cache time) with UNAUTHENTICATED. It runs in the request's span, so its lines
+        // name the method and site.
+        let span = tracing::Span::current();
         tokio::spawn(async move {
             let _guard = guard;
             loop {
@@ -223,7 +228,7 @@ impl pb::moderation_queue_server::ModerationQueue for QueueService {
                     () = tokio::time::sleep(WATCH_POLL) => {}
                 }
             }
-        });
+        }.instrument(span));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
@@ -254,7 +259,6 @@ impl pb::moderation_queue_server::ModerationQueue for QueueService {
             .await
             .map_err(status::queue)?;
         tracing::info!(
-            site = %r.site_id,
             scanned = recheck.scanned,
             changed = recheck.changed.len(),
             apply = r.apply,

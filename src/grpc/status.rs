@@ -20,6 +20,12 @@ pub(super) fn invalid(e: Invalid) -> Status {
 /// A store that is down or slow is UNAVAILABLE (the client may retry); a record it holds that does not
 /// decode is INTERNAL (a retry will not help).
 pub(super) fn store(err: &store::Error) -> Status {
+    if let store::Error::NotDurable(risk) = err {
+        // Not logged per request: the store warned once when it read the settings.
+        return Status::unavailable(format!(
+            "not holding the comment: redis_durability is \"require\" and {risk}"
+        ));
+    }
     if err.is_transient() {
         tracing::warn!(error = %err, "store unavailable");
         Status::unavailable("the store is unavailable; retry")

@@ -108,6 +108,39 @@ pub fn check_required(field: &'static str, value: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// Check a site id (the wire field `field`: `site_id`, or `sites` for a key's list). A site id is an
+/// identifier, compared byte for byte with configured sites, API keys' sites and stored keys, and
+/// never normalised: `" default "` and `"default\n"` are not `default`. So, rather than guess what a
+/// client meant, every RPC refuses one that is empty, longer than [`MAX_ID_BYTES`], or has any
+/// whitespace or control character anywhere. The value is not echoed: what is wrong with it is.
+pub fn check_site(field: &'static str, site: &str) -> Result<(), Invalid> {
+    if site.is_empty() {
+        return Err(Invalid {
+            field,
+            problem: "is required".to_string(),
+        });
+    }
+    check_len(field, site, MAX_ID_BYTES)?;
+    if let Some((at, c)) = site
+        .char_indices()
+        .find(|(_, c)| c.is_whitespace() || c.is_control())
+    {
+        let what = if c.is_control() {
+            "a control character"
+        } else {
+            "whitespace"
+        };
+        return Err(Invalid {
+            field,
+            problem: format!(
+                "has {what} (U+{:04X}) at byte {at}; a site id is matched exactly and never trimmed",
+                u32::from(c)
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Parse an IP address; empty means absent. IPv6 zone ids (`fe80::1%eth0`) are dropped: a zone names an
 /// interface of the blog's own host and says nothing about the commenter.
 pub fn parse_ip(value: &str) -> Result<Option<IpAddr>, Invalid> {
@@ -151,8 +184,7 @@ impl Comment {
         r: pb::CheckCommentRequest,
         max_content_bytes: usize,
     ) -> Result<Comment, Invalid> {
-        check_required("site_id", &r.site_id)?;
-        check_len("site_id", &r.site_id, MAX_ID_BYTES)?;
+        check_site("site_id", &r.site_id)?;
         check_required("content", &r.content)?;
         check_len("content", &r.content, max_content_bytes)?;
         for (field, value, max) in [
@@ -173,7 +205,7 @@ impl Comment {
         let user_ip = parse_ip(&r.user_ip)?;
         let ts = |t: Option<prost_types::Timestamp>| t.and_then(|t| timestamp(t.seconds, t.nanos));
         Ok(Comment {
-            site_id: r.site_id.trim().to_string(),
+            site_id: r.site_id,
             comment_id: r.comment_id,
             post_id: r.post_id,
             content: r.content,
@@ -220,6 +252,39 @@ mod tests {
             Some("fe80::1".parse().unwrap())
         );
         assert_eq!(parse_ip("999.1.1.1").unwrap_err().field, "user_ip");
+    }
+
+    #[test]
+    fn a_site_id_is_refused_rather_than_normalised() {
+        assert_eq!(check_site("site_id", "default"), Ok(()));
+        assert_eq!(check_site("site_id", "my-blog.example_1"), Ok(()));
+        assert_eq!(check_site("site_id", &"s".repeat(MAX_ID_BYTES)), Ok(()));
+        for bad in [
+            "",
+            " default ",
+            "default\n",
+            "de fault",
+            "\tdefault",
+            "default\u{a0}",
+            "default\u{2003}",
+            "def\0ault",
+            "default\u{7f}",
+            "default\u{85}",
+        ] {
+            assert_eq!(
+                check_site("sites", bad).unwrap_err().field,
+                "sites",
+                "{bad:?}"
+            );
+        }
+        let long = "s".repeat(MAX_ID_BYTES + 1);
+        assert_eq!(check_site("site_id", &long).unwrap_err().field, "site_id");
+        let r = pb::CheckCommentRequest {
+            site_id: " default ".into(),
+            content: "Terima kasih".into(),
+            ..Default::default()
+        };
+        assert_eq!(Comment::from_request(r, 1000).unwrap_err().field, "site_id");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::clock::{now_us, timestamp};
-use crate::config::{Config, FailMode, SiteConfig};
+use crate::config::{Config, FailMode, RedisDurability, SiteConfig};
 use crate::model::decision::Decision;
 use crate::model::tokenize::Features;
 use crate::model::{Explanation, Model, DEFAULT_EXPLAIN_TOKENS};
@@ -364,6 +364,13 @@ impl Checker {
         campaign_id: String,
         now: u64,
     ) -> Result<pb::CheckCommentResponse, store::Error> {
+        // Never a HOLD that is not durable: with `require`, a store that could lose it once answered
+        // is refused before anything is written (the warning itself was logged once, by the store).
+        if self.config.redis_durability == RedisDurability::Require {
+            if let Some(risk) = self.store.hold_risk() {
+                return Err(store::Error::NotDurable(risk));
+            }
+        }
         let event = pb::QueueEvent {
             kind: pb::queue_event::Kind::Held as i32,
             held_id: response.held_id.clone(),

@@ -9,7 +9,7 @@
 use serde_json::{json, Value};
 
 use crate::clock::micros;
-use crate::moderation::comment::{check_len, check_required, Invalid, MAX_ID_BYTES};
+use crate::moderation::comment::{check_site, Invalid};
 use crate::pb;
 use crate::store::{self, Store};
 
@@ -34,9 +34,8 @@ pub async fn labels(
     site: &str,
     since_us: u64,
 ) -> Result<Vec<pb::LabelledExample>, Error> {
-    check_required("site_id", site)?;
-    check_len("site_id", site, MAX_ID_BYTES)?;
-    let mut examples = store.labels(site.trim()).await?;
+    check_site("site_id", site)?;
+    let mut examples = store.labels(site).await?;
     examples.retain(|e| micros(e.at.as_ref()) >= since_us);
     examples.sort_by(|a, b| {
         (micros(a.at.as_ref()), &a.decision_id).cmp(&(micros(b.at.as_ref()), &b.decision_id))
@@ -117,7 +116,12 @@ mod tests {
             };
             store.feedback("blog", &feedback).await.unwrap();
         }
-        let examples = labels(&store, " blog ", 100 * 1_000_000).await.unwrap();
+        // A site id is matched exactly, never trimmed.
+        assert!(matches!(
+            labels(&store, " blog ", 0).await,
+            Err(Error::Invalid(_))
+        ));
+        let examples = labels(&store, "blog", 100 * 1_000_000).await.unwrap();
         let rows = rows("blog", examples);
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0]["text"], "earlier");

@@ -57,8 +57,7 @@ pub async fn submit(
     r: pb::SubmitFeedbackRequest,
     key_id: &str,
 ) -> Result<Taken, Error> {
-    crate::moderation::comment::check_required("site_id", &r.site_id)?;
-    crate::moderation::comment::check_len("site_id", &r.site_id, MAX_ID_BYTES)?;
+    crate::moderation::comment::check_site("site_id", &r.site_id)?;
     crate::moderation::comment::check_len("reporter", &r.reporter, MAX_SHORT_TEXT_BYTES)?;
     let label = match pb::FeedbackLabel::try_from(r.label) {
         Ok(l @ (pb::FeedbackLabel::Spam | pb::FeedbackLabel::Ham)) => l,
@@ -69,7 +68,7 @@ pub async fn submit(
             ))
         }
     };
-    let site = r.site_id.trim().to_string();
+    let site = r.site_id.clone();
     let now = now_us();
     let subject = find(checker, &site, r.target, now).await?;
 

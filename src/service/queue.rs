@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::clock::{now_us, timestamp};
 use crate::model::decision::Decision;
 use crate::model::Model;
-use crate::moderation::comment::{Comment, MAX_ID_BYTES, MAX_SHORT_TEXT_BYTES};
+use crate::moderation::comment::{self, Comment, Invalid, MAX_ID_BYTES, MAX_SHORT_TEXT_BYTES};
 use crate::moderation::policy::Sighting;
 use crate::moderation::trust::author_key;
 use crate::pb;
@@ -48,6 +48,15 @@ pub enum Error {
     /// No such held item.
     #[error("no held item `{0}` on this site")]
     NotFound(String),
+}
+
+impl From<Invalid> for Error {
+    fn from(e: Invalid) -> Self {
+        Error::Invalid {
+            field: e.field,
+            problem: e.problem,
+        }
+    }
 }
 
 fn invalid(field: &'static str, problem: impl Into<String>) -> Error {
@@ -582,10 +591,7 @@ impl Queue {
 }
 
 fn check_site(site: &str) -> Result<(), Error> {
-    if site.trim().is_empty() {
-        return Err(invalid("site_id", "is required"));
-    }
-    check_id("site_id", site)
+    Ok(comment::check_site("site_id", site)?)
 }
 
 fn check_id(field: &'static str, id: &str) -> Result<(), Error> {

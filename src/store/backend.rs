@@ -4,6 +4,7 @@
 
 use std::future::Future;
 
+use super::durability::Durability;
 use super::{Error, Once, Standing, TrustUpdate};
 use crate::moderation::ratelimit::{Admission, Bucket};
 
@@ -95,6 +96,10 @@ pub(crate) type Entry = (String, Vec<u8>);
 pub(crate) trait Backend: Clone + Send + Sync + 'static {
     /// Whether the store answers now (the health service reports it).
     fn ping(&self) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Whether an answered write survives a crash of the store, as far as the store can tell. An
+    /// error means it could not be asked now (try again later), not that it refused to say.
+    fn persistence(&self) -> impl Future<Output = Result<Durability, Error>> + Send;
 
     /// Count one request against every bucket, all or nothing: it is admitted and counted in every
     /// bucket only when every bucket admits it. Exact under concurrency. With `once`, a comment already

@@ -17,6 +17,7 @@ use redb::{
 };
 
 use super::backend::{Backend, Entry, Feedback, HeldRecord, Hold, Record, Resolve, Resolved};
+use super::durability::Durability;
 use super::{Error, Once, Standing};
 use crate::moderation::ratelimit::{step, Admission, Bucket, Step};
 
@@ -432,6 +433,11 @@ fn live(value: &[u8], now_us: u64) -> Option<Vec<u8>> {
 impl Backend for EmbeddedStore {
     async fn ping(&self) -> Result<(), Error> {
         self.lock_buckets().map(drop)
+    }
+
+    async fn persistence(&self) -> Result<Durability, Error> {
+        // Every write is one durable redb transaction, committed before it is answered.
+        Ok(Durability::Durable)
     }
 
     async fn admit(

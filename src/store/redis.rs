@@ -9,12 +9,14 @@
 //! Streams (audit log, event feed) need Redis 6.2 or later for exclusive ranges.
 //! The connection manager reconnects by itself after Redis restarts.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
 
 use super::backend::{Backend, Entry, Feedback, HeldRecord, Hold, Record, Resolve, Resolved};
+use super::durability::{Durability, Settings};
 use super::{Error, Once, Standing};
 use crate::moderation::ratelimit::{Admission, Bucket};
 
@@ -160,6 +162,10 @@ const KEYS_KEY: &str = "saring:{keys}:all";
 
 /// How many events the feed keeps per site (approximately: Redis trims whole nodes).
 const EVENT_FEED_LEN: u64 = 10_000;
+
+/// The settings that decide whether Redis keeps an answered HOLD, read with one `CONFIG GET` each (a
+/// single `CONFIG GET` of several names needs Redis 7; saring supports 6.2).
+const PERSISTENCE_SETTINGS: [&str; 4] = ["appendonly", "appendfsync", "save", "maxmemory-policy"];
 
 /// One connection attempt's limit: Redis on a LAN answers a connect in well under a millisecond, and a
 /// shorter attempt means quicker retries while it is coming back.
@@ -351,11 +357,60 @@ fn remembered_key(site: &str, comment_id: &str) -> String {
     format!("{}:idem:{comment_id}", site_tag(site))
 }
 
+/// Whether Redis answered a command with a refusal (an unknown or renamed command, a missing ACL
+/// permission) rather than failing to answer: it will refuse again, so the answer stands.
+fn refused(e: &redis::RedisError) -> bool {
+    use redis::{ErrorKind, ServerErrorKind};
+    match e.kind() {
+        ErrorKind::Server(
+            ServerErrorKind::BusyLoading
+            | ServerErrorKind::TryAgain
+            | ServerErrorKind::ClusterDown
+            | ServerErrorKind::MasterDown,
+        ) => false,
+        ErrorKind::Server(_) | ErrorKind::Extension => true,
+        _ => false,
+    }
+}
+
 impl Backend for RedisStore {
     async fn ping(&self) -> Result<(), Error> {
         let mut conn = self.conn.clone();
         let _: String = reply(redis::cmd("PING").query_async(&mut conn)).await?;
         Ok(())
+    }
+
+    async fn persistence(&self) -> Result<Durability, Error> {
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        for name in PERSISTENCE_SETTINGS {
+            pipe.cmd("CONFIG").arg("GET").arg(name);
+        }
+        // Each reply is `[name, value]`; a name Redis does not know (renamed away) gives `[]`.
+        let replies: Vec<Vec<String>> = match pipe.query_async(&mut conn).await {
+            Ok(replies) => replies,
+            Err(e) if refused(&e) => return Ok(Durability::Unverified(Arc::new(e.into()))),
+            Err(e) => return Err(e.into()),
+        };
+        let mut values = replies.into_iter().map(|r| r.into_iter().nth(1));
+        let mut next = |name: &str| {
+            values
+                .next()
+                .flatten()
+                .ok_or_else(|| Error::Unexpected(format!("CONFIG GET {name} named no value")))
+        };
+        let read = (|| {
+            Ok::<_, Error>(Settings {
+                appendonly: next("appendonly")?,
+                appendfsync: next("appendfsync")?,
+                save: next("save")?,
+                maxmemory_policy: next("maxmemory-policy")?,
+            })
+        })();
+        Ok(match read {
+            Ok(settings) => Durability::of(settings),
+            Err(e) => Durability::Unverified(Arc::new(e)),
+        })
     }
 
     async fn admit(

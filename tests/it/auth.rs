@@ -27,7 +27,7 @@ pub(crate) fn with_key<T>(token: &str, message: T) -> Request<T> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Rpc {
+pub(crate) enum Rpc {
     CheckComment,
     SubmitFeedback,
     ListHeld,
@@ -40,9 +40,11 @@ enum Rpc {
     ListKeys,
     RevokeKey,
     ExportLabels,
+    GetModelInfo,
+    ReloadModel,
 }
 
-const ALL: [Rpc; 12] = [
+pub(crate) const ALL: [Rpc; 14] = [
     Rpc::CheckComment,
     Rpc::SubmitFeedback,
     Rpc::ListHeld,
@@ -55,15 +57,18 @@ const ALL: [Rpc; 12] = [
     Rpc::ListKeys,
     Rpc::RevokeKey,
     Rpc::ExportLabels,
+    Rpc::GetModelInfo,
+    Rpc::ReloadModel,
 ];
 
 /// Call `rpc` for `site` with `token`; the status code (OK when it succeeded). Arguments are valid but
 /// name nothing that exists, so an authorized call ends OK or NOT_FOUND — never an auth code.
-async fn call(channel: &Channel, rpc: Rpc, site: &str, token: &str) -> Code {
+pub(crate) async fn call(channel: &Channel, rpc: Rpc, site: &str, token: &str) -> Code {
     let code = |r: Result<(), tonic::Status>| r.err().map_or(Code::Ok, |s| s.code());
     let mut m = ModerationClient::new(channel.clone());
     let mut q = ModerationQueueClient::new(channel.clone());
     let mut a = AdminClient::new(channel.clone());
+    let mut models = saring::pb::model_admin_client::ModelAdminClient::new(channel.clone());
     let site = site.to_string();
     code(match rpc {
         Rpc::CheckComment => m
@@ -175,6 +180,20 @@ async fn call(channel: &Channel, rpc: Rpc, site: &str, token: &str) -> Code {
                 pb::ExportLabelsRequest {
                     site_id: site,
                     since: None,
+                },
+            ))
+            .await
+            .map(drop),
+        Rpc::GetModelInfo => models
+            .get_model_info(with_key(token, pb::GetModelInfoRequest {}))
+            .await
+            .map(drop),
+        Rpc::ReloadModel => models
+            .reload_model(with_key(
+                token,
+                pb::ReloadModelRequest {
+                    name: "none.model".into(),
+                    shadow: true,
                 },
             ))
             .await

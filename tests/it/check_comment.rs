@@ -1,8 +1,6 @@
 //! CheckComment over a real socket: rules, policy bands, rate limits, idempotency, bad input, health and
 //! reflection.
 
-use std::collections::BTreeMap;
-
 use saring::config::{Config, Limit, Limits, RulesOverride, SiteOverride};
 use saring::pb::{self, Decision};
 use tonic::Code;
@@ -440,15 +438,39 @@ async fn bad_input_is_invalid_argument_naming_the_field_and_the_server_keeps_ser
     assert_eq!(r.decision(), Decision::Accept);
 }
 
+/// The services reflection lists through the generated client of one protocol version, `$v` (`v1` or
+/// `v1alpha`: the two are separate services with identical messages in separate modules).
+macro_rules! reflected_services {
+    ($v:ident, $channel:expr) => {{
+        use tonic_reflection::pb::$v::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::$v::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::$v::server_reflection_response::MessageResponse;
+        use tonic_reflection::pb::$v::ServerReflectionRequest;
+        let req = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut stream = ServerReflectionClient::new($channel)
+            .server_reflection_info(tokio_stream::iter(vec![req]))
+            .await
+            .unwrap_or_else(|s| panic!("{} reflection: {s:?}", stringify!($v)))
+            .into_inner();
+        let reply = stream.message().await.unwrap().unwrap();
+        let Some(MessageResponse::ListServicesResponse(list)) = reply.message_response else {
+            panic!("unexpected {} reflection reply {reply:?}", stringify!($v));
+        };
+        list.service
+            .into_iter()
+            .map(|s| s.name)
+            .collect::<std::collections::BTreeSet<String>>()
+    }};
+}
+
 #[tokio::test]
 async fn health_and_reflection_answer_stock_clients() {
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::health_client::HealthClient;
     use tonic_health::pb::HealthCheckRequest;
-    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
-    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
-    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-    use tonic_reflection::pb::v1::ServerReflectionRequest;
 
     let server = TestServer::start(config()).await;
     let mut health = HealthClient::new(server.channel().await);
@@ -461,23 +483,26 @@ async fn health_and_reflection_answer_stock_clients() {
         .into_inner();
     assert_eq!(status.status(), ServingStatus::Serving);
 
-    let mut reflection = ServerReflectionClient::new(server.channel().await);
-    let req = ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
-    };
-    let mut stream = reflection
-        .server_reflection_info(tokio_stream::iter(vec![req]))
-        .await
-        .unwrap()
-        .into_inner();
-    let reply = stream.message().await.unwrap().unwrap();
-    let Some(MessageResponse::ListServicesResponse(list)) = reply.message_response else {
-        panic!("unexpected reflection reply {reply:?}");
-    };
-    let names: BTreeMap<String, ()> = list.service.into_iter().map(|s| (s.name, ())).collect();
-    assert!(names.contains_key("saring.v1.Moderation"), "{names:?}");
-    assert!(names.contains_key("grpc.health.v1.Health"), "{names:?}");
+    // grpcurl and current tools ask v1; Python's grpcio-reflection, Postman, Evans and older grpcurl
+    // ask only v1alpha. Both list the same services, each with its own reflection service.
+    let mut v1 = reflected_services!(v1, server.channel().await);
+    let mut v1alpha = reflected_services!(v1alpha, server.channel().await);
+    assert!(v1.remove("grpc.reflection.v1.ServerReflection"), "{v1:?}");
+    assert!(
+        v1alpha.remove("grpc.reflection.v1alpha.ServerReflection"),
+        "{v1alpha:?}"
+    );
+    for names in [&v1, &v1alpha] {
+        for service in [
+            "saring.v1.Moderation",
+            "saring.v1.ModerationQueue",
+            "saring.v1.Admin",
+            "grpc.health.v1.Health",
+        ] {
+            assert!(names.contains(service), "{service} missing from {names:?}");
+        }
+    }
+    assert_eq!(v1, v1alpha);
 }
 
 #[test]

@@ -183,6 +183,8 @@ async fn the_request_deadline_ends_a_request_the_store_holds_up() {
         store,
     )
     .await;
+    // Answered once first: the server's first health check (before it serves) has found Redis up.
+    assert!(check(&server, READER).await.is_ok());
     redis.pause();
     let r = check(&server, REFUND).await;
     redis.resume();

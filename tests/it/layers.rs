@@ -103,8 +103,9 @@ const CONFINED: &[(&str, &[&str], &str)] = &[
     ),
     (
         "tonic::Status",
-        &["grpc", "cli"],
-        "domain errors become gRPC statuses in one place (the CLI's admin client only reads them)",
+        &["pb", "grpc", "cli"],
+        "domain errors become gRPC statuses in one place (pb's codec answers a body that does not \
+         decode, before any service runs; the CLI's admin client only reads them)",
     ),
     (
         "redis::",

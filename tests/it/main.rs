@@ -4,17 +4,21 @@
 mod auth;
 mod check_comment;
 mod cli;
+mod durability;
 mod faults;
 mod hostile;
 mod layers;
+mod logs;
 mod models;
 mod queue;
 mod replicas;
 mod server;
 mod shipped_model;
+mod sites;
 mod store;
 mod support;
 mod tokenize_props;
 mod webhook;
+mod wire;
 
 pub(crate) use queue::config as queue_config;

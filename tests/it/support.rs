@@ -99,28 +99,53 @@ pub(crate) fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
-/// A `redis-server` of this test's own on a free port, killed and reaped on drop.
+/// Without persistence: what a test needs unless it restarts Redis on its data.
+const NO_PERSISTENCE: &[&str] = &["--appendonly", "no", "--save", ""];
+
+/// The settings docs/operations.md gives for a Redis that loses no answered HOLD.
+pub(crate) const DURABLE: &[&str] = &[
+    "--appendonly",
+    "yes",
+    "--appendfsync",
+    "always",
+    "--maxmemory-policy",
+    "noeviction",
+    "--save",
+    "",
+];
+
+/// A `redis-server` of this test's own on a free port, with its own data directory (kept across
+/// [`Redis::restart`]), killed and reaped on drop.
 pub(crate) struct Redis {
     child: std::process::Child,
     pub(crate) port: u16,
     dir: tempfile::TempDir,
-    persistent: bool,
+    /// The settings it runs with, after port, address and directory.
+    args: Vec<String>,
 }
 
 impl Redis {
-    /// Start one; fails (never skips) when `redis-server` is not installed.
+    /// Start one without persistence; fails (never skips) when `redis-server` is not installed.
     pub(crate) fn start() -> Redis {
-        Self::start_on(
-            tempfile::tempdir().expect("temp dir for redis"),
-            None,
-            false,
-        )
+        Self::start_with(NO_PERSISTENCE)
     }
 
-    /// Start one with the append-only file on, as the README tells operators to run it
-    /// (`appendonly yes`, `appendfsync everysec`).
+    /// Start one with the append-only file on, fsynced once a second (`appendonly yes`,
+    /// `appendfsync everysec`): a crash of the Redis process alone loses nothing it answered.
     pub(crate) fn start_persistent() -> Redis {
-        Self::start_on(tempfile::tempdir().expect("temp dir for redis"), None, true)
+        Self::start_with(&[
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+        ])
+    }
+
+    /// Start one with `args` (redis-server's `--name value` settings) on a free port.
+    pub(crate) fn start_with(args: &[&str]) -> Redis {
+        Self::start_on(tempfile::tempdir().expect("temp dir for redis"), None, args)
     }
 
     /// Start one on `port` (e.g. one a server was told about while nothing listened there).
@@ -128,7 +153,7 @@ impl Redis {
         Self::start_on(
             tempfile::tempdir().expect("temp dir for redis"),
             Some(port),
-            false,
+            NO_PERSISTENCE,
         )
     }
 
@@ -148,20 +173,28 @@ impl Redis {
         let _ = self.child.wait();
     }
 
-    /// Start it again on the same port and directory after [`Redis::crash`].
+    /// Start it again on the same port, directory and settings after [`Redis::crash`]: it loads
+    /// whatever its persistence kept.
     pub(crate) fn restart(&mut self) {
-        self.child = spawn(self.port, self.dir.path(), self.persistent);
+        self.child = spawn(self.port, self.dir.path(), &self.args);
         self.wait_for_ping();
     }
 
-    fn start_on(dir: tempfile::TempDir, port: Option<u16>, persistent: bool) -> Redis {
+    /// [`Redis::restart`] with other settings (`args`, as for [`Redis::start_with`]).
+    pub(crate) fn restart_with(&mut self, args: &[&str]) {
+        self.args = args.iter().map(|a| a.to_string()).collect();
+        self.restart();
+    }
+
+    fn start_on(dir: tempfile::TempDir, port: Option<u16>, args: &[&str]) -> Redis {
         let port = port.unwrap_or_else(free_port);
-        let child = spawn(port, dir.path(), persistent);
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let child = spawn(port, dir.path(), &args);
         let mut redis = Redis {
             child,
             port,
             dir,
-            persistent,
+            args,
         };
         redis.wait_for_ping();
         redis
@@ -213,24 +246,12 @@ pub(crate) fn signal(pid: u32, which: &str) {
     assert!(status.success(), "kill {which} {pid} failed");
 }
 
-fn spawn(port: u16, dir: &Path, persistent: bool) -> std::process::Child {
-    let aof: &[&str] = if persistent {
-        &["--appendonly", "yes", "--appendfsync", "everysec"]
-    } else {
-        &["--appendonly", "no"]
-    };
+fn spawn(port: u16, dir: &Path, args: &[String]) -> std::process::Child {
     Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        .args(aof)
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .arg("--dir")
         .arg(dir)
+        .args(args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -257,23 +278,41 @@ pub(crate) struct Serve {
     pub(crate) stdout: std::sync::mpsc::Receiver<String>,
     /// Its log lines after the one naming the address.
     pub(crate) stderr: std::sync::mpsc::Receiver<String>,
+    /// Its log lines up to and including the one naming the address.
+    pub(crate) early: Vec<String>,
 }
 
 impl Serve {
-    /// Start `saring serve` with `args` on a free port, serving the shipped model.
+    /// Start `saring serve` with `args` on a free port, serving the shipped model, logging saring's
+    /// lines from info up.
     pub(crate) fn start(args: &[&str]) -> Serve {
-        Serve::start_with_model(&repo_path("models/default.model"), args)
+        Self::start_logging(args, Some("saring=info"))
+    }
+
+    /// Start `saring serve` with `args` on a free port and `RUST_LOG` set to `filter` (`None`: unset,
+    /// so the server's default filter applies). Plain or JSON log lines (`--log-json`) both work.
+    pub(crate) fn start_logging(args: &[&str], filter: Option<&str>) -> Serve {
+        Self::start_with(&repo_path("models/default.model"), args, filter)
     }
 
     /// Start `saring serve` with `args` on a free port, serving the model file `model`.
     pub(crate) fn start_with_model(model: &Path, args: &[&str]) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_saring"))
+        Self::start_with(model, args, Some("saring=info"))
+    }
+
+    fn start_with(model: &Path, args: &[&str], filter: Option<&str>) -> Serve {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_saring"));
+        match filter {
+            Some(f) => command.env("RUST_LOG", f),
+            None => command.env_remove("RUST_LOG"),
+        };
+        let mut child = command
             .arg("serve")
             .args(["--addr", "127.0.0.1:0", "--model"])
             .arg(model)
             .args(args)
-            .env("RUST_LOG", "saring=info")
             .env_remove("SARING_REDIS_URL")
+            .env_remove("SARING_LOG_JSON")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -295,13 +334,19 @@ impl Serve {
             }
         });
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut early = Vec::new();
         let addr = loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             let line = rx
                 .recv_timeout(left)
                 .expect("saring serve did not log its address within 30 s (or exited)");
+            early.push(line.clone());
+            // Plain: `addr=127.0.0.1:1234 model=…`; JSON: `"addr":"127.0.0.1:1234"`.
             if let Some(rest) = line.split("addr=").nth(1) {
                 break rest.split_whitespace().next().expect("address").to_string();
+            }
+            if let Some(rest) = line.split("\"addr\":\"").nth(1) {
+                break rest.split('"').next().expect("address").to_string();
             }
         };
         Serve {
@@ -309,6 +354,7 @@ impl Serve {
             addr,
             stdout: out_rx,
             stderr: rx,
+            early,
         }
     }
 
