@@ -23,6 +23,18 @@ if ! command -v redis-server >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
 fi
 
+# The moderator page's browser test drives headless Chromium through chromedriver; install both when
+# missing. Where they cannot be installed the test is skipped, and this says so (never silently).
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  echo "chromium or chromedriver is missing: installing them with apt-get" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null; }; then
+    export SARING_SKIP_BROWSER="chromium and chromium-driver could not be installed with apt-get"
+    echo "WARNING: $SARING_SKIP_BROWSER; the browser test (tests/it/browser.rs) will be SKIPPED" >&2
+  fi
+fi
+
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked

@@ -294,6 +294,13 @@ pub struct ServeArgs {
     /// Serve without API keys: anyone who reaches the port may do anything. Local development only.
     #[arg(long)]
     pub insecure_no_auth: bool,
+    /// The admin HTTP port: metrics, health and the moderator's page [default: 127.0.0.1:50052];
+    /// "" turns it off.
+    #[arg(long, env = "SARING_ADMIN_ADDR", value_name = "ADDR")]
+    pub admin_addr: Option<String>,
+    /// Do not serve the admin HTTP port.
+    #[arg(long, conflicts_with = "admin_addr")]
+    pub no_admin: bool,
 }
 
 /// Options shared by commands that read labelled data.

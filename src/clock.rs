@@ -26,6 +26,23 @@ pub fn micros(t: Option<&prost_types::Timestamp>) -> u64 {
     })
 }
 
+/// A day in microseconds: per-day tallies are kept by `now_us() / DAY_US`, a UTC day.
+pub const DAY_US: u64 = 86_400_000_000;
+
+/// Microseconds since the epoch in RFC 3339, UTC, to the second (`2026-12-02T10:00:00Z`).
+pub fn rfc3339(us: u64) -> String {
+    let seconds = i64::try_from(us / 1_000_000).unwrap_or(0);
+    jiff::Timestamp::from_second(seconds)
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+        .to_string()
+}
+
+/// A day since the epoch as `YYYY-MM-DD` (UTC).
+pub fn date(day: u64) -> String {
+    let us = day.saturating_mul(DAY_US);
+    rfc3339(us).chars().take(10).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -35,5 +52,12 @@ mod tests {
         let us = 1_764_000_000_123_456;
         assert_eq!(micros(Some(&timestamp(us))), us);
         assert_eq!(micros(None), 0);
+    }
+
+    #[test]
+    fn days_and_times_read_as_utc() {
+        assert_eq!(rfc3339(1_764_669_600_500_000), "2025-12-02T10:00:00Z");
+        assert_eq!(date(0), "1970-01-01");
+        assert_eq!(date(1_764_669_600_000_000 / DAY_US), "2025-12-02");
     }
 }

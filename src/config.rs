@@ -19,6 +19,9 @@ pub const DEFAULT_MODEL_PATH: &str = "models/default.model";
 
 /// Where the server listens by default: loopback only, so a first start exposes nothing.
 pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
+/// Where the admin HTTP port (metrics, health, the moderator's page) listens by default: loopback, beside
+/// the gRPC port. Not 9090, which is Prometheus's own port and often on the same host.
+pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:50052";
 /// Largest comment body accepted, in bytes (64 KiB: far beyond any real comment, small enough to score).
 pub const DEFAULT_MAX_CONTENT_BYTES: usize = 64 * 1024;
 /// Largest encoded request the server decodes; anything bigger is refused by tonic before it is parsed.
@@ -320,6 +323,8 @@ pub struct SiteOverride {
 pub struct Config {
     /// gRPC listen address.
     pub addr: SocketAddr,
+    /// The admin HTTP port's listen address; empty turns the port off.
+    pub admin_addr: String,
     /// The model file served.
     pub model: PathBuf,
     /// A candidate model scored beside the serving one on every check, never deciding (shadow
@@ -373,6 +378,7 @@ impl Default for Config {
             addr: DEFAULT_GRPC_ADDR
                 .parse()
                 .expect("DEFAULT_GRPC_ADDR is a valid socket address"),
+            admin_addr: DEFAULT_ADMIN_ADDR.to_string(),
             model: PathBuf::from(DEFAULT_MODEL_PATH),
             shadow_model: None,
             max_content_bytes: DEFAULT_MAX_CONTENT_BYTES,
@@ -440,9 +446,22 @@ impl Config {
         toml::from_str(text)
     }
 
+    /// The admin HTTP port's address, or `None` when it is off (`admin_addr = ""`). Call after
+    /// [`Config::validate`], which refuses an address that does not parse.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        let addr = self.admin_addr.trim();
+        (!addr.is_empty()).then(|| addr.parse().ok()).flatten()
+    }
+
     /// Check every value; the first problem is the error.
     pub fn validate(&self) -> Result<(), Error> {
         let bad = |m: String| Err(Error::Invalid(m));
+        let admin = self.admin_addr.trim();
+        if !admin.is_empty() && admin.parse::<SocketAddr>().is_err() {
+            return bad(format!(
+                "admin_addr `{admin}` is not an address such as 127.0.0.1:50052 (\"\" turns the admin port off)"
+            ));
+        }
         if self.max_content_bytes == 0 || self.max_content_bytes > MAX_MESSAGE_BYTES {
             return bad(format!(
                 "max_content_bytes {} must be between 1 and {MAX_MESSAGE_BYTES}",

@@ -3,6 +3,7 @@
 //! Layers, from the bottom up (a module uses only those above it in this list; `tests/it/layers.rs`
 //! holds the tree to that):
 //! - [`pb`], [`clock`], [`hash`]: generated wire types, wall-clock time, stable hashes and hex.
+//! - [`metrics`]: the Prometheus registry the layers above record into.
 //! - [`model`]: the tokenizer, configured terms, decisions and the served model with its file format.
 //!   No network, no store, no tokio.
 //! - [`train`]: corpora, group splits, fitting with linfa-bayes, thresholds, cross-validation, quality
@@ -13,6 +14,7 @@
 //! - [`service`]: the operations the APIs call: check, queue, feedback, export, webhooks.
 //! - [`access`]: API keys and authentication.
 //! - [`grpc`]: the gRPC services, validation and the one mapping of errors to status codes.
+//! - [`web`]: the admin HTTP port: metrics, health, the moderator's page and its JSON API.
 //! - [`server`]: serving until shutdown.
 //! - [`cli`], [`telemetry`]: the `saring` subcommands and logging set-up.
 #![forbid(unsafe_code)]
@@ -24,6 +26,7 @@ pub mod clock;
 pub mod config;
 pub mod grpc;
 pub mod hash;
+pub mod metrics;
 pub mod model;
 pub mod moderation;
 pub mod pb;
@@ -32,3 +35,4 @@ pub mod service;
 pub mod store;
 pub mod telemetry;
 pub mod train;
+pub mod web;

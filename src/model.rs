@@ -8,6 +8,7 @@
 
 pub mod decision;
 mod file;
+pub mod highlight;
 pub mod terms;
 pub mod tokenize;
 

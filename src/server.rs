@@ -5,6 +5,10 @@
 //! Every `saring.v1` service sits behind the API-key layer (`grpc/auth.rs`); health and reflection do
 //! not. With `tls_cert` and `tls_key` the port speaks TLS only (rustls).
 //!
+//! With an admin listener, the admin HTTP port (`web`: metrics, health, the moderator's page) is
+//! served beside it, with the same TLS certificate; it keeps answering while the gRPC port drains (so
+//! `/readyz` says "shutting down"), and closes once the gRPC port is done.
+//!
 //! A monitor pings the store every [`HEALTH_INTERVAL`]: while it does not answer, health reports
 //! NOT_SERVING and checks decide without it (degraded); when it answers again both recover by
 //! themselves. On shutdown health turns NOT_SERVING, no new connections or requests are taken, watch
@@ -29,6 +33,10 @@ use crate::service::queue::Queue;
 
 mod linger;
 
+/// How long the admin port's open connections may take to finish their responses once the gRPC
+/// port is done: its live streams have ended with the drain, and its other answers take milliseconds.
+const ADMIN_CLOSE: Duration = Duration::from_secs(2);
+
 /// How often the store's health is checked: Redis returning is noticed within this plus one ping.
 pub const HEALTH_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -41,6 +49,9 @@ pub enum Error {
     /// The transport failed.
     #[error("the gRPC server failed")]
     Transport(#[from] tonic::transport::Error),
+    /// The admin port's TLS configuration could not be built from the certificate and key.
+    #[error("the admin port's TLS: {0}")]
+    AdminTls(String),
     /// The TLS certificate or key could not be read.
     #[error("cannot read {path}")]
     Tls {
@@ -116,6 +127,16 @@ pub async fn run_queue(
     queue: Arc<Queue>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Error> {
+    run_with_admin(listener, None, queue, shutdown).await
+}
+
+/// [`run_queue`], with the admin HTTP port on `admin` when given.
+pub async fn run_with_admin(
+    listener: TcpListener,
+    admin: Option<TcpListener>,
+    queue: Arc<Queue>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), Error> {
     let checker = queue.checker().clone();
     let config = checker.config().clone();
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -146,6 +167,29 @@ pub async fn run_queue(
     if config.insecure_no_auth {
         tracing::warn!("API keys are OFF (insecure_no_auth): anyone who reaches this port may do anything; for local development only");
     }
+    let admin_port = match admin {
+        Some(listener) => {
+            let tls = match (&config.tls_cert, &config.tls_key) {
+                (Some(cert), Some(key)) => Some(Arc::new(
+                    crate::config::tls::server_config(cert, key, &[b"http/1.1"])
+                        .map_err(Error::AdminTls)?,
+                )),
+                _ => None,
+            };
+            let state = crate::web::Admin::new(
+                queue.clone(),
+                auth.clone(),
+                stopping.clone(),
+                tls.is_some(),
+            );
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let task = tokio::spawn(crate::web::serve(listener, state, tls, async {
+                let _ = stopped.await;
+            }));
+            Some((stop, task))
+        }
+        None => None,
+    };
     let admin = AdminServer::new(AdminService::new(auth.clone(), checker.store().clone()));
     let model_admin = ModelAdminServer::new(ModelAdminService::new(checker.models().clone()));
     let queue = QueueServer::new(QueueService::new(queue, stopping, auth.clone()))
@@ -207,6 +251,15 @@ pub async fn run_queue(
             Ok(())
         }
     };
+    if let Some((stop, mut task)) = admin_port {
+        let _ = stop.send(());
+        if tokio::time::timeout(ADMIN_CLOSE, &mut task).await.is_err() {
+            task.abort();
+            tracing::warn!(
+                "admin port connections still open after the gRPC port closed: closing anyway"
+            );
+        }
+    }
     monitor.abort();
     outcome
 }

@@ -22,11 +22,12 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use prost::Message;
 
 use crate::config::{redact_url, Config};
+use crate::metrics::{Metrics, StoreFailure};
 use crate::moderation::ratelimit::{Admission, Bucket};
 use crate::pb;
 use backend::Backend;
@@ -214,6 +215,33 @@ pub struct Feedback {
     pub trust: Option<TrustUpdate>,
 }
 
+/// How long the per-day decision tallies are kept: the moderator page shows 30 days, and a few more
+/// cover time zones and a late look.
+pub const DAILY_RETENTION_DAYS: u64 = 40;
+
+/// One day's decisions on a site.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Daily {
+    /// Days since the epoch (UTC).
+    pub day: u64,
+    /// ACCEPT decisions.
+    pub accept: u64,
+    /// HOLD decisions.
+    pub hold: u64,
+    /// REJECT decisions.
+    pub reject: u64,
+}
+
+/// The slot of a decision in a day's tally (accept, hold, reject); none for an unspecified one.
+fn daily_index(d: pb::Decision) -> Option<usize> {
+    match d {
+        pb::Decision::Accept => Some(0),
+        pb::Decision::Hold => Some(1),
+        pb::Decision::Reject => Some(2),
+        pb::Decision::Unspecified => None,
+    }
+}
+
 /// The implementation behind a [`Store`].
 #[derive(Debug, Clone)]
 enum Any {
@@ -223,12 +251,13 @@ enum Any {
 }
 
 /// Run the operation `$op` (with `$b` bound to whichever implementation the store has) under the
-/// limits of `$class`, and await it. A macro because each implementation's futures are their own types.
+/// limits of `$class`, measured as operation `$name`, and await it. A macro because each
+/// implementation's futures are their own types.
 macro_rules! run {
-    ($store:expr, $class:expr, |$b:ident| $op:expr) => {
+    ($store:expr, $class:expr, $name:literal, |$b:ident| $op:expr) => {
         match &$store.backend {
-            Any::Embedded($b) => $store.limited($class, $op).await,
-            Any::Redis($b) => $store.limited($class, $op).await,
+            Any::Embedded($b) => $store.limited($class, $name, $op).await,
+            Any::Redis($b) => $store.limited($class, $name, $op).await,
         }
     };
 }
@@ -268,6 +297,8 @@ pub struct Store {
     durability: Arc<Mutex<Known>>,
     /// A check step's limit (`store_timeout_ms`).
     timeout: Duration,
+    /// Where each operation's time and failures, and the store's health, are counted.
+    metrics: Arc<Metrics>,
 }
 
 fn decode<T: Message + Default>(what: &'static str, bytes: &[u8]) -> Result<T, Error> {
@@ -326,7 +357,21 @@ impl Store {
             up: Arc::new(AtomicBool::new(true)),
             durability: Arc::new(Mutex::new(Known::default())),
             timeout,
+            metrics: Arc::default(),
         }
+    }
+
+    /// This store, counting its operations into `metrics` (the server's registry). Clones made before
+    /// keep counting where they counted.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Store {
+        metrics.store_up(self.is_up());
+        self.metrics = metrics;
+        self
+    }
+
+    /// Where this store counts.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// "embedded" or "redis", for logs.
@@ -351,11 +396,12 @@ impl Store {
     /// forgets the last one (see [`Store::limited`]), so that no HOLD reaches a Redis that came back
     /// with other settings before they are known.
     pub async fn check_health(&self) -> bool {
-        let up = run!(self, Class::Ping, |b| b.ping()).is_ok();
+        let up = run!(self, Class::Ping, "ping", |b| b.ping()).is_ok();
         if up {
             self.check_durability().await;
         }
         let was = self.up.swap(up, Ordering::Relaxed);
+        self.metrics.store_up(up);
         if was != up {
             if up {
                 tracing::info!(store = self.kind(), "the store answers again");
@@ -378,7 +424,7 @@ impl Store {
 
     /// Read the store's persistence settings and keep them; log when what they say has changed.
     async fn check_durability(&self) {
-        let found = match run!(self, Class::Ping, |b| b.persistence()) {
+        let found = match run!(self, Class::Ping, "persistence", |b| b.persistence()) {
             Ok(found) => found,
             // Not asked now (Redis went away again): unknown until the next health check.
             Err(e) => {
@@ -453,20 +499,36 @@ impl Store {
         }
     }
 
+    /// Run `op` (the operation and the decoding of its answer) within its class's limit, counting its
+    /// time and any failure under `name`: every store operation passes here, so this is the one place
+    /// store metrics are recorded.
     async fn limited<T>(
         &self,
         class: Class,
+        name: &'static str,
         op: impl Future<Output = Result<T, Error>>,
     ) -> Result<T, Error> {
         if matches!(class, Class::Check | Class::Key) && !self.is_up() {
+            self.metrics.store_error(name, StoreFailure::Down);
             return Err(Error::Down);
         }
+        let started = Instant::now();
         let result = match self.limit(class) {
             Some(limit) => tokio::time::timeout(limit, op)
                 .await
-                .map_err(|_| Error::Timeout(limit))?,
+                .unwrap_or(Err(Error::Timeout(limit))),
             None => op.await,
         };
+        self.metrics.store_operation(name, started.elapsed());
+        if let Err(e) = &result {
+            let kind = match e {
+                Error::Down => StoreFailure::Down,
+                Error::Timeout(_) => StoreFailure::Timeout,
+                Error::Corrupt { .. } | Error::Unexpected(_) => StoreFailure::Corrupt,
+                _ => StoreFailure::Failed,
+            };
+            self.metrics.store_error(name, kind);
+        }
         // A lost connection may mean Redis restarted, perhaps with other settings, faster than the
         // health monitor could see it down: what was read of its persistence no longer stands.
         if let Err(Error::Redis(e)) = &result {
@@ -487,7 +549,8 @@ impl Store {
         buckets: &[Bucket],
         now_us: u64,
     ) -> Result<Admission, Error> {
-        run!(self, Class::Check, |b| b.admit(site, once, buckets, now_us))
+        run!(self, Class::Check, "admit", |b| b
+            .admit(site, once, buckets, now_us))
     }
 
     /// The response remembered for `(site, comment_id)`, if it has not expired.
@@ -497,8 +560,12 @@ impl Store {
         comment_id: &str,
         now_us: u64,
     ) -> Result<Option<pb::CheckCommentResponse>, Error> {
-        let bytes = run!(self, Class::Check, |b| b.recall(site, comment_id, now_us))?;
-        bytes.map(|b| decode("remembered decision", &b)).transpose()
+        run!(self, Class::Check, "recall", |b| async move {
+            b.recall(site, comment_id, now_us)
+                .await?
+                .map(|b| decode("remembered decision", &b))
+                .transpose()
+        })
     }
 
     /// Remember `response` for `(site, comment_id)` for `ttl_us`, unless a response is already there;
@@ -518,15 +585,13 @@ impl Store {
             bytes: k.record.encode_to_vec(),
             ttl_us: k.ttl_us,
         });
-        let standing = run!(self, Class::Check, |b| b.remember(
-            site,
-            comment_id,
-            response.encode_to_vec(),
-            ttl_us,
-            record,
-            now_us
-        ))?;
-        decode("remembered decision", &standing)
+        let response = response.encode_to_vec();
+        run!(self, Class::Check, "remember", |b| async move {
+            let standing = b
+                .remember(site, comment_id, response, ttl_us, record, now_us)
+                .await?;
+            decode("remembered decision", &standing)
+        })
     }
 
     /// Keep a held comment under its `held_id`, durably, before HOLD is answered, and append `event`
@@ -540,24 +605,25 @@ impl Store {
         comment_id: &str,
         event: &pb::QueueEvent,
     ) -> Result<Hold, Error> {
-        let held = run!(self, Class::Check, |b| b.hold(
-            site,
-            &item.held_id,
-            comment_id,
-            item.encode_to_vec(),
-            event.encode_to_vec()
-        ))?;
-        Ok(match held {
-            backend::Hold::Stored { sequence } => Hold::Stored { sequence },
-            backend::Hold::Existing(record) => Hold::Existing(Box::new(assemble(record)?)),
+        let (encoded, event) = (item.encode_to_vec(), event.encode_to_vec());
+        run!(self, Class::Check, "hold", |b| async move {
+            Ok(
+                match b
+                    .hold(site, &item.held_id, comment_id, encoded, event)
+                    .await?
+                {
+                    backend::Hold::Stored { sequence } => Hold::Stored { sequence },
+                    backend::Hold::Existing(record) => Hold::Existing(Box::new(assemble(record)?)),
+                },
+            )
         })
     }
 
     /// A held item, waiting or resolved, with its sequence and resolution.
     pub async fn held(&self, site: &str, held_id: &str) -> Result<Option<pb::HeldItem>, Error> {
-        run!(self, Class::Queue, |b| b.held(site, held_id))?
-            .map(assemble)
-            .transpose()
+        run!(self, Class::Queue, "held", |b| async move {
+            b.held(site, held_id).await?.map(assemble).transpose()
+        })
     }
 
     /// Up to `limit` waiting items with a sequence above `after`, oldest first.
@@ -567,10 +633,58 @@ impl Store {
         after: u64,
         limit: usize,
     ) -> Result<Vec<pb::HeldItem>, Error> {
-        run!(self, Class::Queue, |b| b.pending(site, after, limit))?
-            .into_iter()
-            .map(assemble)
-            .collect()
+        run!(self, Class::Queue, "pending", |b| async move {
+            b.pending(site, after, limit)
+                .await?
+                .into_iter()
+                .map(assemble)
+                .collect()
+        })
+    }
+
+    /// How many items wait on a site: one cheap count (a sorted set's size on Redis).
+    pub async fn pending_count(&self, site: &str) -> Result<u64, Error> {
+        run!(self, Class::Queue, "pending_count", |b| b
+            .pending_count(site))
+    }
+
+    /// Count one decision in the site's per-day tally (`day`: days since the epoch, UTC), kept about
+    /// [`DAILY_RETENTION_DAYS`] days. One extra store write per check, for the moderator page's chart.
+    pub async fn count_decision(
+        &self,
+        site: &str,
+        day: u64,
+        decision: pb::Decision,
+    ) -> Result<(), Error> {
+        let Some(index) = daily_index(decision) else {
+            return Ok(());
+        };
+        run!(self, Class::Check, "count_decision", |b| b
+            .count_decision(site, day, index))
+    }
+
+    /// The site's per-day tallies of the days `from..=to` (days since the epoch), oldest first; a day
+    /// without decisions counts zero.
+    pub async fn daily(&self, site: &str, from: u64, to: u64) -> Result<Vec<Daily>, Error> {
+        let days = to.saturating_sub(from).min(DAILY_RETENTION_DAYS) + 1;
+        let from = to + 1 - days;
+        run!(self, Class::Queue, "daily", |b| async move {
+            let counts = b.daily(site, from, to).await?;
+            Ok((from..=to)
+                .map(|day| {
+                    let [accept, hold, reject] = counts
+                        .iter()
+                        .find(|(d, _)| *d == day)
+                        .map_or([0; 3], |(_, c)| *c);
+                    Daily {
+                        day,
+                        accept,
+                        hold,
+                        reject,
+                    }
+                })
+                .collect())
+        })
     }
 
     /// Resolve a waiting item: keep the resolution, take it out of the waiting queue, append the audit
@@ -588,12 +702,13 @@ impl Store {
                 .map(|l| (l.decision_id.clone(), l.encode_to_vec())),
             trust: r.trust.clone(),
         };
-        let resolved = run!(self, Class::Queue, |b| b.resolve(site, held_id, raw))?;
-        Ok(match resolved {
-            backend::Resolved::Done => Resolved::Done,
-            backend::Resolved::Same(r) => Resolved::Same(decode("resolution", &r)?),
-            backend::Resolved::Conflict(r) => Resolved::Conflict(decode("resolution", &r)?),
-            backend::Resolved::NotFound => Resolved::NotFound,
+        run!(self, Class::Queue, "resolve", |b| async move {
+            Ok(match b.resolve(site, held_id, raw).await? {
+                backend::Resolved::Done => Resolved::Done,
+                backend::Resolved::Same(r) => Resolved::Same(decode("resolution", &r)?),
+                backend::Resolved::Conflict(r) => Resolved::Conflict(decode("resolution", &r)?),
+                backend::Resolved::NotFound => Resolved::NotFound,
+            })
         })
     }
 
@@ -606,15 +721,18 @@ impl Store {
             audit: f.audit.encode_to_vec(),
             trust: f.trust.clone(),
         };
-        run!(self, Class::Queue, |b| b.feedback(site, raw))
+        run!(self, Class::Queue, "feedback", |b| b.feedback(site, raw))
     }
 
     /// Every labelled example of a site (moderator verdicts and feedback), one per decision.
     pub async fn labels(&self, site: &str) -> Result<Vec<pb::LabelledExample>, Error> {
-        run!(self, Class::Queue, |b| b.labels(site))?
-            .iter()
-            .map(|b| decode("label", b))
-            .collect()
+        run!(self, Class::Queue, "labels", |b| async move {
+            b.labels(site)
+                .await?
+                .iter()
+                .map(|b| decode("label", b))
+                .collect()
+        })
     }
 
     /// A decision record kept by [`Store::remember`], if it has not expired.
@@ -624,13 +742,12 @@ impl Store {
         decision_id: &str,
         now_us: u64,
     ) -> Result<Option<pb::DecisionRecord>, Error> {
-        run!(self, Class::Queue, |b| b.decision(
-            site,
-            decision_id,
-            now_us
-        ))?
-        .map(|b| decode("decision record", &b))
-        .transpose()
+        run!(self, Class::Queue, "decision", |b| async move {
+            b.decision(site, decision_id, now_us)
+                .await?
+                .map(|b| decode("decision record", &b))
+                .transpose()
+        })
     }
 
     /// The id of the decision kept for a comment id, if it has not expired.
@@ -640,7 +757,7 @@ impl Store {
         comment_id: &str,
         now_us: u64,
     ) -> Result<Option<String>, Error> {
-        run!(self, Class::Queue, |b| b
+        run!(self, Class::Queue, "decision_for_comment", |b| b
             .decision_for_comment(site, comment_id, now_us))
     }
 
@@ -652,15 +769,17 @@ impl Store {
         after: &str,
         limit: usize,
     ) -> Result<Vec<pb::AuditEntry>, Error> {
-        let entries = run!(self, Class::Queue, |b| b.audit(site, after, limit))?;
-        entries
-            .into_iter()
-            .map(|(cursor, bytes)| {
-                let mut e: pb::AuditEntry = decode("audit entry", &bytes)?;
-                e.cursor = cursor;
-                Ok(e)
-            })
-            .collect()
+        run!(self, Class::Queue, "audit", |b| async move {
+            b.audit(site, after, limit)
+                .await?
+                .into_iter()
+                .map(|(cursor, bytes)| {
+                    let mut e: pb::AuditEntry = decode("audit entry", &bytes)?;
+                    e.cursor = cursor;
+                    Ok(e)
+                })
+                .collect()
+        })
     }
 
     /// Up to `limit` queue events after the cursor `after`, oldest first, each with its cursor. The
@@ -672,25 +791,27 @@ impl Store {
         after: &str,
         limit: usize,
     ) -> Result<Vec<pb::QueueEvent>, Error> {
-        let entries = run!(self, Class::Queue, |b| b.events(site, after, limit))?;
-        entries
-            .into_iter()
-            .map(|(cursor, bytes)| {
-                let mut e: pb::QueueEvent = decode("queue event", &bytes)?;
-                e.cursor = cursor;
-                Ok(e)
-            })
-            .collect()
+        run!(self, Class::Queue, "events", |b| async move {
+            b.events(site, after, limit)
+                .await?
+                .into_iter()
+                .map(|(cursor, bytes)| {
+                    let mut e: pb::QueueEvent = decode("queue event", &bytes)?;
+                    e.cursor = cursor;
+                    Ok(e)
+                })
+                .collect()
+        })
     }
 
     /// The cursor of the latest event, so a new watcher starts with the next one.
     pub async fn events_tail(&self, site: &str) -> Result<String, Error> {
-        run!(self, Class::Queue, |b| b.events_tail(site))
+        run!(self, Class::Queue, "events_tail", |b| b.events_tail(site))
     }
 
     /// An author's standing on a site.
     pub async fn standing(&self, site: &str, author: &str) -> Result<Standing, Error> {
-        run!(self, Class::Check, |b| b.standing(site, author))
+        run!(self, Class::Check, "standing", |b| b.standing(site, author))
     }
 
     /// Count one sighting of a text by its fingerprint bands; returns the highest count among the bands
@@ -703,28 +824,31 @@ impl Store {
         window_us: u64,
         now_us: u64,
     ) -> Result<(u64, String), Error> {
-        run!(self, Class::Check, |b| b
+        run!(self, Class::Check, "sighting", |b| b
             .sighting(site, bands, window_us, now_us))
     }
 
     /// The API key stored under `id`.
     pub async fn key(&self, id: &str) -> Result<Option<pb::ApiKey>, Error> {
-        run!(self, Class::Key, |b| b.key(id))?
-            .map(|b| decode("API key", &b))
-            .transpose()
+        run!(self, Class::Key, "key", |b| async move {
+            b.key(id).await?.map(|b| decode("API key", &b)).transpose()
+        })
     }
 
     /// Every API key.
     pub async fn keys(&self) -> Result<Vec<pb::ApiKey>, Error> {
-        run!(self, Class::Queue, |b| b.keys())?
-            .iter()
-            .map(|b| decode("API key", b))
-            .collect()
+        run!(self, Class::Queue, "keys", |b| async move {
+            b.keys()
+                .await?
+                .iter()
+                .map(|b| decode("API key", b))
+                .collect()
+        })
     }
 
     /// Store (or replace) an API key under its id.
     pub async fn put_key(&self, key: &pb::ApiKey) -> Result<(), Error> {
-        run!(self, Class::Queue, |b| b
+        run!(self, Class::Queue, "put_key", |b| b
             .put_key(&key.id, key.encode_to_vec()))
     }
 
@@ -735,7 +859,8 @@ impl Store {
             .iter()
             .map(|k| (k.id.clone(), k.encode_to_vec()))
             .collect();
-        run!(self, Class::Queue, |b| b.bootstrap_keys(raw))
+        run!(self, Class::Queue, "bootstrap_keys", |b| b
+            .bootstrap_keys(raw))
     }
 }
 

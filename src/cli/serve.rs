@@ -32,6 +32,12 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
     if args.insecure_no_auth {
         config.insecure_no_auth = true;
     }
+    if let Some(addr) = args.admin_addr {
+        config.admin_addr = addr;
+    }
+    if args.no_admin {
+        config.admin_addr.clear();
+    }
     config.validate()?;
     let model = Model::load(&config.model).context("loading the model")?;
     let mut models = Models::new(Loaded::new(model, &config.model), &config.model);
@@ -53,15 +59,27 @@ async fn serve(models: Arc<Models>, config: Config, store: Store) -> anyhow::Res
         .await
         .with_context(|| format!("binding {}", config.addr))?;
     let addr = listener.local_addr().context("reading the bound address")?;
+    let admin = match config.admin_addr() {
+        Some(at) => Some(tokio::net::TcpListener::bind(at).await.with_context(|| {
+            format!("binding the admin port {at} (admin_addr; \"\" or --no-admin turns it off)")
+        })?),
+        None => None,
+    };
+    let admin_addr = admin
+        .as_ref()
+        .map(|l| l.local_addr().context("reading the admin port's address"))
+        .transpose()?;
     if !config.insecure_no_auth {
         first_keys(&store).await;
     }
-    // Tests and scripts read this line to find the port when started with --addr 127.0.0.1:0.
+    // Tests and scripts read this line to find the ports when started with --addr 127.0.0.1:0.
     let version = models.serving().model.version().to_string();
-    tracing::info!(addr = %addr, model = %version, store = store.kind(), "saring serving");
+    let admin_shown = admin_addr.map_or_else(|| "off".to_string(), |a| a.to_string());
+    tracing::info!(addr = %addr, admin = %admin_shown, model = %version, store = store.kind(), "saring serving");
     tokio::spawn(reload_on_sighup(models.clone()));
     let checker = Arc::new(Checker::with_models(models, Arc::new(config), store));
-    crate::server::run(listener, checker, shutdown_signal())
+    let queue = Arc::new(crate::service::queue::Queue::new(checker));
+    crate::server::run_with_admin(listener, admin, queue, shutdown_signal())
         .await
         .context("serving")
 }

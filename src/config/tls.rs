@@ -51,3 +51,24 @@ fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     }
     Ok(certs)
 }
+
+/// A rustls server configuration with the certificate chain in `cert` and its key in `key` (the gRPC
+/// port's), offering `alpn` (e.g. `http/1.1`): the admin HTTP port serves TLS with it.
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    alpn: &[&[u8]],
+) -> Result<rustls::ServerConfig, String> {
+    let chain = certificates(cert)?;
+    let private = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("{}: no usable PEM private key ({e})", key.display()))?;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(chain, private)
+        .map_err(|e| format!("{}: {e}", key.display()))?;
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(config)
+}

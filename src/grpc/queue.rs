@@ -2,26 +2,18 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status};
-use tracing::Instrument;
 
 use super::auth::principal;
 use super::status;
 use crate::access::auth::{self, authorize, Authenticator, Permission, Principal};
 use crate::moderation::comment::check_site;
 use crate::pb;
-use crate::service::queue::{Actor, Filter, Queue};
-
-/// How often a watcher looks for new events. Polling the store (rather than an in-process channel)
-/// means a watcher sees events from every replica sharing a Redis.
-const WATCH_POLL: Duration = Duration::from_millis(200);
-/// Events a watcher may have queued on its way to a slow client before it stops reading the store
-/// (the client then resumes from the last cursor it saw).
-const WATCH_BUFFER: usize = 256;
+use crate::service::queue::{Actor, Filter, Followed, Queue};
 
 /// The moderation queue service.
 #[derive(Debug)]
@@ -174,62 +166,27 @@ impl pb::moderation_queue_server::ModerationQueue for QueueService {
         request: Request<pb::WatchHeldRequest>,
     ) -> Result<Response<Self::WatchHeldStream>, Status> {
         let (caller, r) = moderating(request)?;
-        let mut after = self
+        let after = self
             .queue
             .watch_from(&r.site_id, &r.after)
             .await
             .map_err(status::queue)?;
-        let (tx, rx) = mpsc::channel(WATCH_BUFFER);
-        let queue = self.queue.clone();
-        let site = r.site_id;
-        let mut stopping = self.stopping.clone();
-        let guard = self.queue.watcher();
         let keys = self.auth.clone();
-        // The watcher only reads the store and writes to its own channel: a slow client fills the
-        // channel and pauses this task alone; a client gone closes it and ends the task; shutdown ends
-        // the stream so the server's drain does not wait on a watcher forever; a revoked key ends it
-        // (within the key cache time) with UNAUTHENTICATED. It runs in the request's span, so its lines
-        // name the method and site.
-        let span = tracing::Span::current();
-        tokio::spawn(async move {
-            let _guard = guard;
-            loop {
-                if *stopping.borrow() {
-                    return;
-                }
-                if !keys.still_valid(&caller).await {
-                    let revoked = auth::Error::Unauthenticated("the key was revoked");
-                    let _ = tx.send(Err(status::auth(revoked))).await;
-                    return;
-                }
-                let events = tokio::select! {
-                    () = tx.closed() => return,
-                    _ = stopping.changed() => return,
-                    events = queue.events(&site, &after, WATCH_BUFFER) => events,
-                };
-                match events {
-                    Ok(events) if events.is_empty() => {}
-                    Ok(events) => {
-                        for e in events {
-                            after = e.cursor.clone();
-                            if tx.send(Ok(e)).await.is_err() {
-                                return;
-                            }
-                        }
-                        continue;
-                    }
-                    Err(e) => {
-                        tracing::debug!(error = %e, "watcher could not read the event feed; retrying");
-                    }
-                }
-                tokio::select! {
-                    () = tx.closed() => return,
-                    _ = stopping.changed() => return,
-                    () = tokio::time::sleep(WATCH_POLL) => {}
-                }
-            }
-        }.instrument(span));
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        // Shutdown ends the stream so the server's drain does not wait on a watcher forever; a revoked
+        // key ends it (within the key cache time) with UNAUTHENTICATED.
+        let followed = self
+            .queue
+            .follow(r.site_id, after, self.stopping.clone(), move || {
+                let (keys, caller) = (keys.clone(), caller.clone());
+                async move { keys.still_valid(&caller).await }
+            });
+        let events = ReceiverStream::new(followed).map(|f| match f {
+            Followed::Event(e) => Ok(*e),
+            Followed::Revoked => Err(status::auth(auth::Error::Unauthenticated(
+                "the key was revoked",
+            ))),
+        });
+        Ok(Response::new(Box::pin(events)))
     }
 
     async fn list_audit(

@@ -43,11 +43,11 @@ pub const TOKENIZER_VERSION: u32 = 1;
 
 /// Longest word, in characters, that becomes a feature. Longer runs (base64 blobs, keyboard mashing) are cut
 /// to this length so one token cannot carry unbounded text into the vocabulary.
-const MAX_WORD_CHARS: usize = 32;
+pub(super) const MAX_WORD_CHARS: usize = 32;
 
 /// Shortest spaced-out run (`p u l a u w i n`) that is re-joined into a word; two single letters side by
 /// side are common in ordinary text ("a b"), three or more rarely are.
-const MIN_SPACED_RUN: usize = 3;
+pub(super) const MIN_SPACED_RUN: usize = 3;
 
 /// Fewest letters before the share of capitals is meaningful; "OK" is not shouting.
 const MIN_LETTERS_FOR_CAPS: usize = 8;
@@ -388,6 +388,15 @@ pub fn skeleton(text: &str) -> String {
     join_words(&sk)
 }
 
+/// One character of a text as the skeleton has it (layers 1 and 2 of the module doc, which work a
+/// character at a time): nothing for an invisible one, else its folded, lower-cased form in `out`
+/// (cleared first). `scratch` is reused between calls.
+pub(super) fn fold_char(c: char, scratch: &mut String, out: &mut String) {
+    let mut buf = [0u8; 4];
+    clean_into(c.encode_utf8(&mut buf), scratch);
+    skeleton_into(scratch, out);
+}
+
 fn join_words(skeleton: &str) -> String {
     skeleton
         .split(|c: char| !c.is_alphanumeric())
@@ -466,7 +475,7 @@ fn is_combining_mark(c: char) -> bool {
         | '\u{FE20}'..='\u{FE2F}')
 }
 
-fn truncate_chars(s: &str, max: usize) -> &str {
+pub(super) fn truncate_chars(s: &str, max: usize) -> &str {
     match s.char_indices().nth(max) {
         Some((i, _)) => &s[..i],
         None => s,
@@ -476,7 +485,7 @@ fn truncate_chars(s: &str, max: usize) -> &str {
 /// Fold digits that stand between letters back to the letters they imitate (`sl0t` → `slot`,
 /// `s1tus` → `situs`). Digits at the edge of a word stay: `megabet99` and `4d` mean what they say.
 /// Returns whether anything changed (the folded form is in `out`).
-fn leet_fold_into(word: &str, out: &mut String) -> bool {
+pub(super) fn leet_fold_into(word: &str, out: &mut String) -> bool {
     out.clear();
     // Most words have no digit at all; they need no folding and no scratch.
     if !word.bytes().any(|b| b.is_ascii_digit()) {

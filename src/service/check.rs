@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::clock::{now_us, timestamp};
 use crate::config::{Config, FailMode, RedisDurability, SiteConfig};
+use crate::metrics::Metrics;
 use crate::model::decision::Decision;
 use crate::model::tokenize::Features;
 use crate::model::{Explanation, Model, DEFAULT_EXPLAIN_TOKENS};
@@ -35,6 +36,8 @@ pub struct Checker {
     default_site: Arc<SiteConfig>,
     store: Store,
     webhooks: Webhooks,
+    /// The server's metrics registry (the store counts into it too).
+    metrics: Arc<Metrics>,
 }
 
 /// What the tokenizer and the model make of a comment, before any rule.
@@ -64,13 +67,16 @@ impl Checker {
             .map(|name| (name.clone(), Arc::new(config.site(name))))
             .collect();
         let default_site = Arc::new(config.site(""));
+        // Configured sites get their own metrics label from the start; others as they come, up to a cap.
+        let metrics = Arc::new(Metrics::new(config.sites.keys().cloned()));
         Checker {
             models,
             config,
             sites,
             default_site,
-            store,
-            webhooks: Webhooks::start(),
+            store: store.with_metrics(metrics.clone()),
+            webhooks: Webhooks::start_with(metrics.deliveries().clone()),
+            metrics,
         }
     }
 
@@ -113,6 +119,11 @@ impl Checker {
     /// The serving model and its shadow.
     pub fn models(&self) -> &Arc<Models> {
         &self.models
+    }
+
+    /// The server's metrics registry.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// Webhook delivery.
@@ -191,6 +202,36 @@ impl Checker {
     /// the model, with reason `store.degraded` (rate limits then follow `rate_limits_without_store`). A
     /// HOLD that cannot be stored is the one error.
     pub async fn check(
+        &self,
+        comment: &Comment,
+        request: &pb::CheckCommentRequest,
+    ) -> Result<pb::CheckCommentResponse, store::Error> {
+        let started = std::time::Instant::now();
+        let answer = self.decide(comment, request).await;
+        let took = started.elapsed();
+        match &answer {
+            Ok(r) => {
+                let decision = match r.decision() {
+                    pb::Decision::Accept => "accept",
+                    pb::Decision::Hold => "hold",
+                    pb::Decision::Reject => "reject",
+                    pb::Decision::Unspecified => "error",
+                };
+                let reasons: Vec<&str> = r.reasons.iter().map(|x| x.code.as_str()).collect();
+                let site = &comment.site_id;
+                self.metrics
+                    .check(decision, site, &r.model_version, took, &reasons);
+            }
+            Err(_) => {
+                let model = self.models.serving().model.version().to_string();
+                self.metrics
+                    .check("error", &comment.site_id, &model, took, &[]);
+            }
+        }
+        answer
+    }
+
+    async fn decide(
         &self,
         comment: &Comment,
         request: &pb::CheckCommentRequest,
@@ -276,6 +317,9 @@ impl Checker {
             sighting.as_ref(),
             uncounted_refused,
         );
+        if let Some(r) = verdict.rate_limited {
+            self.metrics.rate_limited(r.dimension.as_str());
+        }
         let mut response = self.response(model, &verdict, &reading.explanation);
         if let Some(shadow) = self.models.shadow() {
             self.shadow(
@@ -317,6 +361,20 @@ impl Checker {
             response = self
                 .hold(comment, request, response, campaign_id, now)
                 .await?;
+        }
+
+        // The per-day tally the moderator page charts. One more store write a check: the round-trip work
+        // should fold it into the check's last write. A tally that cannot be written costs the chart
+        // one decision, never the answer.
+        if !comment.is_test && !degraded {
+            let day = now / crate::clock::DAY_US;
+            if let Err(e) = self
+                .store
+                .count_decision(&comment.site_id, day, response.decision())
+                .await
+            {
+                tracing::debug!(error = %e, "could not count a decision in the daily tally");
+            }
         }
 
         // Not remembered: a rate-limited or otherwise retry-later answer (its retry_after promises that a

@@ -119,6 +119,7 @@ pub async fn submit(
             },
         )
         .await?;
+    checker.metrics().feedback(label == pb::FeedbackLabel::Spam);
     checker.notify(&site, "feedback", now, || {
         serde_json::json!({
             "decision_id": subject.decision_id,

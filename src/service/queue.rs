@@ -3,10 +3,15 @@
 //! a resolution, its audit entry, its event, its training label and the author's standing change together
 //! or not at all.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
 
 use crate::clock::{now_us, timestamp};
+use crate::metrics::Resolution;
 use crate::model::decision::Decision;
 use crate::model::Model;
 use crate::moderation::comment::{self, Comment, Invalid, MAX_ID_BYTES, MAX_SHORT_TEXT_BYTES};
@@ -28,6 +33,12 @@ pub const MAX_SCAN: usize = 5000;
 const MAX_CAMPAIGN_SCANS: usize = 20;
 /// Longest moderator note, in bytes.
 pub const MAX_NOTE_BYTES: usize = 4096;
+/// How often a watcher looks for new events. Polling the store (rather than an in-process channel)
+/// means a watcher sees events from every replica sharing a Redis.
+pub const WATCH_POLL: Duration = Duration::from_millis(200);
+/// Events a watcher may have queued on its way to a slow client before it stops reading the store
+/// (the client then resumes from the last cursor it saw).
+pub const WATCH_BUFFER: usize = 256;
 /// The moderator identity of automatic resolutions by `RecheckHeld`.
 pub const RECHECK_MODERATOR: &str = "saring-recheck";
 
@@ -113,6 +124,15 @@ pub enum Outcome {
     Conflict(pb::Resolution),
     /// No such item.
     NotFound,
+}
+
+/// What [`Queue::follow`] sends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Followed {
+    /// The next event.
+    Event(Box<pb::QueueEvent>),
+    /// The caller's key was revoked: the feed ends here.
+    Revoked,
 }
 
 /// One item's change in a recheck.
@@ -422,6 +442,18 @@ impl Queue {
         let outcome = self.store().resolve(site, held_id, &resolve).await?;
         Ok(match outcome {
             Resolved::Done => {
+                // People's verdicts only: with the model that held the item, they say how often its
+                // HOLDs were right. A recheck's verdicts are the model judging itself.
+                if teaches {
+                    let v = match verdict {
+                        pb::Verdict::Approve => Resolution::Approved,
+                        pb::Verdict::RejectSpam => Resolution::Spam,
+                        pb::Verdict::RejectOther | pb::Verdict::Unspecified => Resolution::Other,
+                    };
+                    self.checker
+                        .metrics()
+                        .resolution(v, &response.model_version, site);
+                }
                 self.checker.notify(site, "resolved", now, || {
                     serde_json::json!({
                         "held_id": held_id,
@@ -466,6 +498,72 @@ impl Queue {
         } else {
             Ok(after.to_string())
         }
+    }
+
+    /// Follow a site's event feed from the cursor `after` (see [`Queue::watch_from`]) on a task of its
+    /// own: every event, in order, into the returned channel, until the receiver is dropped, `stopping`
+    /// turns true (the server shuts down), or `still_valid` — asked before each read — says the
+    /// caller's key no longer stands, which ends the feed with [`Followed::Revoked`]. Both the gRPC
+    /// WatchHeld and the moderator page's stream are this one loop.
+    ///
+    /// The task only reads the store and writes to its own channel: a slow reader fills the channel
+    /// and pauses this task alone. It runs in the caller's span, so its lines name the request.
+    pub fn follow<V, F>(
+        self: &Arc<Self>,
+        site: String,
+        mut after: String,
+        mut stopping: watch::Receiver<bool>,
+        still_valid: V,
+    ) -> mpsc::Receiver<Followed>
+    where
+        V: Fn() -> F + Send + 'static,
+        F: Future<Output = bool> + Send,
+    {
+        let (tx, rx) = mpsc::channel(WATCH_BUFFER);
+        let queue = self.clone();
+        let guard = self.watcher();
+        let span = tracing::Span::current();
+        tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                let _guard = guard;
+                loop {
+                    if *stopping.borrow() {
+                        return;
+                    }
+                    if !still_valid().await {
+                        let _ = tx.send(Followed::Revoked).await;
+                        return;
+                    }
+                    let events = tokio::select! {
+                        () = tx.closed() => return,
+                        _ = stopping.changed() => return,
+                        events = queue.events(&site, &after, WATCH_BUFFER) => events,
+                    };
+                    match events {
+                        Ok(events) if events.is_empty() => {}
+                        Ok(events) => {
+                            for e in events {
+                                after = e.cursor.clone();
+                                if tx.send(Followed::Event(Box::new(e))).await.is_err() {
+                                    return;
+                                }
+                            }
+                            continue;
+                        }
+                        Err(e) => {
+                            tracing::debug!(error = %e, "watcher could not read the event feed; retrying");
+                        }
+                    }
+                    tokio::select! {
+                        () = tx.closed() => return,
+                        _ = stopping.changed() => return,
+                        () = tokio::time::sleep(WATCH_POLL) => {}
+                    }
+                }
+            },
+            span,
+        ));
+        rx
     }
 
     /// Queue events after a cursor, oldest first.

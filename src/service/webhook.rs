@@ -15,7 +15,6 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -84,16 +83,8 @@ fn new_client(ca_file: Option<&Path>) -> Result<HttpsClient, String> {
     Ok(Client::builder(TokioExecutor::new()).build(connector))
 }
 
-/// Counters a test or an operator can read.
-#[derive(Debug, Default)]
-pub struct Counters {
-    /// Events dropped because the queue was full.
-    pub dropped: AtomicU64,
-    /// Events delivered (a 2xx answer).
-    pub delivered: AtomicU64,
-    /// Events given up after every attempt failed.
-    pub failed: AtomicU64,
-}
+/// Counters a test or an operator can read: the metrics registry's own, so `/metrics` shows them.
+pub use crate::metrics::Deliveries as Counters;
 
 /// The sending side, shared by everything that produces events.
 #[derive(Debug, Clone)]
@@ -112,10 +103,15 @@ impl std::fmt::Debug for Delivery {
 }
 
 impl Webhooks {
-    /// Start the delivery task on the current Tokio runtime. Without one (a program that never serves),
-    /// events are counted as dropped.
+    /// Start the delivery task on the current Tokio runtime, with counters of its own.
     pub fn start() -> Webhooks {
-        let counters = Arc::new(Counters::default());
+        Webhooks::start_with(Counters::default())
+    }
+
+    /// Start the delivery task on the current Tokio runtime, counting into `counters` (a metrics
+    /// registry's). Without a runtime (a program that never serves), events are counted as dropped.
+    pub fn start_with(counters: Counters) -> Webhooks {
+        let counters = Arc::new(counters);
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return Webhooks { tx: None, counters };
         };
@@ -138,7 +134,7 @@ impl Webhooks {
         };
         let sent = self.tx.as_ref().map(|tx| tx.try_send(delivery));
         if !matches!(sent, Some(Ok(()))) {
-            let n = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            let n = self.counters.dropped.inc() + 1;
             tracing::warn!(
                 event,
                 dropped_total = n,
@@ -186,7 +182,7 @@ async fn deliver_all(mut rx: mpsc::Receiver<Delivery>, counters: Arc<Counters>) 
             Ok(c) => c.clone(),
             Err(problem) => {
                 // The file was checked at start; it has changed since. Nothing can be sent with it.
-                counters.failed.fetch_add(1, Ordering::Relaxed);
+                counters.failed.inc();
                 tracing::warn!(url = %d.url, event = d.event, problem = %problem, "webhook not sent: its ca_file cannot be used");
                 continue;
             }
@@ -198,7 +194,7 @@ async fn deliver_all(mut rx: mpsc::Receiver<Delivery>, counters: Arc<Counters>) 
             for attempt in 1..=ATTEMPTS {
                 match attempt_once(&client, &d).await {
                     Ok(()) => {
-                        counters.delivered.fetch_add(1, Ordering::Relaxed);
+                        counters.delivered.inc();
                         return;
                     }
                     Err(problem) if attempt < ATTEMPTS => {
@@ -207,7 +203,7 @@ async fn deliver_all(mut rx: mpsc::Receiver<Delivery>, counters: Arc<Counters>) 
                         backoff *= 2;
                     }
                     Err(problem) => {
-                        counters.failed.fetch_add(1, Ordering::Relaxed);
+                        counters.failed.inc();
                         tracing::warn!(url = %d.url, event = d.event, problem, "webhook given up after {ATTEMPTS} attempts");
                     }
                 }
@@ -262,13 +258,13 @@ mod tests {
         for _ in 0..n {
             hooks.send(&hook, "held", &serde_json::json!({"event": "held"}));
         }
-        let dropped = hooks.counters().dropped.load(Ordering::Relaxed) as usize;
+        let dropped = hooks.counters().dropped.get() as usize;
         // At most the queue plus the deliveries in flight were taken; send never waited.
         assert!(
             dropped >= n - QUEUE_CAPACITY - CONCURRENT_DELIVERIES - 1,
             "dropped {dropped} of {n}"
         );
-        assert_eq!(hooks.counters().delivered.load(Ordering::Relaxed), 0);
+        assert_eq!(hooks.counters().delivered.get(), 0);
     }
 
     #[test]

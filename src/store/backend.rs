@@ -148,6 +148,26 @@ pub(crate) trait Backend: Clone + Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<HeldRecord>, Error>> + Send;
 
+    /// How many items wait on a site.
+    fn pending_count(&self, site: &str) -> impl Future<Output = Result<u64, Error>> + Send;
+
+    /// Add one to slot `index` (0 accept, 1 hold, 2 reject) of the site's tally for `day` (days since
+    /// the epoch); tallies older than `super::DAILY_RETENTION_DAYS` may be dropped.
+    fn count_decision(
+        &self,
+        site: &str,
+        day: u64,
+        index: usize,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// The site's tallies of the days `from..=to` that have any, in any order.
+    fn daily(
+        &self,
+        site: &str,
+        from: u64,
+        to: u64,
+    ) -> impl Future<Output = Result<Vec<(u64, [u64; 3])>, Error>> + Send;
+
     /// Resolve a waiting item: keep the resolution, take it out of the waiting queue, append the audit
     /// entry and the event, keep the label and update the author's standing — all or nothing. A second
     /// resolution changes nothing and says whether it agreed.

@@ -68,6 +68,9 @@ const TRUST: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("trust");
 /// Key id → encoded `ApiKey`.
 const API_KEYS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("api_keys");
 
+/// (site, day since the epoch) → the day's ACCEPT, HOLD and REJECT counts (3 × 8 bytes little-endian).
+const DAILY: TableDefinition<'_, (&str, u64), &[u8]> = TableDefinition::new("daily");
+
 /// How many queue events are kept per site for watchers that fall behind.
 const EVENT_FEED_LEN: u64 = 10_000;
 
@@ -247,6 +250,7 @@ impl EmbeddedStore {
         txn.open_table(DECISION_COMMENTS)?;
         txn.open_table(TRUST)?;
         txn.open_table(API_KEYS)?;
+        txn.open_table(DAILY)?;
         txn.commit()?;
         let db = Arc::new(db);
         let (tx, rx) = mpsc::channel();
@@ -296,6 +300,34 @@ impl EmbeddedStore {
             .map_err(|_| Error::Broken("its writer has stopped"))?;
         rx.await
             .map_err(|_| Error::Broken("its writer dropped a write"))?
+    }
+
+    /// Queue a write for the next batch without waiting for it: for tallies a check must not wait a
+    /// disk flush for. It is committed with the next batch (or its own, at once, when none is waiting);
+    /// a later [`EmbeddedStore::write`] is ordered after it, so reading through the writer sees it.
+    fn write_detached(
+        &self,
+        op: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::Error> + Send + 'static,
+    ) -> Result<(), Error> {
+        let job: Job = Box::new(move |txn| {
+            let ok = match op(txn) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "embedded store: a tally could not be written");
+                    false
+                }
+            };
+            let finish: Finish = Box::new(|_| {});
+            (ok, finish)
+        });
+        self.writer
+            .jobs
+            .lock()
+            .map_err(|_| Error::Broken("a lock is poisoned"))?
+            .as_ref()
+            .ok_or(Error::Broken("it is closing"))?
+            .send(job)
+            .map_err(|_| Error::Broken("its writer has stopped"))
     }
 
     fn lock_buckets(&self) -> Result<std::sync::MutexGuard<'_, Buckets>, Error> {
@@ -562,6 +594,58 @@ impl Backend for EmbeddedStore {
                 if let Some(record) = held_record(&txn, &site, id.value())? {
                     out.push(record);
                 }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn pending_count(&self, site: &str) -> Result<u64, Error> {
+        let site = site.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            let pending = txn.open_table(PENDING)?;
+            let mut n = 0;
+            for row in pending.range((site.as_str(), 0)..=(site.as_str(), u64::MAX))? {
+                row?;
+                n += 1;
+            }
+            Ok(n)
+        })
+        .await
+    }
+
+    async fn count_decision(&self, site: &str, day: u64, index: usize) -> Result<(), Error> {
+        let site = site.to_string();
+        self.write_detached(move |txn| {
+            let mut table = txn.open_table(DAILY)?;
+            let mut counts = table
+                .get((site.as_str(), day))?
+                .map(|v| decode_daily(v.value()))
+                .unwrap_or_else(|| [0; 3]);
+            if counts == [0; 3] {
+                // A site's first decision of a day: drop its tallies past the retention.
+                let old = day.saturating_sub(super::DAILY_RETENTION_DAYS);
+                table.retain_in((site.as_str(), 0)..(site.as_str(), old), |_, _| false)?;
+            }
+            if let Some(c) = counts.get_mut(index) {
+                *c += 1;
+            }
+            let bytes: Vec<u8> = counts.iter().flat_map(|c| c.to_le_bytes()).collect();
+            table.insert((site.as_str(), day), bytes.as_slice())?;
+            Ok(())
+        })
+    }
+
+    async fn daily(&self, site: &str, from: u64, to: u64) -> Result<Vec<(u64, [u64; 3])>, Error> {
+        let site = site.to_string();
+        // Read through the writer, so every tally queued before (without waiting) is seen.
+        self.write(move |txn| {
+            let table = txn.open_table(DAILY)?;
+            let mut out = Vec::new();
+            for row in table.range((site.as_str(), from)..=(site.as_str(), to))? {
+                let (k, v) = row?;
+                out.push((k.value().1, decode_daily(v.value())));
             }
             Ok(out)
         })
@@ -881,6 +965,15 @@ impl Backend for EmbeddedStore {
         })
         .await
     }
+}
+
+fn decode_daily(v: &[u8]) -> [u64; 3] {
+    let at = |i: usize| {
+        v.get(i * 8..i * 8 + 8)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    [at(0), at(1), at(2)]
 }
 
 fn decode_standing(v: &[u8]) -> Standing {

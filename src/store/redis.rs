@@ -342,6 +342,12 @@ fn decision_comment_key(site: &str, comment_id: &str) -> String {
     format!("{}:decision_comment:{comment_id}", site_tag(site))
 }
 
+/// A site's decision tally of one day (days since the epoch), a hash of accept, hold and reject; it
+/// expires a little after `DAILY_RETENTION_DAYS`.
+fn daily_key(site: &str, day: u64) -> String {
+    format!("{}:daily:{day}", site_tag(site))
+}
+
 fn campaign_key(site: &str, band: &str, window: u64) -> String {
     format!("{}:campaign:{band}:{window}", site_tag(site))
 }
@@ -536,6 +542,57 @@ impl Backend for RedisStore {
             });
         }
         Ok(out)
+    }
+
+    async fn pending_count(&self, site: &str) -> Result<u64, Error> {
+        let mut conn = self.conn.clone();
+        reply(
+            redis::cmd("ZCARD")
+                .arg(pending_key(site))
+                .query_async(&mut conn),
+        )
+        .await
+    }
+
+    async fn count_decision(&self, site: &str, day: u64, index: usize) -> Result<(), Error> {
+        let field = ["accept", "hold", "reject"]
+            .get(index)
+            .copied()
+            .unwrap_or("accept");
+        let key = daily_key(site, day);
+        let ttl_secs = (super::DAILY_RETENTION_DAYS + 1) * 24 * 3600;
+        let mut conn = self.conn.clone();
+        // One round trip; the key is one site's, so it is in one slot.
+        let _: (i64, i64) = reply(
+            redis::pipe()
+                .atomic()
+                .hincr(&key, field, 1)
+                .expire(&key, ttl_secs as i64)
+                .query_async(&mut conn),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn daily(&self, site: &str, from: u64, to: u64) -> Result<Vec<(u64, [u64; 3])>, Error> {
+        let mut pipe = redis::pipe();
+        for day in from..=to {
+            pipe.cmd("HMGET")
+                .arg(daily_key(site, day))
+                .arg("accept")
+                .arg("hold")
+                .arg("reject");
+        }
+        let mut conn = self.conn.clone();
+        let raw: Vec<Vec<Option<u64>>> = reply(pipe.query_async(&mut conn)).await?;
+        Ok((from..=to)
+            .zip(raw)
+            .filter(|(_, c)| c.iter().any(Option::is_some))
+            .map(|(day, c)| {
+                let at = |i: usize| c.get(i).copied().flatten().unwrap_or(0);
+                (day, [at(0), at(1), at(2)])
+            })
+            .collect())
     }
 
     async fn resolve(&self, site: &str, held_id: &str, r: Resolve) -> Result<Resolved, Error> {

@@ -12,14 +12,19 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("clock", &[]),
     ("hash", &[]),
     ("telemetry", &[]),
+    ("metrics", &[]),
     ("model", &["hash"]),
     ("train", &["model", "hash", "clock"]),
     ("config", &["model"]),
     ("moderation", &["config", "model", "pb", "clock", "hash"]),
-    ("store", &["moderation", "config", "pb", "clock", "hash"]),
+    (
+        "store",
+        &["metrics", "moderation", "config", "pb", "clock", "hash"],
+    ),
     (
         "service",
         &[
+            "metrics",
             "store",
             "moderation",
             "config",
@@ -49,9 +54,27 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "web",
+        &[
+            "telemetry",
+            "metrics",
+            "access",
+            "service",
+            "store",
+            "moderation",
+            "config",
+            "model",
+            "pb",
+            "clock",
+            "hash",
+        ],
+    ),
+    (
         "server",
         &[
             "telemetry",
+            "metrics",
+            "web",
             "grpc",
             "access",
             "service",
@@ -68,6 +91,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "cli",
         &[
             "server",
+            "web",
             "grpc",
             "access",
             "service",
@@ -77,6 +101,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "train",
             "model",
             "telemetry",
+            "metrics",
             "pb",
             "clock",
             "hash",
@@ -98,8 +123,18 @@ const CONFINED: &[(&str, &[&str], &str)] = &[
     ),
     (
         "tokio",
-        &["store", "service", "access", "grpc", "server", "cli"],
+        &["store", "service", "access", "grpc", "web", "server", "cli"],
         "the model, training and the rules are synchronous and never block a runtime",
+    ),
+    (
+        "axum",
+        &["web"],
+        "only the admin HTTP port speaks HTTP as a server",
+    ),
+    (
+        "prometheus_client",
+        &["metrics"],
+        "metrics are recorded through `metrics::Metrics`, whatever crate encodes them",
     ),
     (
         "tonic::Status",

@@ -2,11 +2,13 @@
 //! nothing here needs data from outside the repository.
 
 mod auth;
+mod browser;
 mod check_comment;
 mod cli;
 mod durability;
 mod faults;
 mod hostile;
+mod http;
 mod layers;
 mod logs;
 mod models;
@@ -18,6 +20,8 @@ mod sites;
 mod store;
 mod support;
 mod tokenize_props;
+mod web;
+mod webdriver;
 mod webhook;
 mod wire;
 

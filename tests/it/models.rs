@@ -187,6 +187,12 @@ async fn a_shadow_is_scored_beside_the_serving_model_counts_disagreements_and_ca
         .into_inner();
     assert_eq!(info.serving.unwrap().version, models.b);
     assert_eq!(info.shadow.unwrap().version, models.a);
+    // /metrics names both, each in its role.
+    let metrics = scrape(&server).await;
+    for (version, role) in [(&models.b, "serving"), (&models.a, "shadow")] {
+        let series = format!("saring_model_info{{version=\"{version}\",role=\"{role}\"}} 1");
+        assert!(metrics.contains(&series), "{series} not in\n{metrics}");
+    }
     let texts = [
         "𝐌𝐄𝐆𝐀𝐁𝐄𝐓𝟗𝟗 gacor hari ini, wd lancar bos, daftar sekarang juga",
         "Check out my channel and subscribe, free iphone giveaway www.freeiphone.example",
@@ -232,6 +238,20 @@ async fn a_shadow_is_scored_beside_the_serving_model_counts_disagreements_and_ca
     assert_eq!(info.serving.unwrap().version, models.a);
     assert!(info.shadow.is_none());
     assert_eq!(info.shadow_stats.unwrap().scored, 0);
+    // The promotion shows at the next scrape: the shadow serves, and nothing else is loaded.
+    let metrics = scrape(&server).await;
+    let info: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("saring_model_info{"))
+        .collect();
+    assert_eq!(
+        info,
+        [format!(
+            "saring_model_info{{version=\"{}\",role=\"serving\"}} 1",
+            models.a
+        )
+        .as_str()]
+    );
     let answer = server.check(request("blog", texts[0])).await.unwrap();
     assert_eq!(answer.model_version, models.a);
     for status in [
@@ -492,4 +512,13 @@ async fn replay_shows_what_a_candidate_would_change_against_the_labels() {
     }
     let rates = |side: &str, rate: &str| other[side]["figures"][rate].as_f64().unwrap();
     assert!(rates("candidate", "f1") < rates("serving", "f1"), "{other}");
+}
+
+/// The server's `/metrics`.
+async fn scrape(server: &TestServer) -> String {
+    let r = crate::http::Http::new()
+        .get(&format!("http://{}/metrics", server.admin))
+        .await;
+    assert_eq!(r.status, 200);
+    r.text()
 }

@@ -18,6 +18,8 @@ use crate::support::repo_path;
 /// A running server; dropping it stops the server.
 pub(crate) struct TestServer {
     pub(crate) addr: SocketAddr,
+    /// The admin HTTP port (metrics, health, the moderator's page and its API).
+    pub(crate) admin: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     done: Option<tokio::task::JoinHandle<()>>,
     /// The queue behind the server, for what only the process can see (live watchers).
@@ -68,13 +70,17 @@ impl TestServer {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("local addr");
+        let admin_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the admin port");
+        let admin = admin_listener.local_addr().expect("admin addr");
         let checker = Arc::new(Checker::new(model, Arc::new(config), store.into()));
         let webhooks = checker.webhooks().counters();
         let queue = Arc::new(saring::service::queue::Queue::new(checker));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let serving = queue.clone();
         let done = tokio::spawn(async move {
-            saring::server::run_queue(listener, serving, async {
+            saring::server::run_with_admin(listener, Some(admin_listener), serving, async {
                 let _ = stopped.await;
             })
             .await
@@ -82,10 +88,18 @@ impl TestServer {
         });
         TestServer {
             addr,
+            admin,
             stop: Some(stop),
             done: Some(done),
             watchers: Arc::new(move || queue.watchers()),
             webhooks,
+        }
+    }
+
+    /// Tell the server to shut down, without waiting for it (see [`TestServer::stop`]).
+    pub(crate) fn begin_stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
         }
     }
 

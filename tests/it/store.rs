@@ -516,6 +516,50 @@ fn saring_now() -> u64 {
         .as_micros() as u64
 }
 
+async fn waiting_counts_and_daily_tallies_follow_holds_and_decisions(store: &Store) {
+    assert_eq!(store.pending_count("s").await.unwrap(), 0);
+    hold(store, "h1", "").await;
+    hold(store, "h2", "").await;
+    assert_eq!(store.pending_count("s").await.unwrap(), 2);
+    let r = resolution(pb::Verdict::Approve, "ann");
+    assert_eq!(store.resolve("s", "h1", &r).await.unwrap(), Resolved::Done);
+    assert_eq!(store.pending_count("s").await.unwrap(), 1);
+    assert_eq!(store.pending_count("other").await.unwrap(), 0);
+
+    let today = 20_000;
+    for (day, d) in [
+        (today, pb::Decision::Accept),
+        (today, pb::Decision::Accept),
+        (today, pb::Decision::Hold),
+        (today - 2, pb::Decision::Reject),
+        (today, pb::Decision::Unspecified),
+    ] {
+        store.count_decision("s", day, d).await.unwrap();
+    }
+    store
+        .count_decision("other", today, pb::Decision::Hold)
+        .await
+        .unwrap();
+    let days = store.daily("s", today - 3, today).await.unwrap();
+    let counts: Vec<(u64, u64, u64, u64)> = days
+        .iter()
+        .map(|d| (d.day, d.accept, d.hold, d.reject))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            (today - 3, 0, 0, 0),
+            (today - 2, 0, 0, 1),
+            (today - 1, 0, 0, 0),
+            (today, 2, 1, 0)
+        ]
+    );
+    // At most the retention is read, ending at the last day asked for.
+    let long = store.daily("s", 0, today).await.unwrap();
+    assert_eq!(long.len() as u64, saring::store::DAILY_RETENTION_DAYS + 1);
+    assert_eq!(long.last().unwrap().day, today);
+}
+
 async fn suite(make: impl Fn() -> Store) {
     admits_the_burst_then_refuses_with_a_retry_time(&make()).await;
     a_refusal_counts_nothing(&make()).await;
@@ -530,6 +574,7 @@ async fn suite(make: impl Fn() -> Store) {
     sightings_slide_across_window_boundaries(&make()).await;
     the_first_remembered_response_stands(&make()).await;
     remembered_responses_expire(&make()).await;
+    waiting_counts_and_daily_tallies_follow_holds_and_decisions(&make()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -274,6 +274,8 @@ impl Drop for Redis {
 pub(crate) struct Serve {
     child: Child,
     pub(crate) addr: String,
+    /// The admin HTTP port's address ("off" when it was turned off).
+    pub(crate) admin: String,
     /// Lines the process wrote to stdout (the first API keys), as they come.
     pub(crate) stdout: std::sync::mpsc::Receiver<String>,
     /// Its log lines after the one naming the address.
@@ -300,7 +302,17 @@ impl Serve {
         Self::start_with(model, args, Some("saring=info"))
     }
 
+    /// The admin port gets a free port too, unless `args` say otherwise (its default port would be
+    /// shared by every test).
     fn start_with(model: &Path, args: &[&str], filter: Option<&str>) -> Serve {
+        let admin_given = args
+            .iter()
+            .any(|a| a.starts_with("--admin-addr") || *a == "--no-admin");
+        let admin_args: &[&str] = if admin_given {
+            &[]
+        } else {
+            &["--admin-addr", "127.0.0.1:0"]
+        };
         let mut command = Command::new(env!("CARGO_BIN_EXE_saring"));
         match filter {
             Some(f) => command.env("RUST_LOG", f),
@@ -310,6 +322,7 @@ impl Serve {
             .arg("serve")
             .args(["--addr", "127.0.0.1:0", "--model"])
             .arg(model)
+            .args(admin_args)
             .args(args)
             .env_remove("SARING_REDIS_URL")
             .env_remove("SARING_LOG_JSON")
@@ -326,7 +339,7 @@ impl Serve {
             }
         });
         // A reader thread forwards stderr lines (and keeps draining them so the child never blocks on a
-        // full pipe); the start-up log line names the bound address. Bounded wait: 30 s.
+        // full pipe); the start-up log line names the bound addresses. Bounded wait: 30 s.
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -335,23 +348,36 @@ impl Serve {
         });
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         let mut early = Vec::new();
-        let addr = loop {
+        let (addr, admin) = loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             let line = rx
                 .recv_timeout(left)
                 .expect("saring serve did not log its address within 30 s (or exited)");
             early.push(line.clone());
-            // Plain: `addr=127.0.0.1:1234 model=…`; JSON: `"addr":"127.0.0.1:1234"`.
-            if let Some(rest) = line.split("addr=").nth(1) {
-                break rest.split_whitespace().next().expect("address").to_string();
-            }
-            if let Some(rest) = line.split("\"addr\":\"").nth(1) {
-                break rest.split('"').next().expect("address").to_string();
+            // Plain: ` addr=127.0.0.1:1234 admin=127.0.0.1:5678 model=…`; JSON: `"addr":"…"`.
+            let plain = |name: &str| {
+                line.split(&format!(" {name}="))
+                    .nth(1)
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .map(str::to_string)
+            };
+            let json = |name: &str| {
+                line.split(&format!("\"{name}\":\""))
+                    .nth(1)
+                    .and_then(|rest| rest.split('"').next())
+                    .map(str::to_string)
+            };
+            if let Some(addr) = plain("addr").or_else(|| json("addr")) {
+                let admin = plain("admin")
+                    .or_else(|| json("admin"))
+                    .unwrap_or_else(|| "off".into());
+                break (addr, admin);
             }
         };
         Serve {
             child,
             addr,
+            admin,
             stdout: out_rx,
             stderr: rx,
             early,

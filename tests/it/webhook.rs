@@ -218,12 +218,7 @@ async fn held_resolved_and_feedback_events_arrive_signed_after_retries() {
     assert_eq!(events[1]["verdict"], "VERDICT_REJECT_SPAM");
     assert_eq!(events[2]["label"], "FEEDBACK_LABEL_HAM");
     // The receiver records a request before it answers; the sender counts it once the answer is read.
-    let delivered = || {
-        server
-            .webhooks
-            .delivered
-            .load(std::sync::atomic::Ordering::Relaxed)
-    };
+    let delivered = || server.webhooks.delivered.get();
     for _ in 0..100 {
         if delivered() == 3 {
             break;
@@ -231,6 +226,15 @@ async fn held_resolved_and_feedback_events_arrive_signed_after_retries() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(delivered(), 3);
+    // The same counter is what /metrics shows.
+    let metrics = crate::http::Http::new()
+        .get(&format!("http://{}/metrics", server.admin))
+        .await
+        .text();
+    assert!(
+        metrics.contains("saring_webhook_delivered_total 3\n"),
+        "{metrics}"
+    );
 }
 
 /// A receiver behind HTTPS with a certificate no public CA signed: the site names it in `ca_file` and

@@ -1,0 +1,400 @@
+//! The moderator's page in a real browser: headless Chromium driven over WebDriver against a real
+//! `saring serve` (with Redis, and with the embedded store). Sign in; comments held over gRPC appear
+//! without a reload; approve one and reject three as spam in bulk, and the store and the audit log
+//! agree; hostile comments are shown as text and run nothing; a moderator of one site can neither see
+//! nor resolve another's, in the page or by calling the API from it. Saves a screenshot.
+//!
+//! Needs `chromium` and `chromedriver` (`scripts/test.sh` installs them). Where they cannot be
+//! installed, `scripts/test.sh` says so and sets `SARING_SKIP_BROWSER` to the reason; only then does
+//! this test skip (saying why). Without that variable a missing browser fails the test.
+
+use std::time::Duration;
+
+use saring::pb::moderation_client::ModerationClient;
+use saring::pb::moderation_queue_client::ModerationQueueClient;
+use saring::pb::{self, Decision, Role, Verdict};
+use serde_json::json;
+use tonic::transport::Channel;
+
+use crate::auth::with_key;
+use crate::server::request;
+use crate::support::{Redis, Serve};
+use crate::webdriver::Driver;
+
+const SITE: &str = "myblog";
+const OTHER: &str = "berita";
+/// How long the page may take to show what the server did: its stream polls every 200 ms, and a
+/// decision waits 5 s for undo before it is sent.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+struct Keys {
+    service: String,
+    moderator: String,
+    other_moderator: String,
+}
+
+/// Keys made on the store before the server starts: a service key for both sites, a moderator key
+/// for [`SITE`] only, and one for [`OTHER`] only.
+async fn make_keys(store: &saring::store::Store) -> Keys {
+    use saring::access::keys::create;
+    let both = vec![SITE.to_string(), OTHER.to_string()];
+    let (_, service) = create(store, Role::Service, &both, "blog").await.unwrap();
+    let (_, moderator) = create(store, Role::Moderator, &[SITE.to_string()], "ann key")
+        .await
+        .unwrap();
+    let (_, other_moderator) = create(store, Role::Moderator, &[OTHER.to_string()], "budi key")
+        .await
+        .unwrap();
+    Keys {
+        service,
+        moderator,
+        other_moderator,
+    }
+}
+
+fn browser_or_skip() -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    match crate::webdriver::binaries() {
+        Ok(b) => Some(b),
+        Err(why) => match std::env::var("SARING_SKIP_BROWSER") {
+            Ok(reason) => {
+                eprintln!("SKIPPED the browser test: {why} ({reason})");
+                None
+            }
+            Err(_) => panic!("{why}; to skip this test on a machine that cannot have them, set SARING_SKIP_BROWSER to the reason"),
+        },
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_moderator_works_the_queue_in_a_real_browser_on_redis() {
+    let Some(browser) = browser_or_skip() else {
+        return;
+    };
+    let redis = Redis::start();
+    let store = saring::store::Store::from(
+        saring::store::redis::RedisStore::connect(&redis.url(), Duration::from_secs(2))
+            .await
+            .unwrap(),
+    );
+    let keys = make_keys(&store).await;
+    let serve = Serve::start(&["--redis-url", &redis.url(), "--config", &config_file()]);
+    work_the_queue(&serve, &keys, browser, Some("moderator-page.png")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_moderator_works_the_queue_in_a_real_browser_on_the_embedded_store() {
+    let Some(browser) = browser_or_skip() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let keys = {
+        let store = saring::store::Store::from(
+            saring::store::embedded::EmbeddedStore::open(&data).unwrap(),
+        );
+        make_keys(&store).await
+        // Dropped here: the file is free for the server.
+    };
+    let serve = Serve::start(&[
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--config",
+        &config_file(),
+    ]);
+    work_the_queue(&serve, &keys, browser, None).await;
+}
+
+/// A config where `refund` holds, nothing is rate-limited and the model never rejects on [`SITE`] (so
+/// spam with `refund` is held, with its tokens to highlight), written to a temp file kept for the
+/// test's life.
+fn config_file() -> String {
+    let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
+    let path = dir.path().join("saring.toml");
+    std::fs::write(
+        &path,
+        "[rules]\nmoderation_terms = [\"refund\"]\n[limits]\nip = { burst = 1000, per_hour = 100000 }\n\
+         author = { burst = 1000, per_hour = 100000 }\nsite = { burst = 1000, per_hour = 100000 }\n\
+         [campaign]\nenabled = false\n[sites.myblog]\nreject_at_probability = 1.0\n",
+    )
+    .unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+async fn channel(serve: &Serve) -> Channel {
+    Channel::from_shared(format!("http://{}", serve.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+/// Hold a comment over gRPC; its held id.
+async fn hold(channel: &Channel, key: &str, site: &str, content: &str, author: &str) -> String {
+    let mut r = request(site, content);
+    r.author_name = author.into();
+    r.author_email = format!("{}@example.org", author.to_lowercase().replace(' ', "."));
+    r.user_ip = "203.0.113.9".into();
+    let decided = ModerationClient::new(channel.clone())
+        .check_comment(with_key(key, r))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(decided.decision(), Decision::Hold, "{decided:?}");
+    decided.held_id
+}
+
+async fn work_the_queue(
+    serve: &Serve,
+    keys: &Keys,
+    (chromium, chromedriver): (std::path::PathBuf, std::path::PathBuf),
+    screenshot: Option<&str>,
+) {
+    let grpc = channel(serve).await;
+    let s = &keys.service;
+    let mut ids = vec![
+        hold(
+            &grpc,
+            s,
+            SITE,
+            "Saya minta refund tiket seminar kemarin, acaranya batal mendadak.",
+            "Budi Santoso",
+        )
+        .await,
+        hold(
+            &grpc,
+            s,
+            SITE,
+            "Mohon refund bos, 𝐌𝐄𝐆𝐀𝐁𝐄𝐓𝟗𝟗 gacor maxwin, wd pasti cair 💰 daftar sekarang",
+            "Bos Gacor",
+        )
+        .await,
+    ];
+    let theirs = hold(
+        &grpc,
+        s,
+        OTHER,
+        "Refund Zqxberitarahasia untuk langganan koran digital saya",
+        "Dewi",
+    )
+    .await;
+
+    let driver = Driver::start(&chromedriver).await;
+    let profile = tempfile::tempdir().unwrap();
+    let page = driver.session(&chromium, profile.path()).await;
+    let base = format!("http://{}/", serve.admin);
+    page.goto(&base).await;
+    page.until(
+        "the sign-in form",
+        "return !document.querySelector('#signin').hidden",
+        PATIENCE,
+    )
+    .await;
+    page.type_into(&page.find("#key").await, &keys.moderator)
+        .await;
+    page.type_into(&page.find("#name").await, "Ann").await;
+    page.click(&page.find("#signin-btn").await).await;
+    page.until(
+        "two held comments listed, live",
+        "return document.querySelectorAll('#list .item').length === 2 \
+         && document.querySelector('#live').dataset.state === 'live'",
+        PATIENCE,
+    )
+    .await;
+    // From here on, any CSP violation or dialog a comment causes is recorded.
+    page.script(
+        "window.__violations = []; document.addEventListener('securitypolicyviolation', \
+         (e) => window.__violations.push(e.violatedDirective)); return true;",
+        json!([]),
+    )
+    .await;
+
+    // Held over gRPC while the page is open: they appear without a reload, hostile ones as text.
+    let script_text = "<script>window.__pwned = 'script'</script> refund please";
+    let img_text = "<img src=x onerror=\"window.__pwned='img'\"> refund please";
+    ids.push(hold(&grpc, s, SITE, script_text, "<b>Bold</b> Name").await);
+    ids.push(hold(&grpc, s, SITE, img_text, "<img src=x onerror=alert(1)>").await);
+    for (i, text) in [
+        "Kapan refund untuk pesanan nomor 4471 diproses? Sudah dua minggu.",
+        "Tolong refund biaya langganan, aplikasi tidak bisa dibuka sejak update",
+        "Saya sudah minta refund lewat email tapi belum dibalas, mohon dicek",
+    ]
+    .iter()
+    .enumerate()
+    {
+        ids.push(hold(&grpc, s, SITE, text, &format!("Pembaca {}", i + 1)).await);
+    }
+    page.until(
+        "seven held comments listed without a reload",
+        "return document.querySelectorAll('#list .item').length === 7",
+        PATIENCE,
+    )
+    .await;
+    let hostile = page
+        .script(
+            "const list = document.querySelector('#list'); \
+             const texts = [...list.querySelectorAll('.content')].map((e) => e.textContent); \
+             return { elements: list.querySelectorAll('script, img, iframe, b, svg[onload]').length, \
+                      texts, pwned: window.__pwned || null, violations: window.__violations, \
+                      authors: [...list.querySelectorAll('.author')].map((e) => e.textContent) };",
+            json!([]),
+        )
+        .await;
+    assert_eq!(hostile["elements"], 0, "{hostile}");
+    assert_eq!(hostile["pwned"], json!(null), "{hostile}");
+    assert_eq!(hostile["violations"], json!([]), "{hostile}");
+    let texts: Vec<&str> = hostile["texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t.as_str())
+        .collect();
+    assert!(texts.iter().any(|t| t.contains(script_text)), "{hostile}");
+    assert!(texts.iter().any(|t| t.contains(img_text)), "{hostile}");
+    assert!(hostile["authors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a.as_str().unwrap().contains("<img src=x onerror=alert(1)>")));
+    assert!(!page.dialog_open().await, "a comment opened a dialog");
+
+    // Another site's comment is nowhere on the page.
+    let shown = page
+        .script("return document.body.innerText", json!([]))
+        .await;
+    assert!(!shown.as_str().unwrap().contains("Zqxberitarahasia"));
+    if let Some(name) = screenshot {
+        let png = page.screenshot().await;
+        assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+        std::fs::write(&path, png).unwrap();
+        eprintln!("screenshot: {}", path.display());
+    }
+
+    // Approve one with its own button; reject three as spam in bulk, by selecting and pressing `s`.
+    let approved = ids[0].clone();
+    page.click(
+        &page
+            .find(&format!(
+                ".item[data-id=\"{approved}\"] button[data-act=\"approve\"]"
+            ))
+            .await,
+    )
+    .await;
+    let spam = [ids[1].clone(), ids[5].clone(), ids[6].clone()];
+    for id in &spam {
+        page.click(&page.find(&format!(".item[data-id=\"{id}\"] .sel-cb")).await)
+            .await;
+    }
+    page.until(
+        "three selected",
+        "return document.querySelectorAll('.item.selected').length === 3",
+        PATIENCE,
+    )
+    .await;
+    page.press("s").await;
+    // After the undo time the decisions are sent and the items leave the page.
+    page.until(
+        "the four decided items gone, three left",
+        "return document.querySelectorAll('#list .item').length === 3",
+        PATIENCE,
+    )
+    .await;
+
+    // The store and the audit log agree with what was done in the page.
+    let mut queue = ModerationQueueClient::new(grpc.clone());
+    let m = &keys.moderator;
+    let mut expected: Vec<(String, Verdict)> = vec![(approved.clone(), Verdict::Approve)];
+    expected.extend(spam.iter().map(|id| (id.clone(), Verdict::RejectSpam)));
+    for (id, verdict) in &expected {
+        let item = queue
+            .get_held(with_key(
+                m,
+                pb::GetHeldRequest {
+                    site_id: SITE.into(),
+                    held_id: id.clone(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let r = item.resolution.expect("resolved in the store");
+        assert_eq!(
+            (r.verdict(), r.moderator.as_str()),
+            (*verdict, "Ann"),
+            "{id}"
+        );
+    }
+    let audit = queue
+        .list_audit(with_key(
+            m,
+            pb::ListAuditRequest {
+                site_id: SITE.into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    let mut logged: Vec<(String, Verdict)> = audit
+        .iter()
+        .map(|e| (e.held_id.clone(), e.verdict()))
+        .collect();
+    logged.sort();
+    expected.sort();
+    assert_eq!(logged, expected, "the audit log says otherwise");
+    assert!(audit
+        .iter()
+        .all(|e| e.actor == "Ann" && !e.key_id.is_empty()));
+
+    // Calling the API from the page: the other site is refused, and its id is not found here.
+    let call = "const [method, path, body, done] = [arguments[0], arguments[1], arguments[2], \
+                arguments[arguments.length - 1]]; \
+                fetch(path, { method, credentials: 'omit', headers: { Authorization: 'Bearer ' + \
+                sessionStorage.getItem('saring.key'), 'Content-Type': 'application/json', \
+                'X-Saring-Request': '1' }, body: body ? JSON.stringify(body) : undefined }) \
+                .then(async (r) => done({ status: r.status, body: await r.json() }));";
+    let listed = page
+        .script_async(
+            call,
+            json!(["GET", format!("api/v1/sites/{OTHER}/held"), null]),
+        )
+        .await;
+    assert_eq!(listed["status"], 403, "{listed}");
+    let body = json!({"held_ids": [theirs], "verdict": "approve", "moderator": "", "note": ""});
+    let there = page
+        .script_async(
+            call,
+            json!(["POST", format!("api/v1/sites/{OTHER}/resolve"), body]),
+        )
+        .await;
+    assert_eq!(there["status"], 403, "{there}");
+    let here = page
+        .script_async(
+            call,
+            json!(["POST", format!("api/v1/sites/{SITE}/resolve"), body]),
+        )
+        .await;
+    assert_eq!(here["body"]["results"][0]["outcome"], "not_found", "{here}");
+    let still = queue
+        .get_held(with_key(
+            &keys.other_moderator,
+            pb::GetHeldRequest {
+                site_id: OTHER.into(),
+                held_id: theirs.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        still.resolution.is_none(),
+        "the other site's comment was resolved"
+    );
+    let session = page
+        .script_async(call, json!(["GET", "api/v1/session", null]))
+        .await;
+    assert_eq!(session["body"]["sites"], json!([SITE]), "{session}");
+    assert!(!page.dialog_open().await);
+    page.close().await;
+}
