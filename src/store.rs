@@ -215,6 +215,129 @@ pub struct Feedback {
     pub trust: Option<TrustUpdate>,
 }
 
+/// What a check reads and counts before it decides: one store operation, one round trip on Redis
+/// (everything the decision needs from the store). Each part is optional.
+#[derive(Debug, Clone, Copy)]
+pub struct Begin<'a> {
+    /// Recall the response remembered for this comment id; when there is one, nothing else is done.
+    pub recall: Option<&'a str>,
+    /// Count the request against rate-limit buckets.
+    pub admit: Option<Admit<'a>>,
+    /// Count a sighting of the text's fingerprint bands, unless the admission was refused.
+    pub sighting: Option<Bands<'a>>,
+    /// Read this author's standing (an author key), unless the admission was refused.
+    pub standing: Option<&'a str>,
+    /// Now, in microseconds since the epoch.
+    pub now_us: u64,
+}
+
+impl<'a> Begin<'a> {
+    /// Nothing to read or count yet, at `now_us`.
+    pub fn at(now_us: u64) -> Begin<'a> {
+        Begin {
+            recall: None,
+            admit: None,
+            sighting: None,
+            standing: None,
+            now_us,
+        }
+    }
+}
+
+/// Count one request against every bucket, all or nothing: it is admitted and counted in every bucket
+/// only when every bucket admits it. Exact under concurrency.
+#[derive(Debug, Clone, Copy)]
+pub struct Admit<'a> {
+    /// With a comment id, a comment already counted is admitted free.
+    pub once: Option<Once<'a>>,
+    /// The buckets.
+    pub buckets: &'a [Bucket],
+}
+
+/// A text's campaign fingerprint bands, counted over a sliding window.
+#[derive(Debug, Clone, Copy)]
+pub struct Bands<'a> {
+    /// The band names (see `moderation::campaign::bands`).
+    pub bands: &'a [String],
+    /// The window, in microseconds.
+    pub window_us: u64,
+}
+
+/// What [`Store::begin`] found; a part not asked for, or skipped, is `None`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Began {
+    /// The remembered response: the check is a retry, and nothing else was done.
+    pub recalled: Option<pb::CheckCommentResponse>,
+    /// The rate limits' answer.
+    pub admission: Option<Admission>,
+    /// The highest sighting count among the bands and that band (the campaign id).
+    pub sighting: Option<(u64, String)>,
+    /// The author's standing.
+    pub standing: Option<Standing>,
+}
+
+/// What a check leaves behind once it has decided: one store operation, written together (one round
+/// trip on Redis, one transaction in the embedded store). Each part is optional.
+#[derive(Debug, Clone, Copy)]
+pub struct Finish<'a> {
+    /// Keep a held comment. When its comment id is held already, nothing else is written: the first
+    /// attempt's item stands (and that attempt tallies and remembers it).
+    pub hold: Option<HoldWrite<'a>>,
+    /// Count the decision in the site's tally of this day (days since the epoch, UTC).
+    pub tally: Option<(u64, pb::Decision)>,
+    /// Remember the response for retries.
+    pub remember: Option<Remember<'a>>,
+    /// Now, in microseconds since the epoch.
+    pub now_us: u64,
+}
+
+impl<'a> Finish<'a> {
+    /// Nothing to write yet, at `now_us`.
+    pub fn at(now_us: u64) -> Finish<'a> {
+        Finish {
+            hold: None,
+            tally: None,
+            remember: None,
+            now_us,
+        }
+    }
+}
+
+/// A held comment to keep, durably, before HOLD is answered. Held items never expire: they wait for a
+/// person.
+#[derive(Debug, Clone, Copy)]
+pub struct HoldWrite<'a> {
+    /// The item, under its `held_id`.
+    pub item: &'a pb::HeldItem,
+    /// With a comment id, a comment is held once.
+    pub comment_id: &'a str,
+    /// Appended to the site's event feed.
+    pub event: &'a pb::QueueEvent,
+}
+
+/// A response to remember for `(site, comment_id)`, unless one is there already.
+#[derive(Debug, Clone, Copy)]
+pub struct Remember<'a> {
+    /// The blog's comment id.
+    pub comment_id: &'a str,
+    /// The response.
+    pub response: &'a pb::CheckCommentResponse,
+    /// How long, in microseconds.
+    pub ttl_us: u64,
+    /// With a new response, a decision record kept in the same write, for feedback by decision id.
+    pub keep: Option<Keep<'a>>,
+}
+
+/// What [`Store::finish`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finished {
+    /// What the hold did, if one was asked for.
+    pub hold: Option<Hold>,
+    /// The remembered response that stands (the earlier one wins, so concurrent retries agree), if a
+    /// response was remembered.
+    pub remembered: Option<pb::CheckCommentResponse>,
+}
+
 /// How long the per-day decision tallies are kept: the moderator page shows 30 days, and a few more
 /// cover time zones and a late look.
 pub const DAILY_RETENTION_DAYS: u64 = 40;
@@ -539,9 +662,69 @@ impl Store {
         result
     }
 
-    /// Count one request against every bucket, all or nothing: it is admitted and counted in every
-    /// bucket only when every bucket admits it. Exact under concurrency. With `once`, a comment already
-    /// counted is admitted free.
+    /// Read and count what a check needs before it decides, in one operation (see [`Begin`]).
+    pub async fn begin(&self, site: &str, begin: Begin<'_>) -> Result<Began, Error> {
+        run!(self, Class::Check, "begin", |b| async move {
+            let raw = b.begin(site, &begin).await?;
+            Ok(Began {
+                recalled: raw
+                    .recalled
+                    .map(|r| decode("remembered decision", &r))
+                    .transpose()?,
+                admission: raw.admission,
+                sighting: raw.sighting,
+                standing: raw.standing,
+            })
+        })
+    }
+
+    /// Write what a check leaves behind, together (see [`Finish`]).
+    pub async fn finish(&self, site: &str, finish: Finish<'_>) -> Result<Finished, Error> {
+        let raw = backend::Finish {
+            hold: finish.hold.map(|h| backend::HoldWrite {
+                held_id: h.item.held_id.clone(),
+                comment_id: h.comment_id.to_string(),
+                item: h.item.encode_to_vec(),
+                event: h.event.encode_to_vec(),
+            }),
+            tally: finish
+                .tally
+                .and_then(|(day, d)| daily_index(d).map(|i| (day, i))),
+            remember: finish.remember.map(|r| backend::RememberWrite {
+                comment_id: r.comment_id.to_string(),
+                response: r.response.encode_to_vec(),
+                ttl_us: r.ttl_us,
+                record: r.keep.map(|k| backend::Record {
+                    decision_id: r.response.decision_id.clone(),
+                    bytes: k.record.encode_to_vec(),
+                    ttl_us: k.ttl_us,
+                }),
+            }),
+            now_us: finish.now_us,
+        };
+        run!(self, Class::Check, "finish", |b| async move {
+            let done = b.finish(site, raw).await?;
+            Ok(Finished {
+                hold: done
+                    .hold
+                    .map(|h| {
+                        Ok::<_, Error>(match h {
+                            backend::Hold::Stored { sequence } => Hold::Stored { sequence },
+                            backend::Hold::Existing(record) => {
+                                Hold::Existing(Box::new(assemble(record)?))
+                            }
+                        })
+                    })
+                    .transpose()?,
+                remembered: done
+                    .remembered
+                    .map(|r| decode("remembered decision", &r))
+                    .transpose()?,
+            })
+        })
+    }
+
+    /// Count one request against every bucket (see [`Admit`]): [`Store::begin`] with that part only.
     pub async fn admit(
         &self,
         site: &str,
@@ -549,8 +732,17 @@ impl Store {
         buckets: &[Bucket],
         now_us: u64,
     ) -> Result<Admission, Error> {
-        run!(self, Class::Check, "admit", |b| b
-            .admit(site, once, buckets, now_us))
+        let admit = Some(Admit { once, buckets });
+        let began = self.begin(
+            site,
+            Begin {
+                admit,
+                ..Begin::at(now_us)
+            },
+        );
+        began.await?.admission.ok_or(Error::Unexpected(
+            "the store counted no admission".to_string(),
+        ))
     }
 
     /// The response remembered for `(site, comment_id)`, if it has not expired.
@@ -560,17 +752,53 @@ impl Store {
         comment_id: &str,
         now_us: u64,
     ) -> Result<Option<pb::CheckCommentResponse>, Error> {
-        run!(self, Class::Check, "recall", |b| async move {
-            b.recall(site, comment_id, now_us)
-                .await?
-                .map(|b| decode("remembered decision", &b))
-                .transpose()
-        })
+        let recall = Some(comment_id);
+        let began = self.begin(
+            site,
+            Begin {
+                recall,
+                ..Begin::at(now_us)
+            },
+        );
+        Ok(began.await?.recalled)
     }
 
-    /// Remember `response` for `(site, comment_id)` for `ttl_us`, unless a response is already there;
-    /// returns the response that stands (the earlier one wins, so concurrent retries agree). With a new
-    /// response, `keep` is written in the same write, for feedback by decision id.
+    /// An author's standing on a site.
+    pub async fn standing(&self, site: &str, author: &str) -> Result<Standing, Error> {
+        let standing = Some(author);
+        let began = self.begin(
+            site,
+            Begin {
+                standing,
+                ..Begin::at(crate::clock::now_us())
+            },
+        );
+        Ok(began.await?.standing.unwrap_or_default())
+    }
+
+    /// Count one sighting of a text by its fingerprint bands; returns the highest count among the bands
+    /// of sightings within the last `window_us` before `now_us` (estimated as
+    /// [`crate::moderation::campaign::window_at`] says) and that band's name (the campaign id).
+    pub async fn sighting(
+        &self,
+        site: &str,
+        bands: &[String],
+        window_us: u64,
+        now_us: u64,
+    ) -> Result<(u64, String), Error> {
+        let sighting = Some(Bands { bands, window_us });
+        let began = self.begin(
+            site,
+            Begin {
+                sighting,
+                ..Begin::at(now_us)
+            },
+        );
+        Ok(began.await?.sighting.unwrap_or_default())
+    }
+
+    /// Remember `response` for `(site, comment_id)` (see [`Remember`]); returns the response that
+    /// stands. [`Store::finish`] with that part only.
     pub async fn remember(
         &self,
         site: &str,
@@ -580,24 +808,25 @@ impl Store {
         keep: Option<Keep<'_>>,
         now_us: u64,
     ) -> Result<pb::CheckCommentResponse, Error> {
-        let record = keep.map(|k| backend::Record {
-            decision_id: response.decision_id.clone(),
-            bytes: k.record.encode_to_vec(),
-            ttl_us: k.ttl_us,
+        let remember = Some(Remember {
+            comment_id,
+            response,
+            ttl_us,
+            keep,
         });
-        let response = response.encode_to_vec();
-        run!(self, Class::Check, "remember", |b| async move {
-            let standing = b
-                .remember(site, comment_id, response, ttl_us, record, now_us)
-                .await?;
-            decode("remembered decision", &standing)
-        })
+        let finished = self.finish(
+            site,
+            Finish {
+                remember,
+                ..Finish::at(now_us)
+            },
+        );
+        finished.await?.remembered.ok_or(Error::Unexpected(
+            "the store remembered no response".to_string(),
+        ))
     }
 
-    /// Keep a held comment under its `held_id`, durably, before HOLD is answered, and append `event`
-    /// to the site's feed. Held items never expire: they wait for a person. With a comment id, a
-    /// comment is held once: if it is already held, nothing is written and the standing item is
-    /// returned.
+    /// Keep a held comment (see [`HoldWrite`]): [`Store::finish`] with that part only.
     pub async fn hold(
         &self,
         site: &str,
@@ -605,18 +834,42 @@ impl Store {
         comment_id: &str,
         event: &pb::QueueEvent,
     ) -> Result<Hold, Error> {
-        let (encoded, event) = (item.encode_to_vec(), event.encode_to_vec());
-        run!(self, Class::Check, "hold", |b| async move {
-            Ok(
-                match b
-                    .hold(site, &item.held_id, comment_id, encoded, event)
-                    .await?
-                {
-                    backend::Hold::Stored { sequence } => Hold::Stored { sequence },
-                    backend::Hold::Existing(record) => Hold::Existing(Box::new(assemble(record)?)),
-                },
-            )
-        })
+        let hold = Some(HoldWrite {
+            item,
+            comment_id,
+            event,
+        });
+        let finished = self.finish(
+            site,
+            Finish {
+                hold,
+                ..Finish::at(crate::clock::now_us())
+            },
+        );
+        finished
+            .await?
+            .hold
+            .ok_or(Error::Unexpected("the store answered no hold".to_string()))
+    }
+
+    /// Count one decision in the site's per-day tally (`day`: days since the epoch, UTC), kept about
+    /// [`DAILY_RETENTION_DAYS`] days: [`Store::finish`] with that part only.
+    pub async fn count_decision(
+        &self,
+        site: &str,
+        day: u64,
+        decision: pb::Decision,
+    ) -> Result<(), Error> {
+        let tally = Some((day, decision));
+        self.finish(
+            site,
+            Finish {
+                tally,
+                ..Finish::at(crate::clock::now_us())
+            },
+        )
+        .await
+        .map(drop)
     }
 
     /// A held item, waiting or resolved, with its sequence and resolution.
@@ -646,21 +899,6 @@ impl Store {
     pub async fn pending_count(&self, site: &str) -> Result<u64, Error> {
         run!(self, Class::Queue, "pending_count", |b| b
             .pending_count(site))
-    }
-
-    /// Count one decision in the site's per-day tally (`day`: days since the epoch, UTC), kept about
-    /// [`DAILY_RETENTION_DAYS`] days. One extra store write per check, for the moderator page's chart.
-    pub async fn count_decision(
-        &self,
-        site: &str,
-        day: u64,
-        decision: pb::Decision,
-    ) -> Result<(), Error> {
-        let Some(index) = daily_index(decision) else {
-            return Ok(());
-        };
-        run!(self, Class::Check, "count_decision", |b| b
-            .count_decision(site, day, index))
     }
 
     /// The site's per-day tallies of the days `from..=to` (days since the epoch), oldest first; a day
@@ -807,25 +1045,6 @@ impl Store {
     /// The cursor of the latest event, so a new watcher starts with the next one.
     pub async fn events_tail(&self, site: &str) -> Result<String, Error> {
         run!(self, Class::Queue, "events_tail", |b| b.events_tail(site))
-    }
-
-    /// An author's standing on a site.
-    pub async fn standing(&self, site: &str, author: &str) -> Result<Standing, Error> {
-        run!(self, Class::Check, "standing", |b| b.standing(site, author))
-    }
-
-    /// Count one sighting of a text by its fingerprint bands; returns the highest count among the bands
-    /// of sightings within the last `window_us` before `now_us` (estimated as
-    /// [`crate::moderation::campaign::window_at`] says) and that band's name (the campaign id).
-    pub async fn sighting(
-        &self,
-        site: &str,
-        bands: &[String],
-        window_us: u64,
-        now_us: u64,
-    ) -> Result<(u64, String), Error> {
-        run!(self, Class::Check, "sighting", |b| b
-            .sighting(site, bands, window_us, now_us))
     }
 
     /// The API key stored under `id`.

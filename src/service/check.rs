@@ -1,6 +1,7 @@
-//! CheckComment, transport aside: remembered decision → rate limits → read the comment (tokenizer and
-//! model) → campaign and trust look-ups → policy → hold → remember. Every store step but the hold is
-//! optional: without the store the check still decides, degraded.
+//! CheckComment, transport aside: read the comment (tokenizer and model) → one store operation that
+//! reads and counts (remembered decision, rate limits, campaign sighting, trust standing) → policy →
+//! one store operation that writes (hold, the day's tally, remember). Only the hold needs the store:
+//! without it the check still decides, degraded.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,7 +21,9 @@ use crate::moderation::trust;
 use crate::pb;
 use crate::service::models::{Loaded, Models, Shadowed};
 use crate::service::webhook::Webhooks;
-use crate::store::{self, Hold, Keep, Once, Store};
+use crate::store::{
+    self, Admit, Bands, Begin, Finish, Hold, HoldWrite, Keep, Once, Remember, Store,
+};
 
 /// Everything a check needs, shared by all requests (and by the moderation queue, which re-reads held
 /// comments with the same model and policy).
@@ -231,6 +234,12 @@ impl Checker {
         answer
     }
 
+    /// The check itself, in at most two store operations — one round trip each on Redis: `begin`
+    /// reads and counts everything the decision needs (a remembered answer, the rate limits, the
+    /// campaign sighting, the author's standing), and `finish` writes everything it leaves behind (the
+    /// held item, the day's tally, the remembered answer) together. So the comment is tokenized and
+    /// scored first, before anything is asked of the store; a retry answered from memory pays for that
+    /// (some microseconds) to save a round trip on every other check.
     async fn decide(
         &self,
         comment: &Comment,
@@ -243,71 +252,56 @@ impl Checker {
             .config
             .idempotency_window_secs
             .saturating_mul(1_000_000);
-        if idempotent {
-            let recalled = self
-                .soft(
-                    &mut degraded,
-                    self.store
-                        .recall(&comment.site_id, &comment.comment_id, now),
-                )
-                .await
-                .flatten();
-            if let Some(response) = recalled {
-                return Ok(response);
-            }
-        }
-
         let site = self.site(&comment.site_id);
-        let counted = !comment.is_test && !policy::is_privileged(comment, site);
-        let admission = if counted {
-            let buckets = ratelimit::buckets(&site.limits, comment.user_ip, &comment.author_email);
-            let once = idempotent.then_some(Once {
-                comment_id: &comment.comment_id,
-                ttl_us: window_us,
-            });
-            self.soft(
-                &mut degraded,
-                self.store.admit(&comment.site_id, once, &buckets, now),
-            )
-            .await
-        } else {
-            None
-        };
-        let uncounted_refused = counted
-            && admission.is_none()
-            && self.config.rate_limits_without_store == FailMode::Closed;
-        let refused = matches!(admission, Some(Admission::Refused { .. }));
-
         let serving = self.models.serving();
         let model = &serving.model;
         let reading = Self::read(model, comment);
-        let sighting = match campaign::signature(&reading.skeleton, site.campaign.min_words) {
-            // A refused or test comment is not part of a wave anyone sees.
-            Some(signature) if site.campaign.enabled && !comment.is_test && !refused => self
-                .soft(
-                    &mut degraded,
-                    self.store.sighting(
-                        &comment.site_id,
-                        &campaign::bands(&signature),
-                        site.campaign.window_secs.saturating_mul(1_000_000),
-                        now,
-                    ),
-                )
-                .await
-                .map(|(count, campaign_id)| Sighting { campaign_id, count }),
-            _ => None,
+
+        let counted = !comment.is_test && !policy::is_privileged(comment, site);
+        let buckets = if counted {
+            ratelimit::buckets(&site.limits, comment.user_ip, &comment.author_email)
+        } else {
+            Vec::new()
         };
-        let trusted = match trust::candidate(comment, &site.trust) {
-            Some(author) if !refused => self
-                .soft(
-                    &mut degraded,
-                    self.store.standing(&comment.site_id, &author),
-                )
-                .await
-                .filter(|s| s.approved >= site.trust.min_approved && !s.spam)
-                .map(|s| s.approved),
-            _ => None,
+        // A test comment is not part of a wave anyone sees (nor is a refused one: the store skips it).
+        let bands = campaign::signature(&reading.skeleton, site.campaign.min_words)
+            .filter(|_| site.campaign.enabled && !comment.is_test)
+            .map(|signature| campaign::bands(&signature));
+        let author = trust::candidate(comment, &site.trust);
+        let begin = Begin {
+            recall: idempotent.then_some(comment.comment_id.as_str()),
+            admit: counted.then_some(Admit {
+                once: idempotent.then_some(Once {
+                    comment_id: &comment.comment_id,
+                    ttl_us: window_us,
+                }),
+                buckets: &buckets,
+            }),
+            sighting: bands.as_ref().map(|bands| Bands {
+                bands,
+                window_us: site.campaign.window_secs.saturating_mul(1_000_000),
+            }),
+            standing: author.as_deref(),
+            now_us: now,
         };
+        let began = self
+            .soft(&mut degraded, self.store.begin(&comment.site_id, begin))
+            .await
+            .unwrap_or_default();
+        if let Some(response) = began.recalled {
+            return Ok(response);
+        }
+        let admission = began.admission;
+        let uncounted_refused = counted
+            && admission.is_none()
+            && self.config.rate_limits_without_store == FailMode::Closed;
+        let sighting = began
+            .sighting
+            .map(|(count, campaign_id)| Sighting { campaign_id, count });
+        let trusted = began
+            .standing
+            .filter(|s| s.approved >= site.trust.min_approved && !s.spam)
+            .map(|s| s.approved);
         let verdict = self.verdict(
             model,
             comment,
@@ -351,84 +345,106 @@ impl Checker {
         }
         tracing::debug!(site = %comment.site_id, decision = ?verdict.decision, degraded, "checked a comment");
 
-        // A HOLD is a promise that the comment waits for a person: store it before answering, and if the
-        // store cannot take it, answer UNAVAILABLE (the error) rather than a HOLD that was not kept.
-        if verdict.decision == Decision::Hold {
-            let campaign_id = sighting
-                .filter(|s| s.count > site.campaign.threshold)
-                .map(|s| s.campaign_id)
-                .unwrap_or_default();
-            response = self
-                .hold(comment, request, response, campaign_id, now)
-                .await?;
+        // What the check leaves behind. A HOLD is a promise that the comment waits for a person: it is
+        // stored before the answer, and if the store cannot take it the answer is UNAVAILABLE (the
+        // error) rather than a HOLD that was not kept. The day's tally (for the moderator page's chart)
+        // and the remembered answer ride in the same write. Not remembered: a rate-limited or otherwise
+        // retry-later answer (its retry_after promises that a later retry can succeed) and a degraded
+        // one (the retry should get the store's full answer).
+        let held = verdict.decision == Decision::Hold;
+        if held {
+            self.may_hold()?;
         }
-
-        // The per-day tally the moderator page charts. One more store write a check: the round-trip work
-        // should fold it into the check's last write. A tally that cannot be written costs the chart
-        // one decision, never the answer.
-        if !comment.is_test && !degraded {
-            let day = now / crate::clock::DAY_US;
-            if let Err(e) = self
-                .store
-                .count_decision(&comment.site_id, day, response.decision())
-                .await
-            {
-                tracing::debug!(error = %e, "could not count a decision in the daily tally");
+        let campaign_id = sighting
+            .filter(|s| s.count > site.campaign.threshold)
+            .map(|s| s.campaign_id)
+            .unwrap_or_default();
+        let (item, event) = if held {
+            self.held_item(request, &response, campaign_id, now)
+        } else {
+            Default::default()
+        };
+        let retention_us = self
+            .config
+            .decision_retention_secs
+            .saturating_mul(1_000_000);
+        let record = (retention_us > 0).then(|| pb::DecisionRecord {
+            request: Some(request.clone()),
+            response: Some(response.clone()),
+        });
+        let remember = idempotent && verdict.retry_after_us.is_none() && !degraded;
+        let finish = Finish {
+            hold: held.then_some(HoldWrite {
+                item: &item,
+                comment_id: if comment.is_test {
+                    ""
+                } else {
+                    &comment.comment_id
+                },
+                event: &event,
+            }),
+            tally: (!comment.is_test && !degraded)
+                .then(|| (now / crate::clock::DAY_US, response.decision())),
+            remember: remember.then_some(Remember {
+                comment_id: &comment.comment_id,
+                response: &response,
+                ttl_us: window_us,
+                keep: record.as_ref().map(|record| Keep {
+                    record,
+                    ttl_us: retention_us,
+                }),
+            }),
+            now_us: now,
+        };
+        if finish.hold.is_none() && finish.tally.is_none() && finish.remember.is_none() {
+            return Ok(response);
+        }
+        let finished = match self.store.finish(&comment.site_id, finish).await {
+            Ok(finished) => finished,
+            Err(e) if held => return Err(e),
+            // The decision stands; only a retry's byte-for-byte answer, or a point on the chart, is lost.
+            Err(e) => {
+                tracing::warn!(error = %e, "could not remember a decision");
+                return Ok(response);
             }
-        }
-
-        // Not remembered: a rate-limited or otherwise retry-later answer (its retry_after promises that a
-        // later retry can succeed) and a degraded one (the retry should get the store's full answer).
-        if idempotent && verdict.retry_after_us.is_none() && !degraded {
-            let retention_us = self
-                .config
-                .decision_retention_secs
-                .saturating_mul(1_000_000);
-            let record = (retention_us > 0).then(|| pb::DecisionRecord {
-                request: Some(request.clone()),
-                response: Some(response.clone()),
-            });
-            let keep = record.as_ref().map(|record| Keep {
-                record,
-                ttl_us: retention_us,
-            });
-            let remembered = self
-                .store
-                .remember(
-                    &comment.site_id,
-                    &comment.comment_id,
-                    &response,
-                    window_us,
-                    keep,
-                    now,
-                )
-                .await;
-            match remembered {
-                Ok(standing) => return Ok(standing),
-                // The decision stands (a held one is stored); only a retry's byte-for-byte answer is lost.
-                Err(e) => tracing::warn!(error = %e, "could not remember a decision"),
+        };
+        match finished.hold {
+            // A retry of the same comment id got there first: answer with the item that stands, so the
+            // client never holds an id that is not in the queue.
+            Some(Hold::Existing(item)) => return Ok(item.response.unwrap_or(response)),
+            Some(Hold::Stored { .. }) => {
+                self.notify(&comment.site_id, "held", now, || {
+                    serde_json::json!({
+                        "held_id": response.held_id,
+                        "comment_id": comment.comment_id,
+                        "spam_probability": response.spam_probability,
+                    })
+                });
             }
+            None => {}
         }
-        Ok(response)
+        Ok(finished.remembered.unwrap_or(response))
     }
 
-    /// Store a held comment, or — when a retry of the same comment id got there first — answer with the
-    /// held item that stands, so the client never holds an id that is not in the queue.
-    async fn hold(
-        &self,
-        comment: &Comment,
-        request: &pb::CheckCommentRequest,
-        response: pb::CheckCommentResponse,
-        campaign_id: String,
-        now: u64,
-    ) -> Result<pb::CheckCommentResponse, store::Error> {
-        // Never a HOLD that is not durable: with `require`, a store that could lose it once answered
-        // is refused before anything is written (the warning itself was logged once, by the store).
+    /// Never a HOLD that is not durable: with `require`, a store that could lose it once answered is
+    /// refused before anything is written (the warning itself was logged once, by the store).
+    fn may_hold(&self) -> Result<(), store::Error> {
         if self.config.redis_durability == RedisDurability::Require {
             if let Some(risk) = self.store.hold_risk() {
                 return Err(store::Error::NotDurable(risk));
             }
         }
+        Ok(())
+    }
+
+    /// The held item and its queue event for a HOLD answered `response`.
+    fn held_item(
+        &self,
+        request: &pb::CheckCommentRequest,
+        response: &pb::CheckCommentResponse,
+        campaign_id: String,
+        now: u64,
+    ) -> (pb::HeldItem, pb::QueueEvent) {
         let event = pb::QueueEvent {
             kind: pb::queue_event::Kind::Held as i32,
             held_id: response.held_id.clone(),
@@ -445,28 +461,7 @@ impl Checker {
             campaign_id,
             ..Default::default()
         };
-        let dedupe_by = if comment.is_test {
-            ""
-        } else {
-            &comment.comment_id
-        };
-        match self
-            .store
-            .hold(&comment.site_id, &item, dedupe_by, &event)
-            .await?
-        {
-            Hold::Stored { .. } => {
-                self.notify(&comment.site_id, "held", now, || {
-                    serde_json::json!({
-                        "held_id": response.held_id,
-                        "comment_id": comment.comment_id,
-                        "spam_probability": response.spam_probability,
-                    })
-                });
-                Ok(response)
-            }
-            Hold::Existing(item) => Ok(item.response.unwrap_or(response)),
-        }
+        (item, event)
     }
 
     /// Score the comment with the shadow model on a task of its own, after this check's answer, with

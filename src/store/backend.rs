@@ -5,8 +5,8 @@
 use std::future::Future;
 
 use super::durability::Durability;
-use super::{Error, Once, Standing, TrustUpdate};
-use crate::moderation::ratelimit::{Admission, Bucket};
+use super::{Error, Standing, TrustUpdate};
+use crate::moderation::ratelimit::Admission;
 
 /// A held item as the store keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +89,52 @@ pub(crate) struct Feedback {
     pub(crate) trust: Option<TrustUpdate>,
 }
 
+/// What `begin` found (see `super::Began`), the remembered response still encoded.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Began {
+    pub(crate) recalled: Option<Vec<u8>>,
+    pub(crate) admission: Option<Admission>,
+    pub(crate) sighting: Option<(u64, String)>,
+    pub(crate) standing: Option<Standing>,
+}
+
+/// What a check leaves behind (see `super::Finish`), encoded.
+#[derive(Debug, Clone)]
+pub(crate) struct Finish {
+    pub(crate) hold: Option<HoldWrite>,
+    /// The day (days since the epoch) and the slot (0 accept, 1 hold, 2 reject) to count.
+    pub(crate) tally: Option<(u64, usize)>,
+    pub(crate) remember: Option<RememberWrite>,
+    pub(crate) now_us: u64,
+}
+
+/// A held comment to keep: an encoded `HeldItem` under `held_id`, and its encoded `QueueEvent`.
+#[derive(Debug, Clone)]
+pub(crate) struct HoldWrite {
+    pub(crate) held_id: String,
+    /// Empty: the comment may be held more than once.
+    pub(crate) comment_id: String,
+    pub(crate) item: Vec<u8>,
+    pub(crate) event: Vec<u8>,
+}
+
+/// An encoded response to remember for a comment id, with its decision record.
+#[derive(Debug, Clone)]
+pub(crate) struct RememberWrite {
+    pub(crate) comment_id: String,
+    pub(crate) response: Vec<u8>,
+    pub(crate) ttl_us: u64,
+    pub(crate) record: Option<Record>,
+}
+
+/// What `finish` did.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Finished {
+    pub(crate) hold: Option<Hold>,
+    /// The encoded response that stands.
+    pub(crate) remembered: Option<Vec<u8>>,
+}
+
 /// One entry of an append-only log (audit or events): its cursor and the encoded message.
 pub(crate) type Entry = (String, Vec<u8>);
 
@@ -101,37 +147,23 @@ pub(crate) trait Backend: Clone + Send + Sync + 'static {
     /// error means it could not be asked now (try again later), not that it refused to say.
     fn persistence(&self) -> impl Future<Output = Result<Durability, Error>> + Send;
 
-    /// Count one request against every bucket, all or nothing: it is admitted and counted in every
-    /// bucket only when every bucket admits it. Exact under concurrency. With `once`, a comment already
-    /// counted is admitted free.
-    fn admit(
+    /// Read and count what a check needs before it decides (see `super::Begin`), as one operation: on
+    /// Redis one script, so one round trip. With `recall` set and a response remembered, nothing else is
+    /// done; a sighting and a standing are skipped when the admission is refused.
+    fn begin(
         &self,
         site: &str,
-        once: Option<Once<'_>>,
-        buckets: &[Bucket],
-        now_us: u64,
-    ) -> impl Future<Output = Result<Admission, Error>> + Send;
+        begin: &super::Begin<'_>,
+    ) -> impl Future<Output = Result<Began, Error>> + Send;
 
-    /// The response remembered for `(site, comment_id)`, if it has not expired.
-    fn recall(
+    /// Write what a check leaves behind (see `super::Finish`), all or nothing: on Redis one script, in
+    /// the embedded store one transaction (a tally alone is not waited for). When the hold finds its
+    /// comment held already, nothing else is written.
+    fn finish(
         &self,
         site: &str,
-        comment_id: &str,
-        now_us: u64,
-    ) -> impl Future<Output = Result<Option<Vec<u8>>, Error>> + Send;
-
-    /// Keep a held comment (an encoded `HeldItem`) under `held_id`, durably, before HOLD is answered,
-    /// and append `event` to the site's feed. Held items never expire: they wait for a person. With a
-    /// comment id, a comment is held once: if it is already held, nothing is written and the standing
-    /// item is returned.
-    fn hold(
-        &self,
-        site: &str,
-        held_id: &str,
-        comment_id: &str,
-        item: Vec<u8>,
-        event: Vec<u8>,
-    ) -> impl Future<Output = Result<Hold, Error>> + Send;
+        finish: Finish,
+    ) -> impl Future<Output = Result<Finished, Error>> + Send;
 
     /// A held item, waiting or resolved.
     fn held(
@@ -150,15 +182,6 @@ pub(crate) trait Backend: Clone + Send + Sync + 'static {
 
     /// How many items wait on a site.
     fn pending_count(&self, site: &str) -> impl Future<Output = Result<u64, Error>> + Send;
-
-    /// Add one to slot `index` (0 accept, 1 hold, 2 reject) of the site's tally for `day` (days since
-    /// the epoch); tallies older than `super::DAILY_RETENTION_DAYS` may be dropped.
-    fn count_decision(
-        &self,
-        site: &str,
-        day: u64,
-        index: usize,
-    ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// The site's tallies of the days `from..=to` that have any, in any order.
     fn daily(
@@ -225,24 +248,6 @@ pub(crate) trait Backend: Clone + Send + Sync + 'static {
     /// The cursor of the latest event, so a new watcher starts with the next one.
     fn events_tail(&self, site: &str) -> impl Future<Output = Result<String, Error>> + Send;
 
-    /// An author's standing on a site.
-    fn standing(
-        &self,
-        site: &str,
-        author: &str,
-    ) -> impl Future<Output = Result<Standing, Error>> + Send;
-
-    /// Count one sighting of a text by its fingerprint bands; returns the highest count among the bands
-    /// of sightings within the last `window_us` before `now_us` (estimated as
-    /// `crate::moderation::campaign::window_at` says) and that band's name (the campaign id).
-    fn sighting(
-        &self,
-        site: &str,
-        bands: &[String],
-        window_us: u64,
-        now_us: u64,
-    ) -> impl Future<Output = Result<(u64, String), Error>> + Send;
-
     /// The API key stored under `id` (an encoded `ApiKey`).
     fn key(&self, id: &str) -> impl Future<Output = Result<Option<Vec<u8>>, Error>> + Send;
 
@@ -258,17 +263,4 @@ pub(crate) trait Backend: Clone + Send + Sync + 'static {
         &self,
         keys: Vec<(String, Vec<u8>)>,
     ) -> impl Future<Output = Result<bool, Error>> + Send;
-
-    /// Remember `response` for `(site, comment_id)` for `ttl_us`, unless a response is already there;
-    /// returns the response that stands (the earlier one wins, so concurrent retries agree). A new
-    /// response's `record` is kept in the same write, for feedback by decision id.
-    fn remember(
-        &self,
-        site: &str,
-        comment_id: &str,
-        response: Vec<u8>,
-        ttl_us: u64,
-        record: Option<Record>,
-        now_us: u64,
-    ) -> impl Future<Output = Result<Vec<u8>, Error>> + Send;
 }

@@ -16,9 +16,12 @@ use redb::{
     Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
 };
 
-use super::backend::{Backend, Entry, Feedback, HeldRecord, Hold, Record, Resolve, Resolved};
+use super::backend::{
+    Backend, Began, Entry, Feedback, Finish, Finished, HeldRecord, Hold, HoldWrite, RememberWrite,
+    Resolve, Resolved,
+};
 use super::durability::Durability;
-use super::{Error, Once, Standing};
+use super::{Admit, Bands, Begin, Error, Standing};
 use crate::moderation::ratelimit::{step, Admission, Bucket, Step};
 
 /// After this many writes, expired entries are swept, so memory and the file stay bounded by live entries.
@@ -151,10 +154,10 @@ impl Drop for Writer {
 }
 
 /// What a write does once its batch is committed (or not): hand the caller its answer.
-type Finish = Box<dyn FnOnce(Result<(), Error>) + Send>;
+type Answer = Box<dyn FnOnce(Result<(), Error>) + Send>;
 
 /// One write, run inside a batch's transaction: whether it succeeded, and how to answer its caller.
-type Job = Box<dyn FnOnce(&redb::WriteTransaction) -> (bool, Finish) + Send>;
+type Job = Box<dyn FnOnce(&redb::WriteTransaction) -> (bool, Answer) + Send>;
 
 /// Most writes committed together.
 const MAX_BATCH: usize = 512;
@@ -279,7 +282,7 @@ impl EmbeddedStore {
         let job: Job = Box::new(move |txn| {
             let result = op(txn);
             let ok = result.is_ok();
-            let finish: Finish = Box::new(move |committed| {
+            let finish: Answer = Box::new(move |committed| {
                 // This write's own error comes first; a batch aborted for another write says so.
                 let answer = match (result, committed) {
                     (Err(own), _) => Err(Error::from(own)),
@@ -317,7 +320,7 @@ impl EmbeddedStore {
                     false
                 }
             };
-            let finish: Finish = Box::new(|_| {});
+            let finish: Answer = Box::new(|_| {});
             (ok, finish)
         });
         self.writer
@@ -472,101 +475,97 @@ impl Backend for EmbeddedStore {
         Ok(Durability::Durable)
     }
 
-    async fn admit(
-        &self,
-        site: &str,
-        once: Option<Once<'_>>,
-        buckets: &[Bucket],
-        now_us: u64,
-    ) -> Result<Admission, Error> {
-        let mut state = self.lock_buckets()?;
-        let once_key = once.map(|o| (site_key(site, o.comment_id), o.ttl_us));
-        if let Some((k, _)) = &once_key {
-            if state.counted.get(k).is_some_and(|until| *until > now_us) {
-                return Ok(Admission::Admitted);
-            }
-        }
-        let mut new_tats = Vec::with_capacity(buckets.len());
-        for b in buckets {
-            let k = bucket_key(site, b);
-            let tat = state.tat.get(&k).copied().unwrap_or(0);
-            match step(b, tat, now_us) {
-                Step::Admit { tat_us } => new_tats.push((k, tat_us)),
-                Step::Refuse { retry_after_us } => {
-                    return Ok(Admission::Refused {
-                        dimension: b.dimension,
-                        retry_after_us,
-                        burst: b.limit.burst,
-                        per_hour: b.limit.per_hour,
-                    })
-                }
-            }
-        }
-        for (k, tat) in new_tats {
-            state.tat.insert(k, tat);
-        }
-        if let Some((k, ttl)) = once_key {
-            state.counted.insert(k, now_us.saturating_add(ttl));
-        }
-        state.writes += 1;
-        if state.writes.is_multiple_of(SWEEP_EVERY) {
-            state.tat.retain(|_, tat| *tat > now_us);
-            state.counted.retain(|_, until| *until > now_us);
-            state.sightings.retain(|_, s| s.until > now_us);
-        }
-        Ok(Admission::Admitted)
-    }
-
-    async fn hold(
-        &self,
-        site: &str,
-        held_id: &str,
-        comment_id: &str,
-        item: Vec<u8>,
-        event: Vec<u8>,
-    ) -> Result<Hold, Error> {
-        let (site, held_id, comment_id) = (
-            site.to_string(),
-            held_id.to_string(),
-            comment_id.to_string(),
-        );
-        self.write(move |txn| {
-            let comment_key = site_key(&site, &comment_id);
-            if !comment_id.is_empty() {
-                let standing = txn
-                    .open_table(HELD_COMMENTS)?
-                    .get(comment_key.as_str())?
-                    .map(|v| v.value().to_string());
-                if let Some(standing) = standing {
-                    let record = held_in(
-                        &txn.open_table(HELD)?,
-                        &txn.open_table(RESOLUTIONS)?,
-                        &site,
-                        &standing,
-                    )?;
-                    // A marker whose item is gone (deleted by hand) is stale: hold the comment again,
-                    // below, and the marker then points at the new item.
-                    if let Some(record) = record {
-                        return Ok(Hold::Existing(record));
+    async fn begin(&self, site: &str, begin: &Begin<'_>) -> Result<Began, Error> {
+        let now_us = begin.now_us;
+        // The durable reads first, off the runtime, in one read transaction.
+        let recall_key = begin.recall.map(|comment_id| site_key(site, comment_id));
+        let author_key = begin.standing.map(|author| site_key(site, author));
+        let (recalled, standing) = if recall_key.is_some() || author_key.is_some() {
+            self.blocking(move |db| {
+                let txn = db.begin_read()?;
+                if let Some(key) = recall_key {
+                    let table = txn.open_table(REMEMBERED)?;
+                    let recalled = table
+                        .get(key.as_str())?
+                        .and_then(|v| live(v.value(), now_us));
+                    if recalled.is_some() {
+                        return Ok((recalled, None));
                     }
                 }
+                let standing = match author_key {
+                    Some(key) => Some(
+                        txn.open_table(TRUST)?
+                            .get(key.as_str())?
+                            .map(|v| decode_standing(v.value()))
+                            .unwrap_or_default(),
+                    ),
+                    None => None,
+                };
+                Ok((None, standing))
+            })
+            .await?
+        } else {
+            (None, None)
+        };
+        if recalled.is_some() {
+            return Ok(Began {
+                recalled,
+                ..Began::default()
+            });
+        }
+        let mut state = self.lock_buckets()?;
+        let admission = begin.admit.map(|a| admit_in(&mut state, site, a, now_us));
+        if matches!(admission, Some(Admission::Refused { .. })) {
+            return Ok(Began {
+                admission,
+                ..Began::default()
+            });
+        }
+        let sighting = begin
+            .sighting
+            .map(|b| sight_in(&mut state, site, b, now_us));
+        Ok(Began {
+            recalled: None,
+            admission,
+            sighting,
+            standing,
+        })
+    }
+
+    async fn finish(&self, site: &str, finish: Finish) -> Result<Finished, Error> {
+        let site = site.to_string();
+        if finish.hold.is_none() && finish.remember.is_none() {
+            // A tally alone is not worth a disk flush to the check: it rides with the next batch.
+            if let Some((day, index)) = finish.tally {
+                self.write_detached(move |txn| tally_in(txn, &site, day, index))?;
             }
-            let sequence = next_number(txn, &site, "held")?;
-            {
-                let mut value = sequence.to_le_bytes().to_vec();
-                value.extend_from_slice(&item);
-                let key = site_key(&site, &held_id);
-                txn.open_table(HELD)?
-                    .insert(key.as_str(), value.as_slice())?;
-                txn.open_table(PENDING)?
-                    .insert((site.as_str(), sequence), held_id.as_str())?;
-                if !comment_id.is_empty() {
-                    txn.open_table(HELD_COMMENTS)?
-                        .insert(comment_key.as_str(), held_id.as_str())?;
+            return Ok(Finished::default());
+        }
+        let sweep = finish.remember.is_some() && {
+            let mut n = self
+                .remembered_writes
+                .lock()
+                .map_err(|_| Error::Broken("a lock is poisoned"))?;
+            *n += 1;
+            n.is_multiple_of(SWEEP_EVERY)
+        };
+        self.write(move |txn| {
+            let mut done = Finished::default();
+            if let Some(h) = &finish.hold {
+                let hold = hold_in(txn, &site, h)?;
+                let existing = matches!(hold, Hold::Existing(_));
+                done.hold = Some(hold);
+                if existing {
+                    return Ok(done);
                 }
             }
-            append(txn, &site, EVENTS, &event)?;
-            Ok(Hold::Stored { sequence })
+            if let Some((day, index)) = finish.tally {
+                tally_in(txn, &site, day, index)?;
+            }
+            if let Some(r) = &finish.remember {
+                done.remembered = Some(remember_in(txn, &site, r, finish.now_us, sweep)?);
+            }
+            Ok(done)
         })
         .await
     }
@@ -613,28 +612,6 @@ impl Backend for EmbeddedStore {
             Ok(n)
         })
         .await
-    }
-
-    async fn count_decision(&self, site: &str, day: u64, index: usize) -> Result<(), Error> {
-        let site = site.to_string();
-        self.write_detached(move |txn| {
-            let mut table = txn.open_table(DAILY)?;
-            let mut counts = table
-                .get((site.as_str(), day))?
-                .map(|v| decode_daily(v.value()))
-                .unwrap_or_else(|| [0; 3]);
-            if counts == [0; 3] {
-                // A site's first decision of a day: drop its tallies past the retention.
-                let old = day.saturating_sub(super::DAILY_RETENTION_DAYS);
-                table.retain_in((site.as_str(), 0)..(site.as_str(), old), |_, _| false)?;
-            }
-            if let Some(c) = counts.get_mut(index) {
-                *c += 1;
-            }
-            let bytes: Vec<u8> = counts.iter().flat_map(|c| c.to_le_bytes()).collect();
-            table.insert((site.as_str(), day), bytes.as_slice())?;
-            Ok(())
-        })
     }
 
     async fn daily(&self, site: &str, from: u64, to: u64) -> Result<Vec<(u64, [u64; 3])>, Error> {
@@ -795,53 +772,6 @@ impl Backend for EmbeddedStore {
         .await
     }
 
-    async fn standing(&self, site: &str, author: &str) -> Result<Standing, Error> {
-        let key = site_key(site, author);
-        self.blocking(move |db| {
-            let txn = db.begin_read()?;
-            let table = txn.open_table(TRUST)?;
-            Ok(table
-                .get(key.as_str())?
-                .map(|v| decode_standing(v.value()))
-                .unwrap_or_default())
-        })
-        .await
-    }
-
-    async fn sighting(
-        &self,
-        site: &str,
-        bands: &[String],
-        window_us: u64,
-        now_us: u64,
-    ) -> Result<(u64, String), Error> {
-        let mut state = self.lock_buckets()?;
-        let (window, previous_share) = crate::moderation::campaign::window_at(window_us, now_us);
-        let mut best = (0, String::new());
-        for band in bands {
-            let s = state.sightings.entry(site_key(site, band)).or_default();
-            if s.window != window {
-                let previous = if s.window.wrapping_add(1) == window {
-                    s.this
-                } else {
-                    0
-                };
-                *s = Sightings {
-                    window,
-                    this: 0,
-                    previous,
-                    until: (window.saturating_add(2)).saturating_mul(window_us.max(1)),
-                };
-            }
-            s.this += 1;
-            let count = crate::moderation::campaign::estimate(s.this, s.previous, previous_share);
-            if count > best.0 {
-                best = (count, band.clone());
-            }
-        }
-        Ok(best)
-    }
-
     async fn key(&self, id: &str) -> Result<Option<Vec<u8>>, Error> {
         let id = id.to_string();
         self.blocking(move |db| {
@@ -888,83 +818,182 @@ impl Backend for EmbeddedStore {
         })
         .await
     }
+}
 
-    async fn recall(
-        &self,
-        site: &str,
-        comment_id: &str,
-        now_us: u64,
-    ) -> Result<Option<Vec<u8>>, Error> {
-        let key = site_key(site, comment_id);
-        self.blocking(move |db| {
-            let txn = db.begin_read()?;
-            let table = txn.open_table(REMEMBERED)?;
-            Ok(table
-                .get(key.as_str())?
-                .and_then(|v| live(v.value(), now_us)))
-        })
-        .await
+/// Count a request against every bucket, all or nothing (see `Admit`).
+fn admit_in(state: &mut Buckets, site: &str, admit: Admit<'_>, now_us: u64) -> Admission {
+    let once_key = admit.once.map(|o| (site_key(site, o.comment_id), o.ttl_us));
+    if let Some((k, _)) = &once_key {
+        if state.counted.get(k).is_some_and(|until| *until > now_us) {
+            return Admission::Admitted;
+        }
     }
-
-    async fn remember(
-        &self,
-        site: &str,
-        comment_id: &str,
-        response: Vec<u8>,
-        ttl_us: u64,
-        record: Option<Record>,
-        now_us: u64,
-    ) -> Result<Vec<u8>, Error> {
-        let key = site_key(site, comment_id);
-        let record = record.map(|r| (site_key(site, &r.decision_id), r));
-        let sweep = {
-            let mut n = self
-                .remembered_writes
-                .lock()
-                .map_err(|_| Error::Broken("a lock is poisoned"))?;
-            *n += 1;
-            n.is_multiple_of(SWEEP_EVERY)
-        };
-        // The look-up and the insert run in one write transaction, so they are atomic together.
-        self.write(move |txn| {
-            let standing = {
-                let mut table = txn.open_table(REMEMBERED)?;
-                let existing = table
-                    .get(key.as_str())?
-                    .and_then(|v| live(v.value(), now_us));
-                let standing = match existing {
-                    Some(r) => r,
-                    None => {
-                        let mut value = now_us.saturating_add(ttl_us).to_le_bytes().to_vec();
-                        value.extend_from_slice(&response);
-                        table.insert(key.as_str(), value.as_slice())?;
-                        if let Some((record_key, r)) = &record {
-                            let expiry = now_us.saturating_add(r.ttl_us).to_le_bytes();
-                            let mut value = expiry.to_vec();
-                            value.extend_from_slice(&r.bytes);
-                            txn.open_table(DECISIONS)?
-                                .insert(record_key.as_str(), value.as_slice())?;
-                            let mut value = expiry.to_vec();
-                            value.extend_from_slice(r.decision_id.as_bytes());
-                            txn.open_table(DECISION_COMMENTS)?
-                                .insert(key.as_str(), value.as_slice())?;
-                        }
-                        response
-                    }
-                };
-                if sweep {
-                    table.retain(|_, v| live(v, now_us).is_some())?;
-                    txn.open_table(DECISIONS)?
-                        .retain(|_, v| live(v, now_us).is_some())?;
-                    txn.open_table(DECISION_COMMENTS)?
-                        .retain(|_, v| live(v, now_us).is_some())?;
+    let mut new_tats = Vec::with_capacity(admit.buckets.len());
+    for b in admit.buckets {
+        let k = bucket_key(site, b);
+        let tat = state.tat.get(&k).copied().unwrap_or(0);
+        match step(b, tat, now_us) {
+            Step::Admit { tat_us } => new_tats.push((k, tat_us)),
+            Step::Refuse { retry_after_us } => {
+                return Admission::Refused {
+                    dimension: b.dimension,
+                    retry_after_us,
+                    burst: b.limit.burst,
+                    per_hour: b.limit.per_hour,
                 }
-                standing
-            };
-            Ok(standing)
-        })
-        .await
+            }
+        }
     }
+    for (k, tat) in new_tats {
+        state.tat.insert(k, tat);
+    }
+    if let Some((k, ttl)) = once_key {
+        state.counted.insert(k, now_us.saturating_add(ttl));
+    }
+    state.writes += 1;
+    if state.writes.is_multiple_of(SWEEP_EVERY) {
+        state.tat.retain(|_, tat| *tat > now_us);
+        state.counted.retain(|_, until| *until > now_us);
+        state.sightings.retain(|_, s| s.until > now_us);
+    }
+    Admission::Admitted
+}
+
+/// Count a sighting in every band; the highest estimate and its band.
+fn sight_in(state: &mut Buckets, site: &str, bands: Bands<'_>, now_us: u64) -> (u64, String) {
+    let window_us = bands.window_us;
+    let (window, previous_share) = crate::moderation::campaign::window_at(window_us, now_us);
+    let mut best = (0, String::new());
+    for band in bands.bands {
+        let s = state.sightings.entry(site_key(site, band)).or_default();
+        if s.window != window {
+            let previous = if s.window.wrapping_add(1) == window {
+                s.this
+            } else {
+                0
+            };
+            *s = Sightings {
+                window,
+                this: 0,
+                previous,
+                until: (window.saturating_add(2)).saturating_mul(window_us.max(1)),
+            };
+        }
+        s.this += 1;
+        let count = crate::moderation::campaign::estimate(s.this, s.previous, previous_share);
+        if count > best.0 {
+            best = (count, band.clone());
+        }
+    }
+    best
+}
+
+/// Keep a held item, once per comment id (see `Backend::finish`).
+fn hold_in(txn: &redb::WriteTransaction, site: &str, h: &HoldWrite) -> Result<Hold, redb::Error> {
+    let comment_key = site_key(site, &h.comment_id);
+    if !h.comment_id.is_empty() {
+        let standing = txn
+            .open_table(HELD_COMMENTS)?
+            .get(comment_key.as_str())?
+            .map(|v| v.value().to_string());
+        if let Some(standing) = standing {
+            let record = held_in(
+                &txn.open_table(HELD)?,
+                &txn.open_table(RESOLUTIONS)?,
+                site,
+                &standing,
+            )?;
+            // A marker whose item is gone (deleted by hand) is stale: hold the comment again, below,
+            // and the marker then points at the new item.
+            if let Some(record) = record {
+                return Ok(Hold::Existing(record));
+            }
+        }
+    }
+    let sequence = next_number(txn, site, "held")?;
+    let mut value = sequence.to_le_bytes().to_vec();
+    value.extend_from_slice(&h.item);
+    let key = site_key(site, &h.held_id);
+    txn.open_table(HELD)?
+        .insert(key.as_str(), value.as_slice())?;
+    txn.open_table(PENDING)?
+        .insert((site, sequence), h.held_id.as_str())?;
+    if !h.comment_id.is_empty() {
+        txn.open_table(HELD_COMMENTS)?
+            .insert(comment_key.as_str(), h.held_id.as_str())?;
+    }
+    append(txn, site, EVENTS, &h.event)?;
+    Ok(Hold::Stored { sequence })
+}
+
+/// Add one to a slot of a site's tally of a day; a site's first decision of a day drops its tallies
+/// past the retention.
+fn tally_in(
+    txn: &redb::WriteTransaction,
+    site: &str,
+    day: u64,
+    index: usize,
+) -> Result<(), redb::Error> {
+    let mut table = txn.open_table(DAILY)?;
+    let mut counts = table
+        .get((site, day))?
+        .map(|v| decode_daily(v.value()))
+        .unwrap_or([0; 3]);
+    if counts == [0; 3] {
+        let old = day.saturating_sub(super::DAILY_RETENTION_DAYS);
+        table.retain_in((site, 0)..(site, old), |_, _| false)?;
+    }
+    if let Some(c) = counts.get_mut(index) {
+        *c += 1;
+    }
+    let bytes: Vec<u8> = counts.iter().flat_map(|c| c.to_le_bytes()).collect();
+    table.insert((site, day), bytes.as_slice())?;
+    Ok(())
+}
+
+/// Remember a response unless one is there, with its decision record; the response that stands. The
+/// look-up and the insert are in one write transaction, so they are atomic together.
+fn remember_in(
+    txn: &redb::WriteTransaction,
+    site: &str,
+    r: &RememberWrite,
+    now_us: u64,
+    sweep: bool,
+) -> Result<Vec<u8>, redb::Error> {
+    let key = site_key(site, &r.comment_id);
+    let mut table = txn.open_table(REMEMBERED)?;
+    let existing = table
+        .get(key.as_str())?
+        .and_then(|v| live(v.value(), now_us));
+    let standing = match existing {
+        Some(standing) => standing,
+        None => {
+            let mut value = now_us.saturating_add(r.ttl_us).to_le_bytes().to_vec();
+            value.extend_from_slice(&r.response);
+            table.insert(key.as_str(), value.as_slice())?;
+            if let Some(record) = &r.record {
+                let expiry = now_us.saturating_add(record.ttl_us).to_le_bytes();
+                let mut value = expiry.to_vec();
+                value.extend_from_slice(&record.bytes);
+                let record_key = site_key(site, &record.decision_id);
+                txn.open_table(DECISIONS)?
+                    .insert(record_key.as_str(), value.as_slice())?;
+                let mut value = expiry.to_vec();
+                value.extend_from_slice(record.decision_id.as_bytes());
+                txn.open_table(DECISION_COMMENTS)?
+                    .insert(key.as_str(), value.as_slice())?;
+            }
+            r.response.clone()
+        }
+    };
+    if sweep {
+        table.retain(|_, v| live(v, now_us).is_some())?;
+        txn.open_table(DECISIONS)?
+            .retain(|_, v| live(v, now_us).is_some())?;
+        txn.open_table(DECISION_COMMENTS)?
+            .retain(|_, v| live(v, now_us).is_some())?;
+    }
+    Ok(standing)
 }
 
 fn decode_daily(v: &[u8]) -> [u64; 3] {

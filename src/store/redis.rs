@@ -15,83 +15,145 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
 
-use super::backend::{Backend, Entry, Feedback, HeldRecord, Hold, Record, Resolve, Resolved};
+use super::backend::{
+    Backend, Began, Entry, Feedback, Finish, Finished, HeldRecord, Hold, Resolve, Resolved,
+};
 use super::durability::{Durability, Settings};
-use super::{Error, Once, Standing};
+use super::{Begin, Error, Standing};
 use crate::moderation::ratelimit::{Admission, Bucket};
 
-/// GCRA over every bucket, all or nothing. KEYS[1]: the comment's "counted" marker; KEYS[2..]: bucket
-/// keys. ARGV: now (µs), marker TTL (ms, 0 for no marker), then interval and tolerance (µs) per bucket.
-/// Returns `{1}` when admitted (free if the marker exists), or `{0, bucket index (1-based),
-/// retry_after_us}`. Microsecond timestamps stay below 2^53, so Lua's doubles hold them exactly.
-const ADMIT_LUA: &str = r#"
-local now = tonumber(ARGV[1])
-local marker_ttl = tonumber(ARGV[2])
-if marker_ttl > 0 and redis.call('EXISTS', KEYS[1]) == 1 then
-  return {1}
+/// Everything a check reads and counts before it decides (`Backend::begin`), in one round trip. KEYS:
+/// 1 the remembered response, 2 the comment's "counted" marker, 3 the authors' standing, then one per
+/// bucket, then two per campaign band (this window's counter, the previous one's). ARGV: 1 recall
+/// (`1`/`0`), 2 admit (`1`/`0`), 3 now (µs), 4 marker TTL (ms, 0 for no marker), 5 buckets, 6 bands,
+/// 7 band counter TTL (ms), 8 the previous window's share (millionths), 9 author key (`''` for none),
+/// then interval and tolerance (µs) per bucket.
+///
+/// Returns `{1, response}` when a response is remembered (nothing else is done), `{0, 0, bucket
+/// (1-based), retry_after_us}` when a bucket refuses (nothing counted, nothing read), else `{0,
+/// admitted (1, or -1 when not asked), 0, 0, highest band count (-1 when not asked), its band
+/// (1-based), approvals (-1 when not asked), spam mark (0/1)}`. Admission is GCRA over every bucket, all
+/// or nothing, free for a comment already counted. Microsecond timestamps stay below 2^53, so Lua's
+/// doubles hold them exactly.
+const BEGIN_LUA: &str = r#"
+if ARGV[1] == '1' then
+  local r = redis.call('GET', KEYS[1])
+  if r then return {1, r} end
 end
-local new_tats = {}
-for i = 2, #KEYS do
-  local interval = tonumber(ARGV[2 * i - 1])
-  local tolerance = tonumber(ARGV[2 * i])
-  local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if tat < now then tat = now end
-  if tat - now > tolerance then
-    return {0, i - 1, tat - now - tolerance}
+local now = tonumber(ARGV[3])
+local nb = tonumber(ARGV[5])
+local admitted = -1
+if ARGV[2] == '1' then
+  admitted = 1
+  local marker_ttl = tonumber(ARGV[4])
+  if not (marker_ttl > 0 and redis.call('EXISTS', KEYS[2]) == 1) then
+    local new_tats = {}
+    for i = 1, nb do
+      local interval = tonumber(ARGV[8 + 2 * i])
+      local tolerance = tonumber(ARGV[9 + 2 * i])
+      local tat = tonumber(redis.call('GET', KEYS[3 + i]) or '0')
+      if tat < now then tat = now end
+      if tat - now > tolerance then
+        return {0, 0, i, tat - now - tolerance}
+      end
+      new_tats[i] = tat + interval
+    end
+    for i = 1, nb do
+      local ttl_ms = math.floor((new_tats[i] - now) / 1000) + 1
+      redis.call('SET', KEYS[3 + i], string.format('%.0f', new_tats[i]), 'PX', ttl_ms)
+    end
+    if marker_ttl > 0 then
+      redis.call('SET', KEYS[2], '1', 'PX', marker_ttl)
+    end
   end
-  new_tats[i] = tat + interval
 end
-for i = 2, #KEYS do
-  local ttl_ms = math.floor((new_tats[i] - now) / 1000) + 1
-  redis.call('SET', KEYS[i], string.format('%.0f', new_tats[i]), 'PX', ttl_ms)
+local best, besti = -1, 0
+local nbands = tonumber(ARGV[6])
+if nbands > 0 then
+  best, besti = 0, 1
+  for j = 1, nbands do
+    local k = 3 + nb + 2 * j - 1
+    local n = redis.call('INCR', KEYS[k])
+    if n == 1 then redis.call('PEXPIRE', KEYS[k], ARGV[7]) end
+    local p = tonumber(redis.call('GET', KEYS[k + 1]) or '0')
+    local est = n + math.floor(p * tonumber(ARGV[8]) / 1000000)
+    if est > best then best, besti = est, j end
+  end
 end
-if marker_ttl > 0 then
-  redis.call('SET', KEYS[1], '1', 'PX', marker_ttl)
+local approved, spam = -1, 0
+if ARGV[9] ~= '' then
+  local s = redis.call('HMGET', KEYS[3], 'a:' .. ARGV[9], 's:' .. ARGV[9])
+  approved = tonumber(s[1] or '0')
+  if s[2] then spam = 1 end
 end
-return {1}
+return {0, admitted, 0, 0, best, besti, approved, spam}
 "#;
 
-/// Remember a response unless one is there, and with a new response its decision record. KEYS: the
-/// remembered key, the record's key, the comment's record pointer. ARGV: response, TTL (ms), record
-/// ('' for none), record TTL (ms), decision id. Returns the response that stands.
-const REMEMBER_LUA: &str = r#"
-local existing = redis.call('GET', KEYS[1])
-if existing then return existing end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-if ARGV[3] ~= '' then
-  redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
-  redis.call('SET', KEYS[3], ARGV[5], 'PX', ARGV[4])
+/// Everything a check leaves behind (`Backend::finish`), in one round trip, all or nothing. KEYS: 1
+/// items, 2 item sequences, 3 the waiting index, 4 the last sequence, 5 the comment's held marker, 6
+/// the event feed, 7 the day's tally, 8 the remembered response, 9 the decision record, 10 the comment's
+/// record pointer, 11 item resolutions. ARGV: 1 hold (`1`/`0`), 2 held id, 3 item, 4 comment id (`''`
+/// for none), 5 event, 6 feed length, 7 tally field (`''` for none), 8 tally TTL (s), 9 remember
+/// (`1`/`0`), 10 response, 11 its TTL (ms), 12 record (`''` for none), 13 record TTL (ms), 14 decision
+/// id.
+///
+/// Returns `{1, held id, item, sequence, resolution or nil}` when the comment is already held (nothing
+/// written), else `{0, sequence (0 without a hold), standing response or nil}`. A held marker whose item
+/// is gone (deleted by hand, say for an erasure request) is stale: the comment is held again rather than
+/// refused for ever. Held items never expire: they wait for a person.
+const FINISH_LUA: &str = r#"
+local seq = 0
+if ARGV[1] == '1' then
+  if ARGV[4] ~= '' then
+    local existing = redis.call('GET', KEYS[5])
+    if existing then
+      local item = redis.call('HGET', KEYS[1], existing)
+      if item then
+        return {1, existing, item, redis.call('HGET', KEYS[2], existing) or '0',
+                redis.call('HGET', KEYS[11], existing) or false}
+      end
+    end
+  end
+  seq = redis.call('INCR', KEYS[4])
+  redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+  redis.call('HSET', KEYS[2], ARGV[2], seq)
+  redis.call('ZADD', KEYS[3], seq, ARGV[2])
+  if ARGV[4] ~= '' then redis.call('SET', KEYS[5], ARGV[2]) end
+  redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[6], '*', 'e', ARGV[5])
 end
-return ARGV[1]
+if ARGV[7] ~= '' then
+  redis.call('HINCRBY', KEYS[7], ARGV[7], 1)
+  redis.call('EXPIRE', KEYS[7], ARGV[8])
+end
+local standing = false
+if ARGV[9] == '1' then
+  standing = redis.call('GET', KEYS[8])
+  if not standing then
+    redis.call('SET', KEYS[8], ARGV[10], 'PX', ARGV[11])
+    if ARGV[12] ~= '' then
+      redis.call('SET', KEYS[9], ARGV[12], 'PX', ARGV[13])
+      redis.call('SET', KEYS[10], ARGV[14], 'PX', ARGV[13])
+    end
+    standing = ARGV[10]
+  end
+end
+return {0, seq, standing}
 "#;
 
-/// Keep a held item. KEYS: the item's hash, the waiting index, the sequence counter, the comment's
-/// held marker, the event feed. ARGV: held id, item, comment id ('' for none), event, feed length, the
-/// item key prefix. Returns `{1, standing held id}` when the comment is already held (nothing written),
-/// else `{0, sequence}`. A marker whose item is gone (deleted by hand, say for an erasure request) is
-/// stale: the comment is held again rather than refused forever. Nothing here expires: held items wait
-/// for a person.
-const HOLD_LUA: &str = r#"
-if ARGV[3] ~= '' then
-  local existing = redis.call('GET', KEYS[4])
-  if existing and redis.call('EXISTS', ARGV[6] .. existing) == 1 then return {1, existing} end
-end
-local seq = redis.call('INCR', KEYS[3])
-redis.call('HSET', KEYS[1], 'item', ARGV[2], 'seq', seq)
-redis.call('ZADD', KEYS[2], seq, ARGV[1])
-if ARGV[3] ~= '' then redis.call('SET', KEYS[4], ARGV[1]) end
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'e', ARGV[4])
-return {0, tostring(seq)}
+/// One held item. KEYS: items, item sequences, item resolutions. ARGV: held id. Returns `{item,
+/// sequence, resolution}`, each nil when missing.
+const HELD_LUA: &str = r#"
+return {redis.call('HGET', KEYS[1], ARGV[1]) or false, redis.call('HGET', KEYS[2], ARGV[1]) or false,
+        redis.call('HGET', KEYS[3], ARGV[1]) or false}
 "#;
 
-/// Waiting items after a sequence. KEYS: the waiting index. ARGV: after, limit, the item key prefix.
-/// Returns id, sequence, item, flattened. The item keys are read by prefix; they share the index's hash
-/// tag, so they are in its slot.
+/// Waiting items after a sequence. KEYS: the waiting index, items. ARGV: after, limit. Returns id,
+/// sequence, item, flattened.
 const PENDING_LUA: &str = r#"
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf', 'WITHSCORES', 'LIMIT', 0, ARGV[2])
 local out = {}
 for i = 1, #ids, 2 do
-  local item = redis.call('HGET', ARGV[3] .. ids[i], 'item')
+  local item = redis.call('HGET', KEYS[2], ids[i])
   if item then
     out[#out + 1] = ids[i]
     out[#out + 1] = ids[i + 1]
@@ -101,27 +163,30 @@ end
 return out
 "#;
 
-/// Resolve a held item, all or nothing. KEYS: item hash, waiting index, audit log, event feed, labels,
-/// trust. ARGV: held id, verdict, resolution, audit entry, event, label decision id ('' for none), label,
-/// trust author ('' for none), trust change ('a' approved, 's' spam), feed length.
-/// Returns `{0}` not found, `{1}` resolved, `{2, resolution}` same verdict, `{3, resolution}` conflict.
+/// Resolve a held item, all or nothing. KEYS: items, item verdicts, item resolutions, waiting index,
+/// audit log, event feed, labels, trust. ARGV: held id, verdict, resolution, audit entry, event, label
+/// decision id ('' for none), label, trust author ('' for none), trust change ('a' approved, 's' spam),
+/// feed length. Returns `{0}` not found, `{1}` resolved, `{2, resolution}` same verdict, `{3,
+/// resolution}` conflict.
 const RESOLVE_LUA: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return {0, ''} end
-local v = redis.call('HMGET', KEYS[1], 'verdict', 'resolution')
-if v[1] then
-  if v[1] == ARGV[2] then return {2, v[2]} end
-  return {3, v[2]}
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return {0, ''} end
+local v = redis.call('HGET', KEYS[2], ARGV[1])
+if v then
+  local r = redis.call('HGET', KEYS[3], ARGV[1]) or ''
+  if v == ARGV[2] then return {2, r} end
+  return {3, r}
 end
-redis.call('HSET', KEYS[1], 'verdict', ARGV[2], 'resolution', ARGV[3])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('XADD', KEYS[3], '*', 'e', ARGV[4])
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[10], '*', 'e', ARGV[5])
-if ARGV[6] ~= '' then redis.call('HSET', KEYS[5], ARGV[6], ARGV[7]) end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('XADD', KEYS[5], '*', 'e', ARGV[4])
+redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[10], '*', 'e', ARGV[5])
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[7], ARGV[6], ARGV[7]) end
 if ARGV[8] ~= '' then
   if ARGV[9] == 'a' then
-    redis.call('HINCRBY', KEYS[6], 'a:' .. ARGV[8], 1)
+    redis.call('HINCRBY', KEYS[8], 'a:' .. ARGV[8], 1)
   else
-    redis.call('HSET', KEYS[6], 's:' .. ARGV[8], 1)
+    redis.call('HSET', KEYS[8], 's:' .. ARGV[8], 1)
   end
 end
 return {1, ''}
@@ -134,20 +199,6 @@ local new = redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XADD', KEYS[2], '*', 'e', ARGV[3])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], 's:' .. ARGV[4], 1) end
 return new
-"#;
-
-/// Count a sighting in every band. KEYS: band counters. ARGV: window (ms). A counter's window starts at
-/// its first sighting. Returns the highest count and its band's index (1-based).
-const SIGHTING_LUA: &str = r#"
-local best, besti = 0, 1
-for i = 1, #KEYS, 2 do
-  local n = redis.call('INCR', KEYS[i])
-  if n == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
-  local p = tonumber(redis.call('GET', KEYS[i + 1]) or '0')
-  local est = n + math.floor(p * tonumber(ARGV[2]) / 1000000)
-  if est > best then best = est; besti = (i + 1) / 2 end
-end
-return {best, besti}
 "#;
 
 /// Store the first keys if there are none. KEYS: the key hash. ARGV: id, key, id, key, ...
@@ -175,13 +226,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 #[derive(Clone)]
 pub struct RedisStore {
     conn: ConnectionManager,
-    admit: Script,
-    remember: Script,
-    hold: Script,
+    begin: Script,
+    finish: Script,
+    held: Script,
     pending: Script,
     resolve: Script,
     feedback: Script,
-    sighting: Script,
     bootstrap: Script,
     /// A check step's limit, as given to `connect`.
     timeout: Duration,
@@ -213,13 +263,12 @@ impl RedisStore {
         let conn = ConnectionManager::new_lazy_with_config(client, config)?;
         Ok(RedisStore {
             conn,
-            admit: Script::new(ADMIT_LUA),
-            remember: Script::new(REMEMBER_LUA),
-            hold: Script::new(HOLD_LUA),
+            begin: Script::new(BEGIN_LUA),
+            finish: Script::new(FINISH_LUA),
+            held: Script::new(HELD_LUA),
             pending: Script::new(PENDING_LUA),
             resolve: Script::new(RESOLVE_LUA),
             feedback: Script::new(FEEDBACK_LUA),
-            sighting: Script::new(SIGHTING_LUA),
             bootstrap: Script::new(BOOTSTRAP_LUA),
             timeout,
         })
@@ -229,6 +278,13 @@ impl RedisStore {
     pub fn timeout(&self) -> Duration {
         self.timeout
     }
+}
+
+/// One value of a script's reply, as `T`; a value of another shape is an answer saring does not
+/// understand.
+fn parse<T: redis::FromRedisValue>(value: &redis::Value) -> Result<T, Error> {
+    redis::from_redis_value_ref(value)
+        .map_err(|e| Error::Unexpected(format!("a reply did not parse: {e}")))
 }
 
 /// A Redis reply as the store's result. Time limits are `Store`'s, not this module's.
@@ -291,12 +347,25 @@ fn counted_key(site: &str, comment_id: &str) -> String {
     format!("{}:counted:{comment_id}", site_tag(site))
 }
 
-fn held_prefix(site: &str) -> String {
-    format!("{}:held:", site_tag(site))
+/// Held items by held id (a hash): one key for all of a site's items, so every script names its keys
+/// up front, as Redis Cluster requires.
+fn items_key(site: &str) -> String {
+    format!("{}:items", site_tag(site))
 }
 
-fn held_key(site: &str, held_id: &str) -> String {
-    format!("{}{held_id}", held_prefix(site))
+/// Each held item's sequence (a hash by held id).
+fn item_seq_key(site: &str) -> String {
+    format!("{}:item_seq", site_tag(site))
+}
+
+/// Each resolved item's verdict (a hash by held id).
+fn item_verdict_key(site: &str) -> String {
+    format!("{}:item_verdict", site_tag(site))
+}
+
+/// Each resolved item's resolution (a hash by held id).
+fn item_resolution_key(site: &str) -> String {
+    format!("{}:item_resolution", site_tag(site))
 }
 
 /// The site's waiting items by sequence (a sorted set: score = sequence).
@@ -419,93 +488,187 @@ impl Backend for RedisStore {
         })
     }
 
-    async fn admit(
-        &self,
-        site: &str,
-        once: Option<Once<'_>>,
-        buckets: &[Bucket],
-        now_us: u64,
-    ) -> Result<Admission, Error> {
-        let mut inv = self.admit.prepare_invoke();
-        let (marker, marker_ttl_ms) = match once {
+    async fn begin(&self, site: &str, begin: &Begin<'_>) -> Result<Began, Error> {
+        let mut inv = self.begin.prepare_invoke();
+        let (marker, marker_ttl_ms) = match begin.admit.and_then(|a| a.once) {
             Some(o) => (counted_key(site, o.comment_id), (o.ttl_us / 1000).max(1)),
             None => (counted_key(site, ""), 0),
         };
-        inv.key(marker).arg(now_us).arg(marker_ttl_ms);
+        let buckets = begin.admit.map_or(&[][..], |a| a.buckets);
+        let bands = begin.sighting.map_or(&[][..], |b| b.bands);
+        let window_us = begin.sighting.map_or(0, |b| b.window_us);
+        let (window, previous_share) =
+            crate::moderation::campaign::window_at(window_us, begin.now_us);
+        inv.key(remembered_key(site, begin.recall.unwrap_or("")))
+            .key(marker)
+            .key(trust_key(site));
         for b in buckets {
             inv.key(bucket_key(site, b));
+        }
+        for band in bands {
+            inv.key(campaign_key(site, band, window));
+            inv.key(campaign_key(site, band, window.wrapping_sub(1)));
+        }
+        inv.arg(u8::from(begin.recall.is_some()))
+            .arg(u8::from(begin.admit.is_some()))
+            .arg(begin.now_us)
+            .arg(marker_ttl_ms)
+            .arg(buckets.len())
+            .arg(bands.len())
+            // A window's counter must outlive it by one more, while it is the previous one.
+            .arg((window_us.saturating_mul(2) / 1000).max(1))
+            .arg(previous_share)
+            .arg(begin.standing.unwrap_or(""));
+        for b in buckets {
             inv.arg(b.interval_us()).arg(b.tolerance_us());
         }
         let mut conn = self.conn.clone();
-        let reply: Vec<i64> = reply(inv.invoke_async(&mut conn)).await?;
-        match reply.as_slice() {
-            [1] => Ok(Admission::Admitted),
-            [0, index, retry] => {
+        let answer: Vec<redis::Value> = reply(inv.invoke_async(&mut conn)).await?;
+        let unexpected = || Error::Unexpected(format!("unexpected begin reply {answer:?}"));
+        if let [redis::Value::Int(1), recalled] = answer.as_slice() {
+            let recalled: Vec<u8> = parse(recalled)?;
+            return Ok(Began {
+                recalled: Some(recalled),
+                ..Began::default()
+            });
+        }
+        let ints: Vec<i64> = answer
+            .iter()
+            .map(|v| match v {
+                redis::Value::Int(n) => Ok(*n),
+                _ => Err(unexpected()),
+            })
+            .collect::<Result<_, _>>()?;
+        match ints.as_slice() {
+            [0, 0, index, retry] => {
                 let b = usize::try_from(*index - 1)
                     .ok()
                     .and_then(|i| buckets.get(i))
-                    .ok_or_else(|| Error::Unexpected("rate-limit script named no bucket".into()))?;
-                Ok(Admission::Refused {
-                    dimension: b.dimension,
-                    retry_after_us: u64::try_from(*retry).unwrap_or(0),
-                    burst: b.limit.burst,
-                    per_hour: b.limit.per_hour,
+                    .ok_or_else(unexpected)?;
+                Ok(Began {
+                    admission: Some(Admission::Refused {
+                        dimension: b.dimension,
+                        retry_after_us: u64::try_from(*retry).unwrap_or(0),
+                        burst: b.limit.burst,
+                        per_hour: b.limit.per_hour,
+                    }),
+                    ..Began::default()
                 })
             }
-            other => Err(Error::Unexpected(format!(
-                "unexpected rate-limit reply {other:?}"
-            ))),
+            [0, admitted, 0, 0, best, band, approved, spam] => Ok(Began {
+                recalled: None,
+                admission: (*admitted == 1).then_some(Admission::Admitted),
+                sighting: u64::try_from(*best).ok().map(|count| {
+                    let band = usize::try_from(*band - 1)
+                        .ok()
+                        .and_then(|i| bands.get(i))
+                        .cloned()
+                        .unwrap_or_default();
+                    (count, band)
+                }),
+                standing: u64::try_from(*approved).ok().map(|approved| Standing {
+                    approved,
+                    spam: *spam == 1,
+                }),
+            }),
+            _ => Err(unexpected()),
         }
     }
 
-    async fn hold(
-        &self,
-        site: &str,
-        held_id: &str,
-        comment_id: &str,
-        item: Vec<u8>,
-        event: Vec<u8>,
-    ) -> Result<Hold, Error> {
-        let mut conn = self.conn.clone();
-        let mut inv = self.hold.prepare_invoke();
-        inv.key(held_key(site, held_id))
+    async fn finish(&self, site: &str, finish: Finish) -> Result<Finished, Error> {
+        let mut inv = self.finish.prepare_invoke();
+        let (comment_id, day) = (
+            finish
+                .hold
+                .as_ref()
+                .map(|h| h.comment_id.as_str())
+                .or(finish.remember.as_ref().map(|r| r.comment_id.as_str()))
+                .unwrap_or(""),
+            finish.tally.map_or(0, |(day, _)| day),
+        );
+        let decision_id = finish
+            .remember
+            .as_ref()
+            .and_then(|r| r.record.as_ref())
+            .map_or("", |r| r.decision_id.as_str());
+        inv.key(items_key(site))
+            .key(item_seq_key(site))
             .key(pending_key(site))
             .key(held_seq_key(site))
             .key(held_comment_key(site, comment_id))
             .key(events_key(site))
-            .arg(held_id)
-            .arg(item)
-            .arg(comment_id)
-            .arg(event)
-            .arg(EVENT_FEED_LEN)
-            .arg(held_prefix(site));
-        let (existing, value): (i64, String) = reply(inv.invoke_async(&mut conn)).await?;
-        if existing == 1 {
-            return match self.held(site, &value).await? {
-                Some(record) => Ok(Hold::Existing(record)),
-                // Deleted between the script and this read: the retry holds it again.
-                None => Err(Error::Changed(
-                    "a held item vanished while its comment was held again",
-                )),
-            };
+            .key(daily_key(site, day))
+            .key(remembered_key(site, comment_id))
+            .key(decision_key(site, decision_id))
+            .key(decision_comment_key(site, comment_id))
+            .key(item_resolution_key(site));
+        match &finish.hold {
+            Some(h) => inv
+                .arg(1)
+                .arg(&h.held_id)
+                .arg(&h.item)
+                .arg(&h.comment_id)
+                .arg(&h.event),
+            None => inv.arg(0).arg("").arg("").arg("").arg(""),
+        };
+        let field = finish
+            .tally
+            .and_then(|(_, index)| ["accept", "hold", "reject"].get(index).copied())
+            .unwrap_or("");
+        inv.arg(EVENT_FEED_LEN)
+            .arg(field)
+            .arg((super::DAILY_RETENTION_DAYS + 1) * 24 * 3600);
+        match &finish.remember {
+            Some(r) => {
+                let (record, record_ttl_ms) = match &r.record {
+                    Some(record) => (&record.bytes[..], (record.ttl_us / 1000).max(1)),
+                    None => (&[][..], 1),
+                };
+                inv.arg(1)
+                    .arg(&r.response)
+                    .arg((r.ttl_us / 1000).max(1))
+                    .arg(record)
+                    .arg(record_ttl_ms)
+                    .arg(decision_id)
+            }
+            None => inv.arg(0).arg("").arg(1).arg("").arg(1).arg(""),
+        };
+        let mut conn = self.conn.clone();
+        let answer: Vec<redis::Value> = reply(inv.invoke_async(&mut conn)).await?;
+        let unexpected = || Error::Unexpected(format!("unexpected finish reply {answer:?}"));
+        match answer.as_slice() {
+            [redis::Value::Int(1), id, item, seq, resolution] => {
+                let record = HeldRecord {
+                    held_id: parse(id)?,
+                    item: parse(item)?,
+                    sequence: parse(seq)?,
+                    resolution: parse(resolution)?,
+                };
+                Ok(Finished {
+                    hold: Some(Hold::Existing(record)),
+                    remembered: None,
+                })
+            }
+            [redis::Value::Int(0), seq, standing] => {
+                let sequence: u64 = parse(seq)?;
+                Ok(Finished {
+                    hold: finish.hold.is_some().then_some(Hold::Stored { sequence }),
+                    remembered: parse(standing)?,
+                })
+            }
+            _ => Err(unexpected()),
         }
-        let sequence = value
-            .parse()
-            .map_err(|_| Error::Unexpected(format!("unexpected sequence {value:?}")))?;
-        Ok(Hold::Stored { sequence })
     }
 
     async fn held(&self, site: &str, held_id: &str) -> Result<Option<HeldRecord>, Error> {
         let mut conn = self.conn.clone();
-        let (item, seq, resolution): (Option<Vec<u8>>, Option<u64>, Option<Vec<u8>>) = reply(
-            redis::cmd("HMGET")
-                .arg(held_key(site, held_id))
-                .arg("item")
-                .arg("seq")
-                .arg("resolution")
-                .query_async(&mut conn),
-        )
-        .await?;
+        let mut inv = self.held.prepare_invoke();
+        inv.key(items_key(site))
+            .key(item_seq_key(site))
+            .key(item_resolution_key(site))
+            .arg(held_id);
+        let (item, seq, resolution): (Option<Vec<u8>>, Option<u64>, Option<Vec<u8>>) =
+            reply(inv.invoke_async(&mut conn)).await?;
         Ok(item.map(|item| HeldRecord {
             held_id: held_id.to_string(),
             item,
@@ -523,9 +686,9 @@ impl Backend for RedisStore {
         let mut conn = self.conn.clone();
         let mut inv = self.pending.prepare_invoke();
         inv.key(pending_key(site))
+            .key(items_key(site))
             .arg(after)
-            .arg(limit)
-            .arg(held_prefix(site));
+            .arg(limit);
         let flat: Vec<Vec<u8>> = reply(inv.invoke_async(&mut conn)).await?;
         let mut out = Vec::with_capacity(flat.len() / 3);
         let mut it = flat.into_iter();
@@ -552,26 +715,6 @@ impl Backend for RedisStore {
                 .query_async(&mut conn),
         )
         .await
-    }
-
-    async fn count_decision(&self, site: &str, day: u64, index: usize) -> Result<(), Error> {
-        let field = ["accept", "hold", "reject"]
-            .get(index)
-            .copied()
-            .unwrap_or("accept");
-        let key = daily_key(site, day);
-        let ttl_secs = (super::DAILY_RETENTION_DAYS + 1) * 24 * 3600;
-        let mut conn = self.conn.clone();
-        // One round trip; the key is one site's, so it is in one slot.
-        let _: (i64, i64) = reply(
-            redis::pipe()
-                .atomic()
-                .hincr(&key, field, 1)
-                .expire(&key, ttl_secs as i64)
-                .query_async(&mut conn),
-        )
-        .await?;
-        Ok(())
     }
 
     async fn daily(&self, site: &str, from: u64, to: u64) -> Result<Vec<(u64, [u64; 3])>, Error> {
@@ -603,7 +746,9 @@ impl Backend for RedisStore {
             Some(t) => (t.author.as_str(), if t.approved { "a" } else { "s" }),
             None => ("", ""),
         };
-        inv.key(held_key(site, held_id))
+        inv.key(items_key(site))
+            .key(item_verdict_key(site))
+            .key(item_resolution_key(site))
             .key(pending_key(site))
             .key(audit_key(site))
             .key(events_key(site))
@@ -709,47 +854,6 @@ impl Backend for RedisStore {
             .map_or_else(|| "0-0".to_string(), |(id, _)| id))
     }
 
-    async fn standing(&self, site: &str, author: &str) -> Result<Standing, Error> {
-        let mut conn = self.conn.clone();
-        let (approved, spam): (Option<u64>, Option<u64>) = reply(
-            redis::cmd("HMGET")
-                .arg(trust_key(site))
-                .arg(format!("a:{author}"))
-                .arg(format!("s:{author}"))
-                .query_async(&mut conn),
-        )
-        .await?;
-        Ok(Standing {
-            approved: approved.unwrap_or(0),
-            spam: spam.is_some(),
-        })
-    }
-
-    async fn sighting(
-        &self,
-        site: &str,
-        bands: &[String],
-        window_us: u64,
-        now_us: u64,
-    ) -> Result<(u64, String), Error> {
-        let mut conn = self.conn.clone();
-        let mut inv = self.sighting.prepare_invoke();
-        let (window, previous_share) = crate::moderation::campaign::window_at(window_us, now_us);
-        for b in bands {
-            inv.key(campaign_key(site, b, window));
-            inv.key(campaign_key(site, b, window.wrapping_sub(1)));
-        }
-        // A window's counter must outlive it by one more, while it is the previous one.
-        inv.arg((window_us.saturating_mul(2) / 1000).max(1))
-            .arg(previous_share);
-        let (count, index): (u64, usize) = reply(inv.invoke_async(&mut conn)).await?;
-        let band = bands
-            .get(index.saturating_sub(1))
-            .cloned()
-            .unwrap_or_default();
-        Ok((count, band))
-    }
-
     async fn key(&self, id: &str) -> Result<Option<Vec<u8>>, Error> {
         let mut conn = self.conn.clone();
         reply(
@@ -788,43 +892,6 @@ impl Backend for RedisStore {
         }
         let stored: i64 = reply(inv.invoke_async(&mut conn)).await?;
         Ok(stored == 1)
-    }
-
-    async fn recall(
-        &self,
-        site: &str,
-        comment_id: &str,
-        _now_us: u64,
-    ) -> Result<Option<Vec<u8>>, Error> {
-        let mut conn = self.conn.clone();
-        let key = remembered_key(site, comment_id);
-        reply(redis::cmd("GET").arg(key).query_async(&mut conn)).await
-    }
-
-    async fn remember(
-        &self,
-        site: &str,
-        comment_id: &str,
-        response: Vec<u8>,
-        ttl_us: u64,
-        record: Option<Record>,
-        _now_us: u64,
-    ) -> Result<Vec<u8>, Error> {
-        let mut conn = self.conn.clone();
-        let mut inv = self.remember.prepare_invoke();
-        let (decision_id, record, record_ttl_ms) = match record {
-            Some(r) => (r.decision_id, r.bytes, (r.ttl_us / 1000).max(1)),
-            None => (String::new(), Vec::new(), 1),
-        };
-        inv.key(remembered_key(site, comment_id))
-            .key(decision_key(site, &decision_id))
-            .key(decision_comment_key(site, comment_id))
-            .arg(response)
-            .arg((ttl_us / 1000).max(1))
-            .arg(record)
-            .arg(record_ttl_ms)
-            .arg(&decision_id);
-        reply(inv.invoke_async(&mut conn)).await
     }
 }
 

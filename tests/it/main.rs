@@ -14,6 +14,7 @@ mod logs;
 mod models;
 mod queue;
 mod replicas;
+mod round_trips;
 mod server;
 mod shipped_model;
 mod sites;

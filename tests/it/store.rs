@@ -672,8 +672,9 @@ async fn redis_holds_again_a_comment_whose_item_was_deleted_by_hand() {
     hold(&store, "h1", "c1").await;
     let client = redis::Client::open(redis.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let deleted: i64 = redis::cmd("DEL")
-        .arg("saring:{s}:held:h1")
+    let deleted: i64 = redis::cmd("HDEL")
+        .arg("saring:{s}:items")
+        .arg("h1")
         .query_async(&mut conn)
         .await
         .unwrap();
@@ -714,8 +715,8 @@ async fn a_record_that_does_not_decode_is_corrupt_not_unavailable() {
     let client = redis::Client::open(redis.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let _: i64 = redis::cmd("HSET")
-        .arg("saring:{s}:held:h1")
-        .arg("item")
+        .arg("saring:{s}:items")
+        .arg("h1")
         .arg(&b"\xff\xff\xff not protobuf"[..])
         .query_async(&mut conn)
         .await

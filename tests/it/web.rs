@@ -275,10 +275,16 @@ async fn metrics_move_by_exactly_what_the_server_did(store: Store) {
         1.0
     );
     assert_eq!(moved(r#"saring_feedback_reports_total{label="spam"}"#), 1.0);
-    assert_eq!(
-        moved(r#"saring_store_operation_duration_seconds_count{operation="hold"}"#),
-        2.0
-    );
+    // Each check is one store operation before it decides and one after.
+    for operation in ["begin", "finish"] {
+        assert_eq!(
+            moved(&format!(
+                r#"saring_store_operation_duration_seconds_count{{operation="{operation}"}}"#
+            )),
+            5.0,
+            "{operation}"
+        );
+    }
     assert_eq!(
         moved(r#"saring_store_operation_duration_seconds_count{operation="resolve"}"#),
         1.0
