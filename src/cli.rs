@@ -170,8 +170,12 @@ pub struct StoreArgs {
     #[arg(long, env = "SARING_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// Share state through this Redis (several replicas may share one); without it, the embedded store.
+    /// With --redis-cluster, nodes of a Redis Cluster separated by commas.
     #[arg(long, env = "SARING_REDIS_URL")]
     pub redis_url: Option<String>,
+    /// --redis-url names nodes of a Redis Cluster.
+    #[arg(long, env = "SARING_REDIS_CLUSTER")]
+    pub redis_cluster: bool,
 }
 
 impl StoreArgs {
@@ -186,6 +190,9 @@ impl StoreArgs {
         }
         if let Some(url) = &self.redis_url {
             config.redis_url = Some(url.clone());
+        }
+        if self.redis_cluster {
+            config.redis_cluster = true;
         }
         Ok(config)
     }

@@ -339,7 +339,13 @@ pub struct Config {
     /// Where the embedded store keeps its database file (ignored with Redis).
     pub data_dir: PathBuf,
     /// Redis to share state through (`redis://host:port/db`); absent → the embedded store in `data_dir`.
+    /// With `redis_cluster`, one or more nodes of a Redis Cluster, separated by commas.
     pub redis_url: Option<String>,
+    /// `redis_url` names nodes of a Redis Cluster.
+    pub redis_cluster: bool,
+    /// Replicas that must acknowledge a held comment before its HOLD is answered; unset: 1 on a
+    /// Redis Cluster (a master's failover must not lose an answered HOLD), 0 on a single Redis.
+    pub redis_hold_replicas: Option<u32>,
     /// Milliseconds a store operation may take before the check gives up on it.
     pub store_timeout_ms: u64,
     /// Rate limits while the store does not answer.
@@ -386,6 +392,8 @@ impl Default for Config {
             decision_retention_secs: DEFAULT_DECISION_RETENTION_SECS,
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             redis_url: None,
+            redis_cluster: false,
+            redis_hold_replicas: None,
             store_timeout_ms: DEFAULT_STORE_TIMEOUT_MS,
             rate_limits_without_store: FailMode::Open,
             // Warn, not refuse: a development Redis without persistence should still work, loudly.
@@ -402,6 +410,28 @@ impl Default for Config {
             campaign: Campaign::default(),
             sites: BTreeMap::new(),
         }
+    }
+}
+
+impl Config {
+    /// The Redis URLs of `redis_url`: one, or a cluster's nodes separated by commas.
+    pub fn redis_nodes(&self) -> Vec<&str> {
+        self.redis_url
+            .as_deref()
+            .map(|u| {
+                u.split(',')
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Replicas that must acknowledge a held comment before its HOLD is answered (see
+    /// `redis_hold_replicas`).
+    pub fn hold_replicas(&self) -> u32 {
+        self.redis_hold_replicas
+            .unwrap_or(u32::from(self.redis_cluster))
     }
 }
 
@@ -481,13 +511,34 @@ impl Config {
             return bad("max_concurrent_streams and request_timeout_ms must be at least 1".into());
         }
         if let Some(url) = &self.redis_url {
-            // This build has no TLS for Redis; refuse rediss:// here rather than fail at start.
-            if !(url.starts_with("redis://") || url.starts_with("unix://")) {
+            let nodes = self.redis_nodes();
+            if nodes.len() > 1 && !self.redis_cluster {
                 return bad(format!(
-                    "redis_url `{}` must start with redis:// or unix:// (rediss:// is not supported)",
+                    "redis_url `{}` names several nodes: for a Redis Cluster set redis_cluster = true",
                     redact_url(url)
                 ));
             }
+            for node in nodes {
+                // This build has no TLS for Redis; refuse rediss:// here rather than fail at start.
+                let allowed = if self.redis_cluster {
+                    node.starts_with("redis://")
+                } else {
+                    node.starts_with("redis://") || node.starts_with("unix://")
+                };
+                if !allowed {
+                    return bad(format!(
+                        "redis_url `{}` must be redis:// URLs{} (rediss:// is not supported)",
+                        redact_url(url),
+                        if self.redis_cluster {
+                            " (a cluster is reached over TCP)"
+                        } else {
+                            " or a unix:// socket"
+                        }
+                    ));
+                }
+            }
+        } else if self.redis_cluster {
+            return bad("redis_cluster needs redis_url: one or more nodes of the cluster".into());
         }
         check_limits("limits", &self.limits)?;
         check_campaign("campaign", &self.campaign)?;
@@ -589,6 +640,10 @@ fn check_limits(at: &str, l: &Limits) -> Result<(), Error> {
 
 /// A URL with any password replaced by `***`, for messages and logs.
 pub fn redact_url(url: &str) -> String {
+    // A cluster's nodes, separated by commas: each its own URL.
+    if url.contains(',') {
+        return url.split(',').map(redact_url).collect::<Vec<_>>().join(",");
+    }
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];
@@ -681,6 +736,37 @@ mod tests {
         };
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("rediss") && !e.contains("s3cret"), "{e}");
+        assert_eq!(
+            redact_url("redis://:a@h1:7000,redis://:b@h2:7001"),
+            "redis://:***@h1:7000,redis://:***@h2:7001"
+        );
+    }
+
+    #[test]
+    fn a_cluster_is_named_as_such_and_reached_over_tcp() {
+        let with = |url: Option<&str>, cluster: bool| Config {
+            redis_url: url.map(String::from),
+            redis_cluster: cluster,
+            ..Config::default()
+        };
+        let nodes = "redis://10.0.0.1:6379, redis://10.0.0.2:6379";
+        let e = with(Some(nodes), false).validate().unwrap_err().to_string();
+        assert!(e.contains("redis_cluster = true"), "{e}");
+        let ok = with(Some(nodes), true);
+        ok.validate().unwrap();
+        assert_eq!(
+            ok.redis_nodes(),
+            ["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"]
+        );
+        assert_eq!(ok.hold_replicas(), 1, "a cluster waits for a replica");
+        assert_eq!(with(Some("redis://h:6379"), false).hold_replicas(), 0);
+        let e = with(Some("unix:///run/redis.sock"), true)
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("over TCP"), "{e}");
+        let e = with(None, true).validate().unwrap_err().to_string();
+        assert!(e.contains("redis_cluster needs redis_url"), "{e}");
     }
 
     #[test]
@@ -797,6 +883,7 @@ mod reference {
         let mut defaults = config.clone();
         // Example values, not defaults.
         defaults.redis_url = None;
+        defaults.redis_hold_replicas = None;
         defaults.shadow_model = None;
         defaults.sites.clear();
         assert_eq!(defaults, Config::default());

@@ -336,6 +336,9 @@ pub struct Finished {
     /// The remembered response that stands (the earlier one wins, so concurrent retries agree), if a
     /// response was remembered.
     pub remembered: Option<pb::CheckCommentResponse>,
+    /// The new held item was acknowledged by fewer Redis replicas than `redis_hold_replicas` asks
+    /// within the time allowed: it is on the master, and a failover now could lose it.
+    pub unreplicated: bool,
 }
 
 /// How long the per-day decision tallies are kept: the moderator page shows 30 days, and a few more
@@ -422,6 +425,8 @@ pub struct Store {
     timeout: Duration,
     /// Where each operation's time and failures, and the store's health, are counted.
     metrics: Arc<Metrics>,
+    /// When (unix seconds) a HOLD no replica acknowledged was last warned about.
+    unreplicated_warned: Arc<std::sync::atomic::AtomicU64>,
 }
 
 fn decode<T: Message + Default>(what: &'static str, bytes: &[u8]) -> Result<T, Error> {
@@ -446,13 +451,19 @@ impl Store {
     pub async fn open(config: &Config) -> Result<Store, OpenError> {
         let timeout = Duration::from_millis(config.store_timeout_ms);
         match &config.redis_url {
-            Some(url) => redis::RedisStore::connect(url, timeout)
-                .await
-                .map(Store::redis)
-                .map_err(|source| OpenError::Redis {
-                    url: redact_url(url),
-                    source,
-                }),
+            Some(url) => {
+                let store = if config.redis_cluster {
+                    redis::RedisStore::connect_cluster(&config.redis_nodes(), timeout)
+                } else {
+                    redis::RedisStore::connect(url, timeout).await
+                };
+                store
+                    .map(|s| Store::redis(s.with_hold_replicas(config.hold_replicas())))
+                    .map_err(|source| OpenError::Redis {
+                        url: redact_url(url),
+                        source,
+                    })
+            }
             None => embedded::EmbeddedStore::open(&config.data_dir)
                 .map(Store::embedded)
                 .map_err(|source| OpenError::Embedded {
@@ -481,6 +492,7 @@ impl Store {
             durability: Arc::new(Mutex::new(Known::default())),
             timeout,
             metrics: Arc::default(),
+            unreplicated_warned: Arc::default(),
         }
     }
 
@@ -704,6 +716,9 @@ impl Store {
         };
         run!(self, Class::Check, "finish", |b| async move {
             let done = b.finish(site, raw).await?;
+            if done.unreplicated {
+                self.warn_unreplicated();
+            }
             Ok(Finished {
                 hold: done
                     .hold
@@ -720,8 +735,28 @@ impl Store {
                     .remembered
                     .map(|r| decode("remembered decision", &r))
                     .transpose()?,
+                unreplicated: done.unreplicated,
             })
         })
+    }
+
+    /// Say, at most once a minute, that HOLDs are answered before a replica has them.
+    fn warn_unreplicated(&self) {
+        let now = crate::clock::now_us() / 1_000_000;
+        let last = self.unreplicated_warned.load(Ordering::Relaxed);
+        if now >= last + 60
+            && self
+                .unreplicated_warned
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                store = self.kind(),
+                "A HELD COMMENT IS ON ONE REDIS NODE ONLY: no replica acknowledged it in time, so a \
+                 failover now could lose it; check the replicas, or set redis_durability = \"require\" \
+                 to refuse such HOLDs"
+            );
+        }
     }
 
     /// Count one request against every bucket (see [`Admit`]): [`Store::begin`] with that part only.

@@ -412,6 +412,16 @@ impl Checker {
             // A retry of the same comment id got there first: answer with the item that stands, so the
             // client never holds an id that is not in the queue.
             Some(Hold::Existing(item)) => return Ok(item.response.unwrap_or(response)),
+            // Written on the master, but no replica said so in time: under `require` not answered as
+            // kept (the blog's retry with the same comment id finds the item and gets the HOLD).
+            Some(Hold::Stored { .. })
+                if finished.unreplicated
+                    && self.config.redis_durability == RedisDurability::Require =>
+            {
+                return Err(store::Error::NotDurable(
+                    "no Redis replica acknowledged the held comment in time",
+                ));
+            }
             Some(Hold::Stored { .. }) => {
                 self.notify(&comment.site_id, "held", now, || {
                     serde_json::json!({

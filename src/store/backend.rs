@@ -133,6 +133,8 @@ pub(crate) struct Finished {
     pub(crate) hold: Option<Hold>,
     /// The encoded response that stands.
     pub(crate) remembered: Option<Vec<u8>>,
+    /// A new held item was acknowledged by fewer replicas than the store requires.
+    pub(crate) unreplicated: bool,
 }
 
 /// One entry of an append-only log (audit or events): its cursor and the encoded message.

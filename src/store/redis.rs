@@ -1,19 +1,26 @@
-//! The Redis store, for one or several `saring serve` replicas sharing one Redis.
+//! The Redis store, for one or several `saring serve` replicas sharing one Redis or one Redis Cluster.
 //!
-//! Each operation is one round trip: a Lua script, sent with EVALSHA and reloaded on NOSCRIPT (redis-rs'
-//! `Script` does both), so it is atomic in Redis and cancel-safe in saring — a dropped request either ran
-//! its script whole or not at all. Keys carry the site as a hash tag, `saring:{site}:…`, so all of one
-//! site's keys live in one slot and the same scheme works on Redis Cluster. Rate-limit and idempotency
-//! keys have TTLs, so Redis never grows without bound from traffic; held comments, their audit log and the
-//! labelled examples have none — they are what moderators decided, kept until an operator deletes them.
-//! Streams (audit log, event feed) need Redis 6.2 or later for exclusive ranges.
-//! The connection manager reconnects by itself after Redis restarts.
+//! Each operation is one round trip: a Lua script, sent with EVALSHA and reloaded on NOSCRIPT, so it is
+//! atomic in Redis and cancel-safe in saring — a dropped request either ran its script whole or not at
+//! all. A check makes two (`begin`, `finish`). Keys carry the site as a hash tag, `saring:{site}:…`, and
+//! every script names all the keys it touches in KEYS, so each operation's keys are in one slot and the
+//! same scripts run on Redis Cluster. Rate-limit and idempotency keys have TTLs, so Redis never grows
+//! without bound from traffic; held comments, their audit log and the labelled examples have none — they
+//! are what moderators decided, kept until an operator deletes them. Streams (audit log, event feed)
+//! need Redis 6.2 or later for exclusive ranges. A single Redis is reached through a connection manager
+//! that reconnects by itself after Redis restarts; a cluster through a connection that follows its
+//! slots and is made afresh when a master stops answering (see `ClusterLink`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::Script;
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo};
+use redis::{Script, Value};
+
+use arc_swap::ArcSwap;
 
 use super::backend::{
     Backend, Began, Entry, Feedback, Finish, Finished, HeldRecord, Hold, Resolve, Resolved,
@@ -140,6 +147,9 @@ end
 return {0, seq, standing}
 "#;
 
+/// How many of `FINISH_LUA`'s arguments are keys.
+const FINISH_KEYS: usize = 11;
+
 /// One held item. KEYS: items, item sequences, item resolutions. ARGV: held id. Returns `{item,
 /// sequence, resolution}`, each nil when missing.
 const HELD_LUA: &str = r#"
@@ -222,10 +232,76 @@ const PERSISTENCE_SETTINGS: [&str; 4] = ["appendonly", "appendfsync", "save", "m
 /// shorter attempt means quicker retries while it is coming back.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// The way to Redis: one server through a connection manager that reconnects by itself, or a Redis
+/// Cluster through a connection that follows its slots (and the failover of a master to its replica).
+/// Every operation's keys share one site's hash tag, so each goes to one node either way.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> redis::RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// A Redis Cluster connection that can be made afresh. redis-rs follows MOVED redirects, but a master
+/// that died without a word is only ever reconnected to, never replaced by the replica that took over
+/// its slots; so when the health check cannot reach every master, the connection is made again from
+/// the seed nodes, which learns the cluster's slots as they are now.
+struct ClusterLink {
+    client: ClusterClient,
+    config: ClusterConfig,
+    current: ArcSwap<ClusterConnection>,
+}
+
+impl ClusterLink {
+    fn connect(&self) -> ClusterConnection {
+        self.client
+            .get_pending_async_connection_with_config(self.config.clone())
+    }
+
+    /// Drop the connection in use for a new one, made from the seed nodes.
+    fn remake(&self) {
+        self.current.store(Arc::new(self.connect()));
+    }
+}
+
+/// What a [`RedisStore`] reaches Redis through.
+#[derive(Clone)]
+enum Link {
+    Single(ConnectionManager),
+    Cluster(Arc<ClusterLink>),
+}
+
 /// The Redis-backed store.
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    link: Link,
     begin: Script,
     finish: Script,
     held: Script,
@@ -235,6 +311,8 @@ pub struct RedisStore {
     bootstrap: Script,
     /// A check step's limit, as given to `connect`.
     timeout: Duration,
+    /// Replicas that must acknowledge a held comment before its HOLD is answered (`WAIT`).
+    hold_replicas: u32,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -261,8 +339,36 @@ impl RedisStore {
             .set_max_delay(Duration::from_millis(500))
             .set_number_of_retries(2);
         let conn = ConnectionManager::new_lazy_with_config(client, config)?;
-        Ok(RedisStore {
-            conn,
+        Ok(RedisStore::over(Link::Single(conn), timeout))
+    }
+
+    /// A store over the Redis Cluster that `nodes` (one or more `redis://` URLs of its nodes) lead to:
+    /// the rest of the cluster is found from them, and the connection follows slots as they move and
+    /// masters as their replicas take over. Like [`RedisStore::connect`], nothing is asked of the
+    /// cluster until the first operation; only a malformed URL is an error.
+    pub fn connect_cluster(nodes: &[&str], timeout: Duration) -> Result<RedisStore, Error> {
+        let client = ClusterClient::builder(nodes.iter().copied())
+            // A few quick retries carry an operation across a failover (MOVED, a refused connection);
+            // `Store` still bounds the whole of it.
+            .retries(3)
+            .min_retry_wait(10)
+            .max_retry_wait(200)
+            .build()?;
+        let config = ClusterConfig::new()
+            .set_connection_timeout(CONNECT_TIMEOUT)
+            .set_response_timeout(super::QUEUE_LIMIT.max(timeout));
+        let first = client.get_pending_async_connection_with_config(config.clone());
+        let link = ClusterLink {
+            client,
+            config,
+            current: ArcSwap::from_pointee(first),
+        };
+        Ok(RedisStore::over(Link::Cluster(Arc::new(link)), timeout))
+    }
+
+    fn over(link: Link, timeout: Duration) -> RedisStore {
+        RedisStore {
+            link,
             begin: Script::new(BEGIN_LUA),
             finish: Script::new(FINISH_LUA),
             held: Script::new(HELD_LUA),
@@ -271,7 +377,30 @@ impl RedisStore {
             feedback: Script::new(FEEDBACK_LUA),
             bootstrap: Script::new(BOOTSTRAP_LUA),
             timeout,
-        })
+            hold_replicas: 0,
+        }
+    }
+
+    /// This store, answering a HOLD only once `replicas` replicas have acknowledged its write
+    /// (`WAIT`, sent in the same round trip): a master that dies before replicating cannot take an
+    /// answered HOLD with it. Fewer acknowledgements within half the check's limit are reported in
+    /// [`super::Finished::unreplicated`].
+    pub fn with_hold_replicas(mut self, replicas: u32) -> RedisStore {
+        self.hold_replicas = replicas;
+        self
+    }
+
+    /// Whether this store is a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.link, Link::Cluster(_))
+    }
+
+    /// A connection for one operation (a cheap handle onto the shared one).
+    fn conn(&self) -> Conn {
+        match &self.link {
+            Link::Single(c) => Conn::Single(c.clone()),
+            Link::Cluster(c) => Conn::Cluster(ClusterConnection::clone(&c.current.load())),
+        }
     }
 
     /// A check step's limit, as given to [`RedisStore::connect`].
@@ -295,9 +424,49 @@ async fn reply<T>(
 }
 
 impl RedisStore {
+    /// Run `eval` (an EVALSHA of `script`), and `wait` (a `WAIT`) after it in the same round trip; the
+    /// script's reply and, with `wait`, how many replicas acknowledged. A Redis that does not know the
+    /// script yet (a restart, `SCRIPT FLUSH`, a new node) gets it and the call again.
+    async fn eval_waiting(
+        &self,
+        script: &Script,
+        eval: &redis::Cmd,
+        wait: Option<&redis::Cmd>,
+    ) -> Result<(Vec<Value>, Option<i64>), Error> {
+        let mut conn = self.conn();
+        for attempt in 0..2 {
+            let answer: redis::RedisResult<(Vec<Value>, Option<i64>)> = match wait {
+                Some(wait) => {
+                    let mut pipe = redis::pipe();
+                    pipe.add_command(eval.clone()).add_command(wait.clone());
+                    pipe.query_async(&mut conn)
+                        .await
+                        .map(|(answer, n): (Vec<Value>, i64)| (answer, Some(n)))
+                }
+                None => eval
+                    .query_async(&mut conn)
+                    .await
+                    .map(|answer| (answer, None)),
+            };
+            match answer {
+                Err(e)
+                    if attempt == 0
+                        && e.kind()
+                            == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+                {
+                    let _: String = reply(script.load_async(&mut conn)).await?;
+                }
+                other => return Ok(other?),
+            }
+        }
+        Err(Error::Unexpected(
+            "Redis forgot a script it had just loaded".into(),
+        ))
+    }
+
     /// Entries of a stream after `after` (exclusive; empty: from the start).
     async fn range(&self, key: String, after: &str, limit: usize) -> Result<Vec<Entry>, Error> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let start = if after.is_empty() {
             "-".to_string()
         } else {
@@ -432,6 +601,23 @@ fn remembered_key(site: &str, comment_id: &str) -> String {
     format!("{}:idem:{comment_id}", site_tag(site))
 }
 
+/// A node's persistence settings from its `CONFIG GET` replies, in the order of [`PERSISTENCE_SETTINGS`].
+fn settings(replies: Vec<Vec<String>>) -> Result<Settings, Error> {
+    let mut values = replies.into_iter().map(|r| r.into_iter().nth(1));
+    let mut next = |name: &str| {
+        values
+            .next()
+            .flatten()
+            .ok_or_else(|| Error::Unexpected(format!("CONFIG GET {name} named no value")))
+    };
+    Ok(Settings {
+        appendonly: next("appendonly")?,
+        appendfsync: next("appendfsync")?,
+        save: next("save")?,
+        maxmemory_policy: next("maxmemory-policy")?,
+    })
+}
+
 /// Whether Redis answered a command with a refusal (an unknown or renamed command, a missing ACL
 /// permission) rather than failing to answer: it will refuse again, so the answer stands.
 fn refused(e: &redis::RedisError) -> bool {
@@ -450,42 +636,107 @@ fn refused(e: &redis::RedisError) -> bool {
 
 impl Backend for RedisStore {
     async fn ping(&self) -> Result<(), Error> {
-        let mut conn = self.conn.clone();
-        let _: String = reply(redis::cmd("PING").query_async(&mut conn)).await?;
+        match &self.link {
+            Link::Single(c) => {
+                let _: String = reply(redis::cmd("PING").query_async(&mut c.clone())).await?;
+            }
+            // Every master must answer: each serves some sites' slots. A replica down is no outage.
+            // One that does not answer may have been replaced by its replica: the next check uses a
+            // connection made afresh from the seed nodes.
+            Link::Cluster(c) => {
+                let all = RoutingInfo::MultiNode((
+                    MultipleNodeRoutingInfo::AllMasters,
+                    Some(ResponsePolicy::AllSucceeded),
+                ));
+                let mut conn = ClusterConnection::clone(&c.current.load());
+                let pinged = tokio::time::timeout(
+                    self.timeout.max(super::MIN_PING_LIMIT) / 2,
+                    conn.route_command(redis::cmd("PING"), all),
+                )
+                .await;
+                match pinged {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        c.remake();
+                        return Err(e.into());
+                    }
+                    Err(_) => {
+                        c.remake();
+                        return Err(Error::Timeout(self.timeout.max(super::MIN_PING_LIMIT) / 2));
+                    }
+                }
+            }
+        }
         Ok(())
     }
 
     async fn persistence(&self) -> Result<Durability, Error> {
-        let mut conn = self.conn.clone();
-        let mut pipe = redis::pipe();
-        for name in PERSISTENCE_SETTINGS {
-            pipe.cmd("CONFIG").arg("GET").arg(name);
-        }
-        // Each reply is `[name, value]`; a name Redis does not know (renamed away) gives `[]`.
-        let replies: Vec<Vec<String>> = match pipe.query_async(&mut conn).await {
-            Ok(replies) => replies,
+        // One `CONFIG GET` a setting; each reply is `[name, value]`, or `[]` for a name Redis does not
+        // know (renamed away). A cluster answers for every master: the least durable one stands.
+        let mut nodes: Vec<Vec<Vec<String>>> = Vec::new();
+        let answered = match self.conn() {
+            Conn::Single(mut c) => {
+                let mut pipe = redis::pipe();
+                for name in PERSISTENCE_SETTINGS {
+                    pipe.cmd("CONFIG").arg("GET").arg(name);
+                }
+                pipe.query_async(&mut c).await.map(|r| nodes.push(r))
+            }
+            Conn::Cluster(c) => {
+                let mut by_node: std::collections::BTreeMap<String, Vec<Vec<String>>> =
+                    Default::default();
+                let mut answered = Ok(());
+                for name in PERSISTENCE_SETTINGS {
+                    let masters =
+                        RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
+                    let mut cmd = redis::cmd("CONFIG");
+                    cmd.arg("GET").arg(name);
+                    match c.clone().route_command(cmd, masters).await.and_then(|v| {
+                        redis::from_redis_value::<Vec<(String, Vec<String>)>>(v)
+                            .map_err(redis::RedisError::from)
+                    }) {
+                        Ok(replies) => {
+                            for (node, reply) in replies {
+                                by_node.entry(node).or_default().push(reply);
+                            }
+                        }
+                        Err(e) => {
+                            answered = Err(e);
+                            break;
+                        }
+                    }
+                }
+                // A master that answered some of the questions and not others came or went between
+                // them (a failover): ask again at the next health check.
+                if by_node
+                    .values()
+                    .any(|r| r.len() != PERSISTENCE_SETTINGS.len())
+                {
+                    return Err(Error::Changed(
+                        "the cluster's masters changed while their settings were read",
+                    ));
+                }
+                nodes.extend(by_node.into_values());
+                answered
+            }
+        };
+        match answered {
+            Ok(()) => {}
             Err(e) if refused(&e) => return Ok(Durability::Unverified(Arc::new(e.into()))),
             Err(e) => return Err(e.into()),
-        };
-        let mut values = replies.into_iter().map(|r| r.into_iter().nth(1));
-        let mut next = |name: &str| {
-            values
-                .next()
-                .flatten()
-                .ok_or_else(|| Error::Unexpected(format!("CONFIG GET {name} named no value")))
-        };
-        let read = (|| {
-            Ok::<_, Error>(Settings {
-                appendonly: next("appendonly")?,
-                appendfsync: next("appendfsync")?,
-                save: next("save")?,
-                maxmemory_policy: next("maxmemory-policy")?,
-            })
-        })();
-        Ok(match read {
-            Ok(settings) => Durability::of(settings),
-            Err(e) => Durability::Unverified(Arc::new(e)),
-        })
+        }
+        let mut worst = Durability::Durable;
+        for replies in nodes {
+            let durability = match settings(replies) {
+                Ok(settings) => Durability::of(settings),
+                Err(e) => Durability::Unverified(Arc::new(e)),
+            };
+            if !matches!(durability, Durability::Durable) {
+                worst = durability;
+                break;
+            }
+        }
+        Ok(worst)
     }
 
     async fn begin(&self, site: &str, begin: &Begin<'_>) -> Result<Began, Error> {
@@ -522,7 +773,7 @@ impl Backend for RedisStore {
         for b in buckets {
             inv.arg(b.interval_us()).arg(b.tolerance_us());
         }
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let answer: Vec<redis::Value> = reply(inv.invoke_async(&mut conn)).await?;
         let unexpected = || Error::Unexpected(format!("unexpected begin reply {answer:?}"));
         if let [redis::Value::Int(1), recalled] = answer.as_slice() {
@@ -576,7 +827,11 @@ impl Backend for RedisStore {
     }
 
     async fn finish(&self, site: &str, finish: Finish) -> Result<Finished, Error> {
-        let mut inv = self.finish.prepare_invoke();
+        // EVALSHA by hand rather than through `Script::invoke_async`, so that a HOLD can take `WAIT` with it
+        // in the same round trip.
+        let mut eval = redis::cmd("EVALSHA");
+        eval.arg(self.finish.get_hash()).arg(FINISH_KEYS);
+        let inv = &mut eval;
         let (comment_id, day) = (
             finish
                 .hold
@@ -591,17 +846,17 @@ impl Backend for RedisStore {
             .as_ref()
             .and_then(|r| r.record.as_ref())
             .map_or("", |r| r.decision_id.as_str());
-        inv.key(items_key(site))
-            .key(item_seq_key(site))
-            .key(pending_key(site))
-            .key(held_seq_key(site))
-            .key(held_comment_key(site, comment_id))
-            .key(events_key(site))
-            .key(daily_key(site, day))
-            .key(remembered_key(site, comment_id))
-            .key(decision_key(site, decision_id))
-            .key(decision_comment_key(site, comment_id))
-            .key(item_resolution_key(site));
+        inv.arg(items_key(site))
+            .arg(item_seq_key(site))
+            .arg(pending_key(site))
+            .arg(held_seq_key(site))
+            .arg(held_comment_key(site, comment_id))
+            .arg(events_key(site))
+            .arg(daily_key(site, day))
+            .arg(remembered_key(site, comment_id))
+            .arg(decision_key(site, decision_id))
+            .arg(decision_comment_key(site, comment_id))
+            .arg(item_resolution_key(site));
         match &finish.hold {
             Some(h) => inv
                 .arg(1)
@@ -633,8 +888,17 @@ impl Backend for RedisStore {
             }
             None => inv.arg(0).arg("").arg(1).arg("").arg(1).arg(""),
         };
-        let mut conn = self.conn.clone();
-        let answer: Vec<redis::Value> = reply(inv.invoke_async(&mut conn)).await?;
+        let wait = (finish.hold.is_some() && self.hold_replicas > 0).then(|| {
+            // Half the check's limit, so WAIT answers with a count before `Store` gives up on it.
+            let ms = (self.timeout / 2).as_millis().max(1);
+            let mut wait = redis::cmd("WAIT");
+            wait.arg(self.hold_replicas)
+                .arg(u64::try_from(ms).unwrap_or(u64::MAX));
+            wait
+        });
+        let (answer, acknowledged) = self
+            .eval_waiting(&self.finish, &eval, wait.as_ref())
+            .await?;
         let unexpected = || Error::Unexpected(format!("unexpected finish reply {answer:?}"));
         match answer.as_slice() {
             [redis::Value::Int(1), id, item, seq, resolution] => {
@@ -646,7 +910,7 @@ impl Backend for RedisStore {
                 };
                 Ok(Finished {
                     hold: Some(Hold::Existing(record)),
-                    remembered: None,
+                    ..Finished::default()
                 })
             }
             [redis::Value::Int(0), seq, standing] => {
@@ -654,6 +918,7 @@ impl Backend for RedisStore {
                 Ok(Finished {
                     hold: finish.hold.is_some().then_some(Hold::Stored { sequence }),
                     remembered: parse(standing)?,
+                    unreplicated: acknowledged.is_some_and(|n| n < i64::from(self.hold_replicas)),
                 })
             }
             _ => Err(unexpected()),
@@ -661,7 +926,7 @@ impl Backend for RedisStore {
     }
 
     async fn held(&self, site: &str, held_id: &str) -> Result<Option<HeldRecord>, Error> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let mut inv = self.held.prepare_invoke();
         inv.key(items_key(site))
             .key(item_seq_key(site))
@@ -683,7 +948,7 @@ impl Backend for RedisStore {
         after: u64,
         limit: usize,
     ) -> Result<Vec<HeldRecord>, Error> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let mut inv = self.pending.prepare_invoke();
         inv.key(pending_key(site))
             .key(items_key(site))
@@ -708,7 +973,7 @@ impl Backend for RedisStore {
     }
 
     async fn pending_count(&self, site: &str) -> Result<u64, Error> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         reply(
             redis::cmd("ZCARD")
                 .arg(pending_key(site))
@@ -726,7 +991,7 @@ impl Backend for RedisStore {
                 .arg("hold")
                 .arg("reject");
         }
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let raw: Vec<Vec<Option<u64>>> = reply(pipe.query_async(&mut conn)).await?;
         Ok((from..=to)
             .zip(raw)
@@ -739,7 +1004,7 @@ impl Backend for RedisStore {
     }
 
     async fn resolve(&self, site: &str, held_id: &str, r: Resolve) -> Result<Resolved, Error> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let mut inv = self.resolve.prepare_invoke();
         let (label_id, label) = r.label.unwrap_or_default();
         let (author, change) = match &r.trust {
@@ -774,7 +1039,7 @@ impl Backend for RedisStore {
     }
 
     async fn feedback(&self, site: &str, f: Feedback) -> Result<bool, Error> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let mut inv = self.feedback.prepare_invoke();
         inv.key(labels_key(site))
             .key(audit_key(site))
@@ -788,7 +1053,7 @@ impl Backend for RedisStore {
     }
 
     async fn labels(&self, site: &str) -> Result<Vec<Vec<u8>>, Error> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let all: Vec<(String, Vec<u8>)> = reply(
             redis::cmd("HGETALL")
                 .arg(labels_key(site))
@@ -804,7 +1069,7 @@ impl Backend for RedisStore {
         decision_id: &str,
         _now_us: u64,
     ) -> Result<Option<Vec<u8>>, Error> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         reply(
             redis::cmd("GET")
                 .arg(decision_key(site, decision_id))
@@ -819,7 +1084,7 @@ impl Backend for RedisStore {
         comment_id: &str,
         _now_us: u64,
     ) -> Result<Option<String>, Error> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         reply(
             redis::cmd("GET")
                 .arg(decision_comment_key(site, comment_id))
@@ -837,7 +1102,7 @@ impl Backend for RedisStore {
     }
 
     async fn events_tail(&self, site: &str) -> Result<String, Error> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let last: Vec<(String, Vec<Vec<u8>>)> = reply(
             redis::cmd("XREVRANGE")
                 .arg(events_key(site))
@@ -855,7 +1120,7 @@ impl Backend for RedisStore {
     }
 
     async fn key(&self, id: &str) -> Result<Option<Vec<u8>>, Error> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         reply(
             redis::cmd("HGET")
                 .arg(KEYS_KEY)
@@ -866,12 +1131,12 @@ impl Backend for RedisStore {
     }
 
     async fn keys(&self) -> Result<Vec<Vec<u8>>, Error> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         reply(redis::cmd("HVALS").arg(KEYS_KEY).query_async(&mut conn)).await
     }
 
     async fn put_key(&self, id: &str, key: Vec<u8>) -> Result<(), Error> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let _: i64 = reply(
             redis::cmd("HSET")
                 .arg(KEYS_KEY)
@@ -884,7 +1149,7 @@ impl Backend for RedisStore {
     }
 
     async fn bootstrap_keys(&self, keys: Vec<(String, Vec<u8>)>) -> Result<bool, Error> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let mut inv = self.bootstrap.prepare_invoke();
         inv.key(KEYS_KEY);
         for (id, key) in keys {
@@ -898,6 +1163,38 @@ impl Backend for RedisStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every script, for the checks that hold them all to Redis Cluster's rule.
+    const SCRIPTS: [(&str, &str); 7] = [
+        ("begin", BEGIN_LUA),
+        ("finish", FINISH_LUA),
+        ("held", HELD_LUA),
+        ("pending", PENDING_LUA),
+        ("resolve", RESOLVE_LUA),
+        ("feedback", FEEDBACK_LUA),
+        ("bootstrap", BOOTSTRAP_LUA),
+    ];
+
+    /// Redis Cluster runs a script on the node of its keys' slot and requires every key it touches to
+    /// be named in KEYS (the site's hash tag then puts them in one slot): a key built inside the
+    /// script, from ARGV or a value it read, would work on one Redis and break on a cluster.
+    #[test]
+    fn every_script_touches_only_keys_named_in_keys() {
+        for (name, script) in SCRIPTS {
+            let mut calls = 0;
+            for call in script.split("redis.call(").skip(1) {
+                calls += 1;
+                let args: Vec<&str> = call.splitn(3, ',').map(str::trim).collect();
+                let command = args[0].trim_matches('\'').to_ascii_uppercase();
+                let first = args.get(1).copied().unwrap_or("");
+                assert!(
+                    first.starts_with("KEYS["),
+                    "script {name}: {command} touches `{first}`, not a key named in KEYS"
+                );
+            }
+            assert!(calls > 0, "script {name} calls nothing");
+        }
+    }
 
     #[test]
     fn keys_tag_exactly_the_site() {

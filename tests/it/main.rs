@@ -5,6 +5,7 @@ mod auth;
 mod browser;
 mod check_comment;
 mod cli;
+mod cluster;
 mod durability;
 mod faults;
 mod hostile;

@@ -560,7 +560,7 @@ async fn waiting_counts_and_daily_tallies_follow_holds_and_decisions(store: &Sto
     assert_eq!(long.last().unwrap().day, today);
 }
 
-async fn suite(make: impl Fn() -> Store) {
+pub(crate) async fn suite(make: impl Fn() -> Store) {
     admits_the_burst_then_refuses_with_a_retry_time(&make()).await;
     a_refusal_counts_nothing(&make()).await;
     concurrent_admissions_are_exact(make()).await;
