@@ -129,6 +129,13 @@ struct FeedbackLabel {
     label: &'static str,
 }
 
+/// `serving`, `shadow`: the two models' decisions on one check.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ShadowLabels {
+    serving: &'static str,
+    shadow: &'static str,
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ModelLabels {
     version: String,
@@ -199,6 +206,7 @@ pub struct Metrics {
     deliveries: Deliveries,
     model_info: Family<ModelLabels, Gauge>,
     model_loaded: Family<ModelLabels, Gauge>,
+    shadow: Family<ShadowLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -227,6 +235,7 @@ impl Metrics {
             deliveries: Deliveries::default(),
             model_info: Family::default(),
             model_loaded: Family::default(),
+            shadow: Family::default(),
         };
         registry.register(
             "checks",
@@ -304,6 +313,12 @@ impl Metrics {
             "When each loaded model was loaded, unix seconds",
             m.model_loaded.clone(),
         );
+        registry.register(
+            "shadow_decisions",
+            "Checks a shadow model also scored, by the serving and the shadow model's decision \
+             (where the two labels differ, the shadow disagreed)",
+            m.shadow.clone(),
+        );
         m.store_up.set(1);
         Metrics { registry, ..m }
     }
@@ -342,6 +357,14 @@ impl Metrics {
                     .inc();
             }
         }
+    }
+
+    /// A check the shadow model scored too: what the serving model decided, and what the shadow would
+    /// have (`accept`, `hold`, `reject`).
+    pub fn shadowed(&self, serving: &'static str, shadow: &'static str) {
+        self.shadow
+            .get_or_create(&ShadowLabels { serving, shadow })
+            .inc();
     }
 
     /// A comment refused by the rate limit of `dimension`.

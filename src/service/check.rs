@@ -487,8 +487,9 @@ impl Checker {
         uncounted_refused: bool,
         response: &pb::CheckCommentResponse,
     ) {
-        let (models, site, comment) = (
+        let (models, metrics, site, comment) = (
             self.models.clone(),
+            self.metrics.clone(),
             self.site(&comment.site_id).clone(),
             comment.clone(),
         );
@@ -514,6 +515,7 @@ impl Checker {
                 verdict.decision,
                 reading.explanation.score.spam_probability(),
             );
+            metrics.shadowed(serving.0.as_str(), shadowed.0.as_str());
             models.record(Shadowed {
                 site_id: comment.site_id.clone(),
                 decision_id,

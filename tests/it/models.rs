@@ -229,6 +229,36 @@ async fn a_shadow_is_scored_beside_the_serving_model_counts_disagreements_and_ca
         assert_ne!(s.serving_decision, s.shadow_decision);
         assert!(texts.contains(&s.content.as_str()));
     }
+    // /metrics counts the same: every scored check by both decisions, the disagreements off the
+    // diagonal.
+    let metrics = scrape(&server).await;
+    let (mut scored, mut differ) = (0.0, 0.0);
+    for line in metrics
+        .lines()
+        .filter(|l| l.starts_with("saring_shadow_decisions_total{"))
+    {
+        let n: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        scored += n;
+        let serving = line
+            .split("serving=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        let shadow = line
+            .split("shadow=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        if serving != shadow {
+            differ += n;
+        }
+    }
+    assert_eq!(scored, texts.len() as f64, "{metrics}");
+    assert_eq!(differ, stats.disagreements as f64, "{metrics}");
 
     let info = m
         .promote_shadow(pb::PromoteShadowRequest {})
