@@ -1,8 +1,10 @@
 //! The moderator's page in a real browser: headless Chromium driven over WebDriver against a real
-//! `saring serve` (with Redis, and with the embedded store). Sign in; comments held over gRPC appear
-//! without a reload; approve one and reject three as spam in bulk, and the store and the audit log
-//! agree; hostile comments are shown as text and run nothing; a moderator of one site can neither see
-//! nor resolve another's, in the page or by calling the API from it. Saves a screenshot.
+//! `saring serve` (with Redis, and with the embedded store). Sign in; the header names the serving
+//! model; comments held over gRPC appear without a reload; approve one with its button and one from the
+//! keyboard (`j`/`k` move, `a` approves), undo one with `u` (nothing reaches the store), reject three as
+//! spam in bulk, and the store and the audit log agree; hostile comments are shown as text and run
+//! nothing; a moderator of one site can neither see nor resolve another's, in the page or by calling
+//! the API from it. Saves a screenshot.
 //!
 //! Needs `chromium` and `chromedriver` (`scripts/test.sh` installs them). Where they cannot be
 //! installed, `scripts/test.sh` says so and sets `SARING_SKIP_BROWSER` to the reason; only then does
@@ -10,6 +12,7 @@
 
 use std::time::Duration;
 
+use saring::pb::model_admin_client::ModelAdminClient;
 use saring::pb::moderation_client::ModerationClient;
 use saring::pb::moderation_queue_client::ModerationQueueClient;
 use saring::pb::{self, Decision, Role, Verdict};
@@ -31,10 +34,11 @@ struct Keys {
     service: String,
     moderator: String,
     other_moderator: String,
+    admin: String,
 }
 
 /// Keys made on the store before the server starts: a service key for both sites, a moderator key
-/// for [`SITE`] only, and one for [`OTHER`] only.
+/// for [`SITE`] only, one for [`OTHER`] only, and an admin key (to ask which model serves).
 async fn make_keys(store: &saring::store::Store) -> Keys {
     use saring::access::keys::create;
     let both = vec![SITE.to_string(), OTHER.to_string()];
@@ -45,10 +49,12 @@ async fn make_keys(store: &saring::store::Store) -> Keys {
     let (_, other_moderator) = create(store, Role::Moderator, &[OTHER.to_string()], "budi key")
         .await
         .unwrap();
+    let (_, admin) = create(store, Role::Admin, &[], "ops").await.unwrap();
     Keys {
         service,
         moderator,
         other_moderator,
+        admin,
     }
 }
 
@@ -128,12 +134,53 @@ async fn channel(serve: &Serve) -> Channel {
         .unwrap()
 }
 
+/// The serving model's version, as ModelAdmin's GetModelInfo gives it to an admin.
+async fn serving_version(channel: &Channel, admin: &str) -> String {
+    ModelAdminClient::new(channel.clone())
+        .get_model_info(with_key(admin, pb::GetModelInfoRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .serving
+        .expect("a serving model")
+        .version
+}
+
+/// A page script's expression: the focused element is the comment `id` (or inside it), and it is
+/// the page's current one.
+fn focused(id: &str) -> String {
+    format!(
+        "(document.activeElement.closest('.item') || {{}}).dataset?.id === {id} \
+         && document.querySelector('.item.current')?.dataset.id === {id}",
+        id = json!(id)
+    )
+}
+
+/// A page script's expression: the comment `id` is decided here (pending, being sent, or gone once
+/// sent), not waiting.
+fn decided(id: &str) -> String {
+    format!(
+        "(document.querySelector('.item[data-id=\"' + {id} + '\"]')?.matches('.pending, .sending') ?? true)",
+        id = json!(id)
+    )
+}
+
 /// Hold a comment over gRPC; its held id.
 async fn hold(channel: &Channel, key: &str, site: &str, content: &str, author: &str) -> String {
+    hold_request(channel, key, comment(site, content, author)).await
+}
+
+/// A comment on `site` by `author`, with an e-mail address and an IP.
+fn comment(site: &str, content: &str, author: &str) -> pb::CheckCommentRequest {
     let mut r = request(site, content);
     r.author_name = author.into();
     r.author_email = format!("{}@example.org", author.to_lowercase().replace(' ', "."));
     r.user_ip = "203.0.113.9".into();
+    r
+}
+
+/// Check `r` over gRPC, which must hold it; its held id.
+async fn hold_request(channel: &Channel, key: &str, r: pb::CheckCommentRequest) -> String {
     let decided = ModerationClient::new(channel.clone())
         .check_comment(with_key(key, r))
         .await
@@ -197,6 +244,17 @@ async fn work_the_queue(
         "two held comments listed, live",
         "return document.querySelectorAll('#list .item').length === 2 \
          && document.querySelector('#live').dataset.state === 'live'",
+        PATIENCE,
+    )
+    .await;
+    // The header names the model that serves, as ModelAdmin reports it.
+    let version = serving_version(&grpc, &keys.admin).await;
+    page.until(
+        "the serving model's version in the header",
+        &format!(
+            "return document.querySelector('#model').textContent.includes({})",
+            json!(version)
+        ),
         PATIENCE,
     )
     .await;
@@ -270,7 +328,7 @@ async fn work_the_queue(
         eprintln!("screenshot: {}", path.display());
     }
 
-    // Approve one with its own button; reject three as spam in bulk, by selecting and pressing `s`.
+    // Approve one with its own button: the focus moves on to the next comment.
     let approved = ids[0].clone();
     page.click(
         &page
@@ -280,6 +338,66 @@ async fn work_the_queue(
             .await,
     )
     .await;
+    page.until(
+        "the approved comment decided, the focus on the next",
+        &format!("return {} && {}", decided(&approved), focused(&ids[1])),
+        PATIENCE,
+    )
+    .await;
+
+    // From the keyboard: `j` moves the focus down past the decided comment, `a` approves the focused
+    // one, and `u` undoes that latest decision (not the earlier one) while its undo window is open:
+    // `a` and `u` go in one command, well within the window. What the page announces is recorded,
+    // so that "undone" (not "nothing to undo") shows `a` had made a decision to undo.
+    page.script(
+        "window.__said = []; new MutationObserver(() => window.__said.push( \
+         document.querySelector('#status').textContent)).observe(document.querySelector('#status'), \
+         { childList: true, characterData: true, subtree: true }); return true;",
+        json!([]),
+    )
+    .await;
+    for _ in 0..3 {
+        page.press("j").await;
+    }
+    page.until(
+        "`j` three times: the focus three comments down",
+        &format!("return {}", focused(&ids[4])),
+        PATIENCE,
+    )
+    .await;
+    let undone = ids[4].clone();
+    page.press_keys(&["a", "u"]).await;
+    page.until(
+        "`a` then `u`: that comment waiting again and focused, the earlier decision not undone",
+        &format!(
+            "const it = document.querySelector('.item[data-id=\"{undone}\"]'); \
+             return window.__said.includes('Undone: 1 comment is back in the queue.') \
+             && {} && !it.matches('.pending, .sending, .failed') \
+             && !!it.querySelector('button[data-act=\"approve\"]').offsetParent && {}",
+            focused(&undone),
+            decided(&approved)
+        ),
+        PATIENCE,
+    )
+    .await;
+    // `k` moves up one, and `a` approves that one for good.
+    let by_key = ids[3].clone();
+    page.press("k").await;
+    page.until(
+        "`k`: the focus one comment up",
+        &format!("return {}", focused(&by_key)),
+        PATIENCE,
+    )
+    .await;
+    page.press("a").await;
+    page.until(
+        "`a`: that comment decided",
+        &format!("return {}", decided(&by_key)),
+        PATIENCE,
+    )
+    .await;
+
+    // Reject three as spam in bulk, by selecting them and pressing `s`.
     let spam = [ids[1].clone(), ids[5].clone(), ids[6].clone()];
     for id in &spam {
         page.click(&page.find(&format!(".item[data-id=\"{id}\"] .sel-cb")).await)
@@ -292,18 +410,35 @@ async fn work_the_queue(
     )
     .await;
     page.press("s").await;
-    // After the undo time the decisions are sent and the items leave the page.
+    // After the undo time the decisions are sent and the items leave the page. The undone one was
+    // decided before the last two, so had its timer not been cancelled it would have been sent by
+    // now: it is still here, waiting, never sent.
     page.until(
-        "the four decided items gone, three left",
-        "return document.querySelectorAll('#list .item').length === 3",
+        "the five decided items gone, two left",
+        "return document.querySelectorAll('#list .item').length === 2",
         PATIENCE,
     )
     .await;
+    let left = page
+        .script(
+            "return [...document.querySelectorAll('#list .item')].map((e) => \
+             [e.dataset.id, e.matches('.pending, .sending, .failed, .conflict')])",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        left,
+        json!([[ids[2], false], [undone, false]]),
+        "the undone comment is not waiting in the page"
+    );
 
     // The store and the audit log agree with what was done in the page.
     let mut queue = ModerationQueueClient::new(grpc.clone());
     let m = &keys.moderator;
-    let mut expected: Vec<(String, Verdict)> = vec![(approved.clone(), Verdict::Approve)];
+    let mut expected: Vec<(String, Verdict)> = vec![
+        (approved.clone(), Verdict::Approve),
+        (by_key.clone(), Verdict::Approve),
+    ];
     expected.extend(spam.iter().map(|id| (id.clone(), Verdict::RejectSpam)));
     for (id, verdict) in &expected {
         let item = queue
@@ -324,6 +459,22 @@ async fn work_the_queue(
             "{id}"
         );
     }
+    let kept = queue
+        .get_held(with_key(
+            m,
+            pb::GetHeldRequest {
+                site_id: SITE.into(),
+                held_id: undone.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        kept.resolution.is_none(),
+        "an undone decision reached the store: {:?}",
+        kept.resolution
+    );
     let audit = queue
         .list_audit(with_key(
             m,
@@ -396,5 +547,8 @@ async fn work_the_queue(
         .await;
     assert_eq!(session["body"]["sites"], json!([SITE]), "{session}");
     assert!(!page.dialog_open().await);
+    // Deciding, undoing and the notes that came and went broke no rule of the policy either.
+    let violations = page.script("return window.__violations", json!([])).await;
+    assert_eq!(violations, json!([]));
     page.close().await;
 }

@@ -156,16 +156,37 @@ impl Session {
         .await;
     }
 
+    /// Click `e` as a person does: scrolled to the middle of the window first, then clicked where it
+    /// is (WebDriver refuses if something else, e.g. a toast, would take the click). WebDriver's own
+    /// scrolling would put it at the top edge, under the page's sticky bar.
     pub(crate) async fn click(&self, e: &Element) {
+        self.script(
+            "arguments[0].scrollIntoView({ block: 'center', inline: 'nearest' }); return true;",
+            json!([{ ELEMENT: e.0 }]),
+        )
+        .await;
         self.cmd("POST", &format!("/element/{}/click", e.0), Some(json!({})))
             .await;
     }
 
     /// Press and release one key, as a person at the keyboard does.
     pub(crate) async fn press(&self, key: &str) {
-        let actions = json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
-            {"type": "keyDown", "value": key}, {"type": "keyUp", "value": key},
-        ]}]});
+        self.press_keys(&[key]).await;
+    }
+
+    /// Press and release `keys` one after the other in one command: the browser gets them back to
+    /// back, with no round trip of the test's in between (for what must happen within a time limit).
+    pub(crate) async fn press_keys(&self, keys: &[&str]) {
+        let strokes: Vec<Value> = keys
+            .iter()
+            .flat_map(|k| {
+                [
+                    json!({"type": "keyDown", "value": k}),
+                    json!({"type": "keyUp", "value": k}),
+                ]
+            })
+            .collect();
+        let actions = json!({"actions": [{"type": "key", "id": "keyboard", "actions": strokes}]});
         self.cmd("POST", "/actions", Some(actions)).await;
     }
 
