@@ -124,6 +124,14 @@ function note(msg, kind = 'info', ms = 5000) {
   $('toasts').append(box);
   if (ms) setTimeout(() => box.remove(), ms);
   announce(msg);
+  return box;
+}
+// One note for failed decisions however many calls failed (a phone has no room for a stack of
+// them): each failure replaces it with the count of failed comments on the page now.
+let failedNote = null;
+function noteFailed(failed) {
+  if (failedNote) failedNote.remove();
+  failedNote = note(t('failed.some', { n: failedIds().length || failed }), 'error', 8000);
 }
 // Live events come in bursts (another moderator's bulk action): report them grouped.
 const burst = { list: [], timer: 0, held: 0, heldTimer: 0 };
@@ -143,7 +151,8 @@ function noteHeld() {
 }
 
 // ---- display helpers
-const verdictText = (v) => { const n = str(v).toLowerCase().replace(/^verdict_/, ''); return VERDICTS.includes(n) ? t('verdict.' + n) : str(v); };
+const verdictKey = (v) => str(v).toLowerCase().replace(/^verdict_/, ''); // 'VERDICT_APPROVE' → 'approve'
+const verdictText = (v) => { const n = verdictKey(v); return VERDICTS.includes(n) ? t('verdict.' + n) : str(v); };
 const reasonLabel = (code) => (has('reason.' + code) ? t('reason.' + code) : code);
 const authorName = (it) => str(it.author_name).trim() || t('item.anon');
 const parseTime = (v) => Date.parse(str(v)); // NaN when invalid
@@ -590,7 +599,7 @@ async function send(a, leaving = false) {
     }
   }
   if (ok) announce(t('done', { n: ok, verdict: verdictText(a.verdict) }));
-  if (failed) note(t('failed.some', { n: failed }), 'error', 8000);
+  if (failed) noteFailed(failed);
   refreshCounts();
 }
 
@@ -730,7 +739,10 @@ function onEvent(ev) {
     // 'sending': our own call is in flight and its answer decides; 'conflict': already shown
     if (en && ['waiting', 'failed', 'pending'].includes(en.state)) {
       const name = authorName(en.item), who = str(ev.moderator) || t('conflict.someone');
+      // the same verdict as ours: nothing was lost (a call that "failed" may have been applied, its answer lost)
+      const same = verdictKey(ev.verdict) === en.verdict;
       if (en.state === 'waiting') noteElsewhere(name, ev.verdict, who);
+      else if (same) note(t('elsewhere.same', { name, who, verdict: verdictText(ev.verdict) }));
       else note(t('elsewhere.pending', { name, who, verdict: verdictText(ev.verdict), mine: verdictText(en.verdict) }), 'warn', 8000);
       removeEntry(id);
     }
@@ -1077,6 +1089,10 @@ function init() {
     $(x).oninput = () => { clearTimeout(filterTimer); filterTimer = setTimeout(applyFilters, 600); };
   }
   $('f-clear').onclick = () => { for (const x of ['f-reason', 'f-min', 'f-max']) $(x).value = ''; applyFilters(); };
+
+  // On a narrow screen the toasts cover the bottom of the queue: the page keeps that much room below
+  // it (app.css), so every comment's buttons can be scrolled clear of them. (CSSOM, allowed by the CSP.)
+  new ResizeObserver(() => document.documentElement.style.setProperty('--toasts-h', $('toasts').offsetHeight + 'px')).observe($('toasts'));
 
   // side panels open on a wide screen, folded on a phone so that the queue comes first
   const wide = matchMedia('(min-width: 60rem)').matches;

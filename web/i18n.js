@@ -92,6 +92,7 @@ const STRINGS = {
   'btn.dismiss': ['Dismiss', 'Tutup'],
   'elsewhere.one': ['A comment by {name} was {verdict} by {who}.', 'Komentar dari {name} telah {verdict} oleh {who}.'],
   'elsewhere.many': [{ one: '{n} comment was resolved elsewhere.', other: '{n} comments were resolved elsewhere.' }, '{n} komentar diputuskan di tempat lain.'],
+  'elsewhere.same': ['A comment by {name} was {verdict} by {who}, as you decided.', 'Komentar dari {name} telah {verdict} oleh {who}, sesuai keputusan Anda.'],
   'elsewhere.pending': ['A comment by {name} was {verdict} by {who} before your decision ({mine}) was sent; yours was not applied.', 'Komentar dari {name} telah {verdict} oleh {who} sebelum keputusan Anda ({mine}) terkirim; keputusan Anda tidak diterapkan.'],
   'newHeld': [{ one: '{n} new comment held.', other: '{n} new comments held.' }, '{n} komentar baru ditahan.'],
   'already.pending': ['This comment is already being decided. Press u to undo.', 'Komentar ini sedang diputuskan. Tekan u untuk membatalkan.'],

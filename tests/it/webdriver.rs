@@ -1,7 +1,8 @@
 //! A small WebDriver (W3C) client over the test's HTTP client, and a `chromedriver` process of the
 //! test's own driving headless Chromium: just the commands the browser test needs (navigate, find,
-//! type, click, keys, run a script, screenshot). The `thirtyfour` crate would do the same with a
-//! second HTTP stack (reqwest) and far more to compile; these dozen commands are a page of code.
+//! type, click, keys, run a script, resize the window, screenshot; a session in given languages).
+//! The `thirtyfour` crate would do the same with a second HTTP stack (reqwest) and far more to
+//! compile; these dozen commands are a page of code.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -70,19 +71,42 @@ impl Driver {
         panic!("chromedriver did not answer within 10 s");
     }
 
-    /// A headless Chromium session with a fresh profile in `profile`.
+    /// A headless Chromium session with a fresh profile in `profile`, in the browser's own language.
     pub(crate) async fn session(&self, chromium: &Path, profile: &Path) -> Session {
+        self.session_in(chromium, profile, None).await
+    }
+
+    /// A headless Chromium session with a fresh profile in `profile` whose preferred languages are
+    /// `languages` (e.g. `"id-ID,id"`), as a person's browser set to them has: the UI language
+    /// (`--lang`) and `intl.accept_languages`, which `navigator.languages` and `Accept-Language` follow.
+    /// `None` keeps the browser's default.
+    pub(crate) async fn session_in(
+        &self,
+        chromium: &Path,
+        profile: &Path,
+        languages: Option<&str>,
+    ) -> Session {
+        let mut args = vec![
+            "--headless".to_string(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--no-first-run".into(),
+            "--window-size=1366,1000".into(),
+            format!("--user-data-dir={}", profile.display()),
+        ];
+        let mut options = json!({ "binary": chromium });
+        if let Some(languages) = languages {
+            let first = languages.split(',').next().unwrap_or(languages);
+            args.push(format!("--lang={first}"));
+            options["prefs"] = json!({ "intl.accept_languages": languages });
+        }
+        options["args"] = json!(args);
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": chromium,
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--no-first-run",
-                    "--window-size=1366,1000",
-                    format!("--user-data-dir={}", profile.display()),
-                ],
-            },
+            "goog:chromeOptions": options,
         }}});
         let v = call(
             &self.http,
@@ -134,6 +158,16 @@ impl Session {
 
     pub(crate) async fn goto(&self, url: &str) {
         self.cmd("POST", "/url", Some(json!({ "url": url }))).await;
+    }
+
+    /// Resize the window to `width` × `height` CSS pixels (e.g. a phone's 390 × 844).
+    pub(crate) async fn set_window_size(&self, width: u32, height: u32) {
+        self.cmd(
+            "POST",
+            "/window/rect",
+            Some(json!({ "width": width, "height": height })),
+        )
+        .await;
     }
 
     pub(crate) async fn find(&self, css: &str) -> Element {
