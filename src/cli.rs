@@ -11,8 +11,10 @@ mod eval;
 mod export;
 mod keys;
 mod model;
+mod overlay;
 mod replay;
 mod serve;
+mod simulate;
 mod table;
 mod train;
 
@@ -55,6 +57,59 @@ pub enum Command {
     /// See, reload, shadow and promote the running server's model, without a restart.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// See, reset, turn off or on a site's overlay (what its moderators taught) on the running server.
+    #[command(subcommand)]
+    Overlay(OverlayCommand),
+    /// Stream a labelled corpus, each group a site, through a real server whose moderators resolve
+    /// every held comment: how the overlay learns, with and without it.
+    Simulate(simulate::SimulateArgs),
+}
+
+/// `saring overlay …`: a site's overlay, through the running server's ModelAdmin service.
+#[derive(Debug, Subcommand)]
+pub enum OverlayCommand {
+    /// Its switches, label totals, and the features pushing hardest each way with their counts.
+    Show {
+        /// The site.
+        #[arg(long)]
+        site: String,
+        /// How many features to list each way.
+        #[arg(long, default_value_t = crate::service::overlay::DEFAULT_TOP)]
+        top: u32,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// The server.
+        #[command(flatten)]
+        at: ServerAt,
+    },
+    /// Forget everything it learned (the labels themselves stay).
+    Reset {
+        /// The site.
+        #[arg(long)]
+        site: String,
+        /// The server.
+        #[command(flatten)]
+        at: ServerAt,
+    },
+    /// Turn it off: it neither scores nor learns until turned on again.
+    Disable {
+        /// The site.
+        #[arg(long)]
+        site: String,
+        /// The server.
+        #[command(flatten)]
+        at: ServerAt,
+    },
+    /// Turn it on again.
+    Enable {
+        /// The site.
+        #[arg(long)]
+        site: String,
+        /// The server.
+        #[command(flatten)]
+        at: ServerAt,
+    },
 }
 
 /// `saring model …`: the running server's ModelAdmin service.
@@ -511,6 +566,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ExportFeedback(args) => export::run(args),
         Command::Keys(command) => keys::run(command),
         Command::Model(command) => model::run(command),
+        Command::Overlay(command) => overlay::run(command),
+        Command::Simulate(args) => simulate::run(args),
         Command::Replay(args) => replay::run(args),
     }
 }

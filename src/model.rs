@@ -9,6 +9,7 @@
 pub mod decision;
 mod file;
 pub mod highlight;
+pub mod overlay;
 pub mod terms;
 pub mod tokenize;
 

@@ -191,7 +191,7 @@ pub async fn run_with_admin(
         None => None,
     };
     let admin = AdminServer::new(AdminService::new(auth.clone(), checker.store().clone()));
-    let model_admin = ModelAdminServer::new(ModelAdminService::new(checker.models().clone()));
+    let model_admin = ModelAdminServer::new(ModelAdminService::new(checker.clone()));
     let queue = QueueServer::new(QueueService::new(queue, stopping, auth.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let moderation = ModerationServer::new(ModerationService::new(checker))

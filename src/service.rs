@@ -5,5 +5,6 @@ pub mod check;
 pub mod export;
 pub mod feedback;
 pub mod models;
+pub mod overlay;
 pub mod queue;
 pub mod webhook;

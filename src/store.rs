@@ -179,13 +179,77 @@ pub struct Resolve {
     pub label: Option<pb::LabelledExample>,
     /// What the verdict teaches about the author, if the comment had an e-mail address.
     pub trust: Option<TrustUpdate>,
+    /// What the label teaches the site's overlay, written with it (with a label only).
+    pub lesson: Option<Lesson>,
+}
+
+/// What a label teaches a site's overlay (`model::overlay`), written in the same operation as the
+/// label. A label kept under a decision id that already had one first takes back exactly what the
+/// earlier one taught.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lesson {
+    /// The label's class.
+    pub spam: bool,
+    /// The comment's features the overlay learns (`model::overlay::lesson`).
+    pub features: Vec<String>,
+    /// Who taught it: the API key's id (empty with keys off).
+    pub reporter: String,
+    /// Most features the site's overlay keeps; past it the least used are forgotten.
+    pub max_features: u32,
+    /// Most labels that may teach the site's overlay in one hour (0: no bound).
+    pub max_per_hour: u32,
+    /// Most labels one reporter may have teaching it at once (0: no bound).
+    pub max_per_reporter: u32,
+    /// Now, in microseconds since the epoch (for the hourly bound).
+    pub now_us: u64,
+}
+
+/// What teaching a site's overlay did, so that the replica that wrote it can follow without reading
+/// the overlay again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Taught {
+    /// The overlay's version before the write.
+    pub before: u64,
+    /// Its version after (the same when nothing changed).
+    pub after: u64,
+    /// The earlier label's class and features, taken back.
+    pub unlearned: Option<(bool, Vec<String>)>,
+    /// Whether the new label taught (it may not: the overlay is off, or a bound was reached).
+    pub learned: bool,
+    /// Whether features were forgotten to stay within `max_features` (the counts then changed beyond
+    /// this label: read the overlay again).
+    pub evicted: bool,
+}
+
+/// A site's overlay as the store keeps it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OverlayCounts {
+    /// Its version: every change adds one.
+    pub version: u64,
+    /// Whether an admin turned it off.
+    pub disabled: bool,
+    /// Spam labels teaching it.
+    pub spam_labels: u64,
+    /// Ham labels teaching it.
+    pub ham_labels: u64,
+    /// Each feature with the spam and ham labels carrying it.
+    pub counts: Vec<(String, u64, u64)>,
+}
+
+/// What [`Store::feedback`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Kept {
+    /// An earlier label for the same decision was replaced.
+    pub replaced: bool,
+    /// What the label taught the overlay, if it carried a lesson.
+    pub taught: Option<Taught>,
 }
 
 /// What [`Store::resolve`] found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Resolved {
-    /// Resolved now.
-    Done,
+    /// Resolved now; with a lesson, what it taught the site's overlay.
+    Done(Option<Taught>),
     /// Already resolved with the same verdict: nothing changed. The standing resolution.
     Same(pb::Resolution),
     /// Already resolved with another verdict: nothing changed. The standing resolution.
@@ -213,6 +277,8 @@ pub struct Feedback {
     pub audit: pb::AuditEntry,
     /// Spam feedback on a comment with an e-mail address marks the author.
     pub trust: Option<TrustUpdate>,
+    /// What the label teaches the site's overlay.
+    pub lesson: Option<Lesson>,
 }
 
 /// What a check reads and counts before it decides: one store operation, one round trip on Redis
@@ -227,6 +293,8 @@ pub struct Begin<'a> {
     pub sighting: Option<Bands<'a>>,
     /// Read this author's standing (an author key), unless the admission was refused.
     pub standing: Option<&'a str>,
+    /// Read the version of the site's overlay, so a replica knows whether its copy is current.
+    pub overlay: bool,
     /// Now, in microseconds since the epoch.
     pub now_us: u64,
 }
@@ -239,6 +307,7 @@ impl<'a> Begin<'a> {
             admit: None,
             sighting: None,
             standing: None,
+            overlay: false,
             now_us,
         }
     }
@@ -274,6 +343,8 @@ pub struct Began {
     pub sighting: Option<(u64, String)>,
     /// The author's standing.
     pub standing: Option<Standing>,
+    /// The overlay's version, and whether it is on.
+    pub overlay: Option<(u64, bool)>,
 }
 
 /// What a check leaves behind once it has decided: one store operation, written together (one round
@@ -686,6 +757,7 @@ impl Store {
                 admission: raw.admission,
                 sighting: raw.sighting,
                 standing: raw.standing,
+                overlay: raw.overlay,
             })
         })
     }
@@ -974,10 +1046,11 @@ impl Store {
                 .as_ref()
                 .map(|l| (l.decision_id.clone(), l.encode_to_vec())),
             trust: r.trust.clone(),
+            lesson: r.lesson.clone(),
         };
         run!(self, Class::Queue, "resolve", |b| async move {
             Ok(match b.resolve(site, held_id, raw).await? {
-                backend::Resolved::Done => Resolved::Done,
+                backend::Resolved::Done(taught) => Resolved::Done(taught),
                 backend::Resolved::Same(r) => Resolved::Same(decode("resolution", &r)?),
                 backend::Resolved::Conflict(r) => Resolved::Conflict(decode("resolution", &r)?),
                 backend::Resolved::NotFound => Resolved::NotFound,
@@ -985,16 +1058,34 @@ impl Store {
         })
     }
 
-    /// Keep the blog's feedback (replacing an earlier label for the same decision) and audit it.
-    /// Returns whether an earlier label was replaced.
-    pub async fn feedback(&self, site: &str, f: &Feedback) -> Result<bool, Error> {
+    /// Keep the blog's feedback (replacing an earlier label for the same decision), audit it, and
+    /// teach the site's overlay what its lesson says.
+    pub async fn feedback(&self, site: &str, f: &Feedback) -> Result<Kept, Error> {
         let raw = backend::Feedback {
             decision_id: f.label.decision_id.clone(),
             label: f.label.encode_to_vec(),
             audit: f.audit.encode_to_vec(),
             trust: f.trust.clone(),
+            lesson: f.lesson.clone(),
         };
         run!(self, Class::Queue, "feedback", |b| b.feedback(site, raw))
+    }
+
+    /// A site's overlay: its version, whether it is on, and every feature's counts.
+    pub async fn overlay(&self, site: &str) -> Result<OverlayCounts, Error> {
+        run!(self, Class::Queue, "overlay", |b| b.overlay(site))
+    }
+
+    /// Forget everything a site's overlay learned (its labels stay); the new version.
+    pub async fn reset_overlay(&self, site: &str) -> Result<u64, Error> {
+        run!(self, Class::Queue, "reset_overlay", |b| b
+            .reset_overlay(site))
+    }
+
+    /// Turn a site's overlay on or off (off: it neither scores nor learns); the new version.
+    pub async fn set_overlay(&self, site: &str, enabled: bool) -> Result<u64, Error> {
+        run!(self, Class::Queue, "set_overlay", |b| b
+            .set_overlay(site, enabled))
     }
 
     /// Every labelled example of a site (moderator verdicts and feedback), one per decision.

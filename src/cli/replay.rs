@@ -52,6 +52,9 @@ pub(super) fn run(args: ReplayArgs) -> anyhow::Result<()> {
                 trusted: None,
                 sighting: None,
                 uncounted_refused: false,
+                // The site's overlay learned from these very labels: replaying with it would grade
+                // the overlay on what it was taught.
+                overlay: None,
             },
         );
         (reading.explanation.score.log_odds, verdict.decision)

@@ -1,5 +1,5 @@
 //! The `saring.v1.ModelAdmin` service, for admin keys only: what model is serving, reloads without a
-//! restart, and a shadow candidate's promotion or removal.
+//! restart, a shadow candidate's promotion or removal, and each site's overlay.
 
 use std::sync::Arc;
 
@@ -8,19 +8,26 @@ use tonic::{Request, Response, Status};
 use super::auth::principal;
 use super::status;
 use crate::access::auth::{authorize, Permission};
+use crate::moderation::comment::check_site;
 use crate::pb;
+use crate::service::check::Checker;
 use crate::service::models::Models;
+use crate::service::overlay;
 
 /// The model admin service.
 #[derive(Debug)]
 pub struct ModelAdminService {
-    models: Arc<Models>,
+    checker: Arc<Checker>,
 }
 
 impl ModelAdminService {
-    /// Manage `models`, the ones the checks use.
-    pub fn new(models: Arc<Models>) -> Self {
-        ModelAdminService { models }
+    /// Manage the models `checker` uses, and its sites' overlays.
+    pub fn new(checker: Arc<Checker>) -> Self {
+        ModelAdminService { checker }
+    }
+
+    fn models(&self) -> &Models {
+        self.checker.models()
     }
 }
 
@@ -37,7 +44,7 @@ impl pb::model_admin_server::ModelAdmin for ModelAdminService {
         request: Request<pb::GetModelInfoRequest>,
     ) -> Result<Response<pb::ModelInfo>, Status> {
         admin(&request)?;
-        Ok(Response::new(self.models.info()))
+        Ok(Response::new(self.models().info()))
     }
 
     async fn reload_model(
@@ -47,7 +54,7 @@ impl pb::model_admin_server::ModelAdmin for ModelAdminService {
         let by = admin(&request)?;
         let r = request.into_inner();
         let loaded = self
-            .models
+            .models()
             .reload(&r.name, r.shadow)
             .await
             .map_err(status::models)?;
@@ -58,7 +65,7 @@ impl pb::model_admin_server::ModelAdmin for ModelAdminService {
             by = by.label(),
             "loaded a model"
         );
-        Ok(Response::new(self.models.info()))
+        Ok(Response::new(self.models().info()))
     }
 
     async fn promote_shadow(
@@ -66,13 +73,13 @@ impl pb::model_admin_server::ModelAdmin for ModelAdminService {
         request: Request<pb::PromoteShadowRequest>,
     ) -> Result<Response<pb::ModelInfo>, Status> {
         let by = admin(&request)?;
-        let promoted = self.models.promote().map_err(status::models)?;
+        let promoted = self.models().promote().map_err(status::models)?;
         tracing::info!(
             model = promoted.model.version(),
             by = by.label(),
             "promoted the shadow model"
         );
-        Ok(Response::new(self.models.info()))
+        Ok(Response::new(self.models().info()))
     }
 
     async fn drop_shadow(
@@ -80,8 +87,49 @@ impl pb::model_admin_server::ModelAdmin for ModelAdminService {
         request: Request<pb::DropShadowRequest>,
     ) -> Result<Response<pb::ModelInfo>, Status> {
         let by = admin(&request)?;
-        self.models.drop_shadow().map_err(status::models)?;
+        self.models().drop_shadow().map_err(status::models)?;
         tracing::info!(by = by.label(), "dropped the shadow model");
-        Ok(Response::new(self.models.info()))
+        Ok(Response::new(self.models().info()))
+    }
+
+    async fn get_overlay(
+        &self,
+        request: Request<pb::GetOverlayRequest>,
+    ) -> Result<Response<pb::OverlayInfo>, Status> {
+        check_site("site_id", &request.get_ref().site_id).map_err(status::invalid)?;
+        admin(&request)?;
+        let r = request.into_inner();
+        let info = overlay::info(&self.checker, &r.site_id, r.top)
+            .await
+            .map_err(|e| status::store(&e))?;
+        Ok(Response::new(info))
+    }
+
+    async fn reset_overlay(
+        &self,
+        request: Request<pb::ResetOverlayRequest>,
+    ) -> Result<Response<pb::OverlayInfo>, Status> {
+        check_site("site_id", &request.get_ref().site_id).map_err(status::invalid)?;
+        let by = admin(&request)?;
+        let site = request.into_inner().site_id;
+        let info = overlay::reset(&self.checker, &site)
+            .await
+            .map_err(|e| status::store(&e))?;
+        tracing::info!(site = %site, by = by.label(), "reset a site's overlay");
+        Ok(Response::new(info))
+    }
+
+    async fn set_overlay(
+        &self,
+        request: Request<pb::SetOverlayRequest>,
+    ) -> Result<Response<pb::OverlayInfo>, Status> {
+        check_site("site_id", &request.get_ref().site_id).map_err(status::invalid)?;
+        let by = admin(&request)?;
+        let r = request.into_inner();
+        let info = overlay::set(&self.checker, &r.site_id, r.enabled)
+            .await
+            .map_err(|e| status::store(&e))?;
+        tracing::info!(site = %r.site_id, enabled = r.enabled, by = by.label(), "switched a site's overlay");
+        Ok(Response::new(info))
     }
 }

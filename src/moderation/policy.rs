@@ -11,6 +11,7 @@
 
 use crate::config::{CampaignAction, SiteConfig};
 use crate::model::decision::{Decision, Thresholds};
+use crate::model::overlay;
 use crate::model::Explanation;
 use crate::moderation::comment::Comment;
 use crate::moderation::ratelimit::Admission;
@@ -49,6 +50,11 @@ pub mod code {
     pub const CAMPAIGN: &str = "rule.campaign";
     /// Decided without the store (it did not answer): no idempotency, rate limits, campaign or trust.
     pub const STORE_DEGRADED: &str = "store.degraded";
+    /// The site's overlay (what its moderators and blog taught) moved the score; weight is its push in
+    /// log-odds, already part of `model.spam`'s.
+    pub const OVERLAY_SCORE: &str = "overlay.score";
+    /// One of the comment's features the site's overlay pushed hardest; weight is its push.
+    pub const OVERLAY_TOKEN: &str = "overlay.token";
 }
 
 /// How long a fail-closed refusal asks the client to wait before retrying.
@@ -153,6 +159,9 @@ pub struct Inputs<'a> {
     /// The rate limits could not be checked because the store did not answer, and the site refuses what
     /// it cannot count (`rate_limits_without_store = "closed"`).
     pub uncounted_refused: bool,
+    /// What the site's overlay made of the comment, when it has one; its push is already in
+    /// `explanation`'s score, and it is named here for the reasons.
+    pub overlay: Option<&'a overlay::Reading>,
 }
 
 /// Decide.
@@ -160,7 +169,7 @@ pub fn decide(comment: &Comment, input: &Inputs<'_>) -> Verdict {
     let rules = &input.site.rules;
     let mut reasons = Vec::new();
     let mut rate_limited = None;
-    let model_reasons = model_reasons(input.explanation);
+    let model_reasons = model_reasons(input.explanation, input.overlay);
 
     let hard = |reasons: Vec<Reason>, decision, rate_limited: Option<RateLimited>| Verdict {
         decision,
@@ -283,7 +292,19 @@ pub fn decide(comment: &Comment, input: &Inputs<'_>) -> Verdict {
     }
 
     let ex = input.explanation;
-    let mut band = thresholds(input.model_thresholds, input.site).decide(ex.score.log_odds);
+    let cuts = thresholds(input.model_thresholds, input.site);
+    let mut band = cuts.decide(ex.score.log_odds);
+    if let Some(o) = input.overlay {
+        // A site's overlay is its people's few labels: it may send a comment to a person, or spare one
+        // the model doubted, but on its own it neither rejects what the model would not, nor publishes
+        // what the model would reject. Either way a person decides, and their verdict teaches it.
+        let base = cuts.decide(ex.score.log_odds - o.log_odds);
+        band = match (base, band) {
+            (Decision::Reject, Decision::Reject) => Decision::Reject,
+            (_, Decision::Reject) | (Decision::Reject, Decision::Accept) => Decision::Hold,
+            (_, band) => band,
+        };
+    }
     if ex.evidence_tokens < MIN_EVIDENCE_TOKENS && band != Decision::Hold {
         reasons.push(Reason {
             code: code::MODEL_LOW_EVIDENCE,
@@ -303,8 +324,9 @@ pub fn decide(comment: &Comment, input: &Inputs<'_>) -> Verdict {
     }
 }
 
-/// `model.spam` and the strongest tokens each way.
-fn model_reasons(ex: &Explanation) -> Vec<Reason> {
+/// `model.spam` and the strongest tokens each way; with an overlay, `overlay.score` and the features
+/// it pushed hardest each way.
+fn model_reasons(ex: &Explanation, overlay: Option<&overlay::Reading>) -> Vec<Reason> {
     let mut out = vec![Reason {
         code: code::MODEL_SPAM,
         detail: format!("spam probability {:.4}", ex.score.spam_probability()),
@@ -320,5 +342,24 @@ fn model_reasons(ex: &Explanation) -> Vec<Reason> {
         detail: c.token.clone(),
         weight: c.weight,
     }));
+    if let Some(o) = overlay.filter(|o| o.known > 0) {
+        out.push(Reason {
+            code: code::OVERLAY_SCORE,
+            detail: format!(
+                "this site's moderators' labels moved the log-odds by {:+.2} ({} of the comment's \
+                 features seen in them)",
+                o.log_odds, o.known
+            ),
+            weight: o.log_odds,
+        });
+        out.extend(o.towards_spam.iter().chain(&o.towards_ham).map(|p| Reason {
+            code: code::OVERLAY_TOKEN,
+            detail: format!(
+                "{} (in {} spam and {} ham labels of this site)",
+                p.token, p.counts.spam, p.counts.ham
+            ),
+            weight: p.weight,
+        }));
+    }
     out
 }

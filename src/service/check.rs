@@ -10,6 +10,7 @@ use crate::clock::{now_us, timestamp};
 use crate::config::{Config, FailMode, RedisDurability, SiteConfig};
 use crate::metrics::Metrics;
 use crate::model::decision::Decision;
+use crate::model::overlay::{self, Overlay};
 use crate::model::tokenize::Features;
 use crate::model::{Explanation, Model, DEFAULT_EXPLAIN_TOKENS};
 use crate::moderation::campaign;
@@ -20,9 +21,10 @@ use crate::moderation::ratelimit::Admission;
 use crate::moderation::trust;
 use crate::pb;
 use crate::service::models::{Loaded, Models, Shadowed};
+use crate::service::overlay::Overlays;
 use crate::service::webhook::Webhooks;
 use crate::store::{
-    self, Admit, Bands, Begin, Finish, Hold, HoldWrite, Keep, Once, Remember, Store,
+    self, Admit, Bands, Begin, Finish, Hold, HoldWrite, Keep, Lesson, Once, Remember, Store, Taught,
 };
 
 /// Everything a check needs, shared by all requests (and by the moderation queue, which re-reads held
@@ -41,6 +43,8 @@ pub struct Checker {
     webhooks: Webhooks,
     /// The server's metrics registry (the store counts into it too).
     metrics: Arc<Metrics>,
+    /// Each site's overlay, as this replica holds it.
+    overlays: Overlays,
 }
 
 /// What the tokenizer and the model make of a comment, before any rule.
@@ -52,6 +56,8 @@ pub struct Reading {
     pub links: usize,
     /// The content's skeleton words, for term matching and campaign fingerprints.
     pub skeleton: String,
+    /// The comment's features, for the site's overlay.
+    pub features: Features,
 }
 
 impl Checker {
@@ -72,12 +78,14 @@ impl Checker {
         let default_site = Arc::new(config.site(""));
         // Configured sites get their own metrics label from the start; others as they come, up to a cap.
         let metrics = Arc::new(Metrics::new(config.sites.keys().cloned()));
+        let store = store.with_metrics(metrics.clone());
         Checker {
             models,
             config,
             sites,
             default_site,
-            store: store.with_metrics(metrics.clone()),
+            overlays: Overlays::new(store.clone()),
+            store,
             webhooks: Webhooks::start_with(metrics.deliveries().clone()),
             metrics,
         }
@@ -129,6 +137,49 @@ impl Checker {
         &self.metrics
     }
 
+    /// Each site's overlay, as this replica holds it.
+    pub fn overlays(&self) -> &Overlays {
+        &self.overlays
+    }
+
+    /// What a person's label on `request` teaches `site_id`'s overlay (`reporter`: the API key's id),
+    /// or `None` when the site's overlay is off in the configuration or the comment no longer
+    /// validates. The features are the serving model's tokenizer's, as a check reads them.
+    pub fn lesson(
+        &self,
+        site_id: &str,
+        request: &pb::CheckCommentRequest,
+        spam: bool,
+        reporter: &str,
+    ) -> Option<Lesson> {
+        let settings = &self.site(site_id).overlay;
+        if !settings.enabled {
+            return None;
+        }
+        let comment = Comment::from_request(request.clone(), self.config.max_content_bytes).ok()?;
+        let mut features = Features::new();
+        self.models
+            .serving()
+            .model
+            .tokenizer()
+            .tokenize(&comment.document(), &mut features);
+        Some(Lesson {
+            spam,
+            features: overlay::lesson(&features),
+            reporter: reporter.to_string(),
+            max_features: settings.max_features,
+            max_per_hour: settings.max_labels_per_hour,
+            max_per_reporter: settings.max_labels_per_reporter,
+            now_us: now_us(),
+        })
+    }
+
+    /// Follow a lesson this replica wrote (see [`Overlays::taught`]).
+    pub fn taught(&self, site_id: &str, lesson: &Lesson, taught: &Taught) {
+        let weight = self.site(site_id).overlay.weight;
+        self.overlays.taught(site_id, lesson, taught, weight);
+    }
+
     /// Webhook delivery.
     pub fn webhooks(&self) -> &Webhooks {
         &self.webhooks
@@ -168,7 +219,18 @@ impl Checker {
             explanation: model.explain(&ids, DEFAULT_EXPLAIN_TOKENS),
             links: tokenizer.links(),
             skeleton: tokenizer.skeleton_words(),
+            features,
         }
+    }
+
+    /// `reading` with the site's overlay's push added to its score, and what the overlay made of it.
+    pub fn overlaid(reading: &mut Reading, overlay: Option<&Overlay>) -> Option<overlay::Reading> {
+        let pushed = overlay?.read(&reading.features);
+        let ex = &mut reading.explanation;
+        ex.score = overlay::shift(ex.score, pushed.log_odds);
+        // Features the site's labels carry are evidence too, even where the shipped model has none.
+        ex.evidence_tokens += pushed.known;
+        Some(pushed)
     }
 
     /// The policy's verdict on a comment `model` read.
@@ -182,6 +244,7 @@ impl Checker {
         trusted: Option<u64>,
         sighting: Option<&Sighting>,
         uncounted_refused: bool,
+        overlay: Option<&overlay::Reading>,
     ) -> Verdict {
         policy::decide(
             comment,
@@ -195,6 +258,7 @@ impl Checker {
                 trusted,
                 sighting,
                 uncounted_refused,
+                overlay,
             },
         )
     }
@@ -255,7 +319,7 @@ impl Checker {
         let site = self.site(&comment.site_id);
         let serving = self.models.serving();
         let model = &serving.model;
-        let reading = Self::read(model, comment);
+        let mut reading = Self::read(model, comment);
 
         let counted = !comment.is_test && !policy::is_privileged(comment, site);
         let buckets = if counted {
@@ -282,6 +346,7 @@ impl Checker {
                 window_us: site.campaign.window_secs.saturating_mul(1_000_000),
             }),
             standing: author.as_deref(),
+            overlay: site.overlay.enabled,
             now_us: now,
         };
         let began = self
@@ -302,6 +367,10 @@ impl Checker {
             .standing
             .filter(|s| s.approved >= site.trust.min_approved && !s.spam)
             .map(|s| s.approved);
+        let overlay = self
+            .overlays
+            .current(&comment.site_id, began.overlay, &site.overlay);
+        let pushed = Self::overlaid(&mut reading, overlay.as_deref());
         let verdict = self.verdict(
             model,
             comment,
@@ -310,6 +379,7 @@ impl Checker {
             trusted,
             sighting.as_ref(),
             uncounted_refused,
+            pushed.as_ref(),
         );
         if let Some(r) = verdict.rate_limited {
             self.metrics.rate_limited(r.dimension.as_str());
@@ -323,6 +393,7 @@ impl Checker {
                 trusted,
                 sighting.clone(),
                 uncounted_refused,
+                overlay,
                 &response,
             );
         }
@@ -485,6 +556,7 @@ impl Checker {
         trusted: Option<u64>,
         sighting: Option<Sighting>,
         uncounted_refused: bool,
+        overlay: Option<Arc<Overlay>>,
         response: &pb::CheckCommentResponse,
     ) {
         let (models, metrics, site, comment) = (
@@ -496,7 +568,8 @@ impl Checker {
         let serving = (decision_of(response.decision()), response.spam_probability);
         let decision_id = response.decision_id.clone();
         tokio::spawn(async move {
-            let reading = Self::read(&shadow.model, &comment);
+            let mut reading = Self::read(&shadow.model, &comment);
+            let pushed = Self::overlaid(&mut reading, overlay.as_deref());
             let verdict = policy::decide(
                 &comment,
                 &Inputs {
@@ -509,6 +582,7 @@ impl Checker {
                     trusted,
                     sighting: sighting.as_ref(),
                     uncounted_refused,
+                    overlay: pushed.as_ref(),
                 },
             );
             let shadowed = (

@@ -113,6 +113,7 @@ mod tests {
                 label: e,
                 audit: pb::AuditEntry::default(),
                 trust: None,
+                lesson: None,
             };
             store.feedback("blog", &feedback).await.unwrap();
         }

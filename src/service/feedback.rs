@@ -108,17 +108,25 @@ pub async fn submit(
             author,
             approved: false,
         });
-    let replaced = checker
-        .store()
-        .feedback(
-            &site,
-            &Feedback {
-                label: example,
-                audit,
-                trust,
-            },
-        )
-        .await?;
+    // The blog's report teaches the site's overlay too, under the key that sent it; a report that
+    // replaces an earlier one for the same decision first takes back what that one taught.
+    let lesson = checker.lesson(
+        &site,
+        &subject.request,
+        label == pb::FeedbackLabel::Spam,
+        key_id,
+    );
+    let feedback = Feedback {
+        label: example,
+        audit,
+        trust,
+        lesson,
+    };
+    let kept = checker.store().feedback(&site, &feedback).await?;
+    if let (Some(lesson), Some(taught)) = (&feedback.lesson, &kept.taught) {
+        checker.taught(&site, lesson, taught);
+    }
+    let replaced = kept.replaced;
     checker.metrics().feedback(label == pb::FeedbackLabel::Spam);
     checker.notify(&site, "feedback", now, || {
         serde_json::json!({

@@ -432,16 +432,25 @@ impl Queue {
             request: Some(request.clone()),
             at: Some(timestamp(now)),
         });
+        // A person's verdict also teaches the site's overlay, under the key that gave it.
+        let lesson = label.as_ref().and_then(|l| {
+            let spam = l.label == pb::FeedbackLabel::Spam as i32;
+            self.checker.lesson(site, &request, spam, by.key_id)
+        });
         let resolve = Resolve {
             resolution,
             audit,
             event,
             label,
             trust,
+            lesson,
         };
         let outcome = self.store().resolve(site, held_id, &resolve).await?;
         Ok(match outcome {
-            Resolved::Done => {
+            Resolved::Done(taught) => {
+                if let (Some(lesson), Some(taught)) = (&resolve.lesson, &taught) {
+                    self.checker.taught(site, lesson, taught);
+                }
                 // People's verdicts only: with the model that held the item, they say how often its
                 // HOLDs were right. A recheck's verdicts are the model judging itself.
                 if teaches {
@@ -643,6 +652,8 @@ impl Queue {
             campaign_id: item.campaign_id.clone(),
             count: u64::MAX,
         });
+        // The model alone: a recheck asks what a new model makes of what waits, and its verdicts
+        // teach nothing, so the site's overlay stays out of it.
         let verdict = self.checker.verdict(
             model,
             &comment,
@@ -651,6 +662,7 @@ impl Queue {
             None,
             sighting.as_ref(),
             false,
+            None,
         );
         if verdict.decision == Decision::Hold {
             return Ok(None);

@@ -5,7 +5,7 @@
 use std::future::Future;
 
 use super::durability::Durability;
-use super::{Error, Standing, TrustUpdate};
+use super::{Error, Kept, Lesson, OverlayCounts, Standing, Taught, TrustUpdate};
 use crate::moderation::ratelimit::Admission;
 
 /// A held item as the store keeps it.
@@ -49,13 +49,15 @@ pub(crate) struct Resolve {
     pub(crate) label: Option<(String, Vec<u8>)>,
     /// What the verdict teaches about the author, if the comment had an e-mail address.
     pub(crate) trust: Option<TrustUpdate>,
+    /// What the label teaches the site's overlay.
+    pub(crate) lesson: Option<Lesson>,
 }
 
 /// What `resolve` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Resolved {
-    /// Resolved now.
-    Done,
+    /// Resolved now; with a lesson, what it taught.
+    Done(Option<Taught>),
     /// Already resolved with the same verdict: nothing changed. The standing resolution.
     Same(Vec<u8>),
     /// Already resolved with another verdict: nothing changed. The standing resolution.
@@ -87,6 +89,8 @@ pub(crate) struct Feedback {
     pub(crate) audit: Vec<u8>,
     /// Spam feedback on a comment with an e-mail address marks the author.
     pub(crate) trust: Option<TrustUpdate>,
+    /// What the label teaches the site's overlay.
+    pub(crate) lesson: Option<Lesson>,
 }
 
 /// What `begin` found (see `super::Began`), the remembered response still encoded.
@@ -96,6 +100,7 @@ pub(crate) struct Began {
     pub(crate) admission: Option<Admission>,
     pub(crate) sighting: Option<(u64, String)>,
     pub(crate) standing: Option<Standing>,
+    pub(crate) overlay: Option<(u64, bool)>,
 }
 
 /// What a check leaves behind (see `super::Finish`), encoded.
@@ -203,13 +208,26 @@ pub(crate) trait Backend: Clone + Send + Sync + 'static {
         resolve: Resolve,
     ) -> impl Future<Output = Result<Resolved, Error>> + Send;
 
-    /// Keep the blog's feedback (replacing an earlier label for the same decision) and audit it.
-    /// Returns whether an earlier label was replaced.
+    /// Keep the blog's feedback (replacing an earlier label for the same decision), audit it, and
+    /// teach the overlay its lesson — all or nothing.
     fn feedback(
         &self,
         site: &str,
         feedback: Feedback,
-    ) -> impl Future<Output = Result<bool, Error>> + Send;
+    ) -> impl Future<Output = Result<Kept, Error>> + Send;
+
+    /// A site's overlay.
+    fn overlay(&self, site: &str) -> impl Future<Output = Result<OverlayCounts, Error>> + Send;
+
+    /// Forget a site's overlay (labels stay); the new version.
+    fn reset_overlay(&self, site: &str) -> impl Future<Output = Result<u64, Error>> + Send;
+
+    /// Turn a site's overlay on or off; the new version.
+    fn set_overlay(
+        &self,
+        site: &str,
+        enabled: bool,
+    ) -> impl Future<Output = Result<u64, Error>> + Send;
 
     /// Every labelled example of a site (moderator verdicts and feedback), one per decision.
     fn labels(&self, site: &str) -> impl Future<Output = Result<Vec<Vec<u8>>, Error>> + Send;

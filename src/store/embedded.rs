@@ -21,7 +21,7 @@ use super::backend::{
     Resolve, Resolved,
 };
 use super::durability::Durability;
-use super::{Admit, Bands, Begin, Error, Standing};
+use super::{Admit, Bands, Begin, Error, Kept, Lesson, OverlayCounts, Standing, Taught};
 use crate::moderation::ratelimit::{step, Admission, Bucket, Step};
 
 /// After this many writes, expired entries are swept, so memory and the file stay bounded by live entries.
@@ -76,6 +76,19 @@ const DAILY: TableDefinition<'_, (&str, u64), &[u8]> = TableDefinition::new("dai
 
 /// How many queue events are kept per site for watchers that fall behind.
 const EVENT_FEED_LEN: u64 = 10_000;
+
+/// (site, feature) → spam and ham labels carrying it (two u64, little-endian): a site's overlay.
+const OVERLAY_COUNTS: TableDefinition<'_, (&str, &str), &[u8]> =
+    TableDefinition::new("overlay_counts");
+/// (site, spam + ham, feature): the overlay's features by use, least used first, for forgetting.
+const OVERLAY_USE: TableDefinition<'_, (&str, u64, &str), ()> = TableDefinition::new("overlay_use");
+/// (site, decision id) → what that label taught: `class|reporter|features` (newline-separated).
+const OVERLAY_CONTRIB: TableDefinition<'_, (&str, &str), &[u8]> =
+    TableDefinition::new("overlay_contrib");
+/// site → the overlay's totals, version and switches (`Meta`).
+const OVERLAY_META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("overlay_meta");
+/// (site, reporter) → the reporter's labels teaching the overlay now.
+const OVERLAY_BY: TableDefinition<'_, (&str, &str), u64> = TableDefinition::new("overlay_by");
 
 /// Why the embedded store could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -254,6 +267,11 @@ impl EmbeddedStore {
         txn.open_table(TRUST)?;
         txn.open_table(API_KEYS)?;
         txn.open_table(DAILY)?;
+        txn.open_table(OVERLAY_COUNTS)?;
+        txn.open_table(OVERLAY_USE)?;
+        txn.open_table(OVERLAY_CONTRIB)?;
+        txn.open_table(OVERLAY_META)?;
+        txn.open_table(OVERLAY_BY)?;
         txn.commit()?;
         let db = Arc::new(db);
         let (tx, rx) = mpsc::channel();
@@ -480,33 +498,46 @@ impl Backend for EmbeddedStore {
         // The durable reads first, off the runtime, in one read transaction.
         let recall_key = begin.recall.map(|comment_id| site_key(site, comment_id));
         let author_key = begin.standing.map(|author| site_key(site, author));
-        let (recalled, standing) = if recall_key.is_some() || author_key.is_some() {
-            self.blocking(move |db| {
-                let txn = db.begin_read()?;
-                if let Some(key) = recall_key {
-                    let table = txn.open_table(REMEMBERED)?;
-                    let recalled = table
-                        .get(key.as_str())?
-                        .and_then(|v| live(v.value(), now_us));
-                    if recalled.is_some() {
-                        return Ok((recalled, None));
-                    }
-                }
-                let standing = match author_key {
-                    Some(key) => Some(
-                        txn.open_table(TRUST)?
+        let overlay_site = begin.overlay.then(|| site.to_string());
+        let (recalled, standing, overlay) =
+            if recall_key.is_some() || author_key.is_some() || overlay_site.is_some() {
+                self.blocking(move |db| {
+                    let txn = db.begin_read()?;
+                    if let Some(key) = recall_key {
+                        let table = txn.open_table(REMEMBERED)?;
+                        let recalled = table
                             .get(key.as_str())?
-                            .map(|v| decode_standing(v.value()))
-                            .unwrap_or_default(),
-                    ),
-                    None => None,
-                };
-                Ok((None, standing))
-            })
-            .await?
-        } else {
-            (None, None)
-        };
+                            .and_then(|v| live(v.value(), now_us));
+                        if recalled.is_some() {
+                            return Ok((recalled, None, None));
+                        }
+                    }
+                    let standing = match author_key {
+                        Some(key) => Some(
+                            txn.open_table(TRUST)?
+                                .get(key.as_str())?
+                                .map(|v| decode_standing(v.value()))
+                                .unwrap_or_default(),
+                        ),
+                        None => None,
+                    };
+                    let overlay = match overlay_site {
+                        Some(site) => {
+                            let meta = txn
+                                .open_table(OVERLAY_META)?
+                                .get(site.as_str())?
+                                .map(|v| Meta::decode(v.value()))
+                                .unwrap_or_default();
+                            Some((meta.version, !meta.off))
+                        }
+                        None => None,
+                    };
+                    Ok((None, standing, overlay))
+                })
+                .await?
+            } else {
+                (None, None, None)
+            };
         if recalled.is_some() {
             return Ok(Began {
                 recalled,
@@ -529,6 +560,7 @@ impl Backend for EmbeddedStore {
             admission,
             sighting,
             standing,
+            overlay,
         })
     }
 
@@ -673,12 +705,18 @@ impl Backend for EmbeddedStore {
             }
             append(txn, &site, AUDIT, &r.audit)?;
             append(txn, &site, EVENTS, &r.event)?;
-            Ok(Resolved::Done)
+            let taught = match (&r.label, &r.lesson) {
+                (Some((decision_id, _)), Some(lesson)) => {
+                    Some(teach_in(txn, &site, decision_id, lesson)?)
+                }
+                _ => None,
+            };
+            Ok(Resolved::Done(taught))
         })
         .await
     }
 
-    async fn feedback(&self, site: &str, f: Feedback) -> Result<bool, Error> {
+    async fn feedback(&self, site: &str, f: Feedback) -> Result<Kept, Error> {
         let site = site.to_string();
         self.write(move |txn| {
             let replaced = txn
@@ -689,7 +727,86 @@ impl Backend for EmbeddedStore {
                 change_standing(txn, &site, t)?;
             }
             append(txn, &site, AUDIT, &f.audit)?;
-            Ok(replaced)
+            let taught = f
+                .lesson
+                .as_ref()
+                .map(|lesson| teach_in(txn, &site, &f.decision_id, lesson))
+                .transpose()?;
+            Ok(Kept { replaced, taught })
+        })
+        .await
+    }
+
+    async fn overlay(&self, site: &str) -> Result<OverlayCounts, Error> {
+        let site = site.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            let meta = txn
+                .open_table(OVERLAY_META)?
+                .get(site.as_str())?
+                .map(|v| Meta::decode(v.value()))
+                .unwrap_or_default();
+            let mut counts = Vec::new();
+            let table = txn.open_table(OVERLAY_COUNTS)?;
+            for row in table.range((site.as_str(), "")..)? {
+                let (k, v) = row?;
+                let (s, feature) = k.value();
+                if s != site {
+                    break;
+                }
+                let [spam, ham] = decode_pair(v.value());
+                counts.push((feature.to_string(), spam, ham));
+            }
+            Ok(OverlayCounts {
+                version: meta.version,
+                disabled: meta.off,
+                spam_labels: meta.spam,
+                ham_labels: meta.ham,
+                counts,
+            })
+        })
+        .await
+    }
+
+    async fn reset_overlay(&self, site: &str) -> Result<u64, Error> {
+        let site = site.to_string();
+        self.write(move |txn| {
+            let mut meta = Meta::read(txn, &site)?;
+            txn.open_table(OVERLAY_COUNTS)?.retain_in(
+                (site.as_str(), "")..=(site.as_str(), "\u{10FFFF}"),
+                |_, _| false,
+            )?;
+            txn.open_table(OVERLAY_USE)?.retain_in(
+                (site.as_str(), 0, "")..=(site.as_str(), u64::MAX, "\u{10FFFF}"),
+                |_, _| false,
+            )?;
+            txn.open_table(OVERLAY_CONTRIB)?.retain_in(
+                (site.as_str(), "")..=(site.as_str(), "\u{10FFFF}"),
+                |_, _| false,
+            )?;
+            txn.open_table(OVERLAY_BY)?.retain_in(
+                (site.as_str(), "")..=(site.as_str(), "\u{10FFFF}"),
+                |_, _| false,
+            )?;
+            meta = Meta {
+                version: meta.version + 1,
+                off: meta.off,
+                ..Meta::default()
+            };
+            meta.write(txn, &site)?;
+            Ok(meta.version)
+        })
+        .await
+    }
+
+    async fn set_overlay(&self, site: &str, enabled: bool) -> Result<u64, Error> {
+        let site = site.to_string();
+        self.write(move |txn| {
+            let mut meta = Meta::read(txn, &site)?;
+            meta.off = !enabled;
+            meta.version += 1;
+            meta.write(txn, &site)?;
+            Ok(meta.version)
         })
         .await
     }
@@ -994,6 +1111,237 @@ fn remember_in(
             .retain(|_, v| live(v, now_us).is_some())?;
     }
     Ok(standing)
+}
+
+/// A site's overlay totals and switches, as one record of `OVERLAY_META`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Meta {
+    spam: u64,
+    ham: u64,
+    version: u64,
+    off: bool,
+    /// The hour (since the epoch) `taught` counts labels in.
+    hour: u64,
+    taught: u64,
+    /// Features the overlay knows.
+    features: u64,
+}
+
+impl Meta {
+    fn decode(v: &[u8]) -> Meta {
+        let at = |i: usize| {
+            v.get(i * 8..i * 8 + 8)
+                .and_then(|b| b.try_into().ok())
+                .map_or(0, u64::from_le_bytes)
+        };
+        Meta {
+            spam: at(0),
+            ham: at(1),
+            version: at(2),
+            off: at(3) == 1,
+            hour: at(4),
+            taught: at(5),
+            features: at(6),
+        }
+    }
+
+    fn read(txn: &redb::WriteTransaction, site: &str) -> Result<Meta, redb::Error> {
+        Ok(txn
+            .open_table(OVERLAY_META)?
+            .get(site)?
+            .map(|v| Meta::decode(v.value()))
+            .unwrap_or_default())
+    }
+
+    fn write(&self, txn: &redb::WriteTransaction, site: &str) -> Result<(), redb::Error> {
+        let fields = [
+            self.spam,
+            self.ham,
+            self.version,
+            u64::from(self.off),
+            self.hour,
+            self.taught,
+            self.features,
+        ];
+        let bytes: Vec<u8> = fields.iter().flat_map(|f| f.to_le_bytes()).collect();
+        txn.open_table(OVERLAY_META)?
+            .insert(site, bytes.as_slice())?;
+        Ok(())
+    }
+}
+
+fn decode_pair(v: &[u8]) -> [u64; 2] {
+    let at = |i: usize| {
+        v.get(i * 8..i * 8 + 8)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    [at(0), at(1)]
+}
+
+/// Add `step` (±1) to one class's count of `feature`, keeping the use index (spam + ham) in step and
+/// dropping a feature whose counts reach zero; whether the feature knew the class at all.
+fn count_in(
+    txn: &redb::WriteTransaction,
+    site: &str,
+    feature: &str,
+    spam: bool,
+    step: i64,
+    meta: &mut Meta,
+) -> Result<bool, redb::Error> {
+    let mut counts = txn.open_table(OVERLAY_COUNTS)?;
+    let mut uses = txn.open_table(OVERLAY_USE)?;
+    let [s, h] = counts
+        .get((site, feature))?
+        .map(|v| decode_pair(v.value()))
+        .unwrap_or([0, 0]);
+    let mine = if spam { s } else { h };
+    if step < 0 && mine == 0 {
+        return Ok(false);
+    }
+    let mine = if step < 0 { mine - 1 } else { mine + 1 };
+    let (s2, h2) = if spam { (mine, h) } else { (s, mine) };
+    if s + h > 0 {
+        uses.remove((site, s + h, feature))?;
+    } else {
+        meta.features += 1;
+    }
+    if s2 + h2 == 0 {
+        counts.remove((site, feature))?;
+        meta.features = meta.features.saturating_sub(1);
+    } else {
+        let bytes: Vec<u8> = [s2, h2].iter().flat_map(|c| c.to_le_bytes()).collect();
+        counts.insert((site, feature), bytes.as_slice())?;
+        uses.insert((site, s2 + h2, feature), ())?;
+    }
+    Ok(true)
+}
+
+/// What a label under `decision_id` teaches the site's overlay (the same steps as Redis's `teach`).
+fn teach_in(
+    txn: &redb::WriteTransaction,
+    site: &str,
+    decision_id: &str,
+    lesson: &Lesson,
+) -> Result<Taught, redb::Error> {
+    let mut meta = Meta::read(txn, site)?;
+    let before = meta.version;
+    let mut changed = false;
+    let mut unlearned = None;
+    let old = txn
+        .open_table(OVERLAY_CONTRIB)?
+        .remove((site, decision_id))?
+        .map(|v| String::from_utf8_lossy(v.value()).into_owned());
+    if let Some(old) = old {
+        changed = true;
+        let mut parts = old.splitn(3, '|');
+        let (class, who, features) = (
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+        );
+        let spam = class == "s";
+        if spam {
+            meta.spam = meta.spam.saturating_sub(1);
+        } else {
+            meta.ham = meta.ham.saturating_sub(1);
+        }
+        if !who.is_empty() {
+            let mut by = txn.open_table(OVERLAY_BY)?;
+            let n = by.get((site, who))?.map_or(0, |v| v.value());
+            if n <= 1 {
+                by.remove((site, who))?;
+            } else {
+                by.insert((site, who), n - 1)?;
+            }
+        }
+        let features: Vec<String> = features
+            .split('\n')
+            .filter(|f| !f.is_empty())
+            .map(str::to_string)
+            .collect();
+        for f in &features {
+            count_in(txn, site, f, spam, -1, &mut meta)?;
+        }
+        unlearned = Some((spam, features));
+    }
+    let mut learned = false;
+    let mut evicted = false;
+    if !meta.off {
+        let hour = lesson.now_us / 3_600_000_000;
+        let mut allowed = true;
+        if lesson.max_per_hour > 0 {
+            let taught = if meta.hour == hour { meta.taught } else { 0 };
+            if taught >= u64::from(lesson.max_per_hour) {
+                allowed = false;
+            } else {
+                meta.hour = hour;
+                meta.taught = taught + 1;
+            }
+        }
+        let who = lesson.reporter.as_str();
+        if allowed && !who.is_empty() && lesson.max_per_reporter > 0 {
+            let n = txn
+                .open_table(OVERLAY_BY)?
+                .get((site, who))?
+                .map_or(0, |v| v.value());
+            allowed = n < u64::from(lesson.max_per_reporter);
+        }
+        if allowed {
+            changed = true;
+            learned = true;
+            let record = format!(
+                "{}|{who}|{}",
+                if lesson.spam { "s" } else { "h" },
+                lesson.features.join("\n")
+            );
+            txn.open_table(OVERLAY_CONTRIB)?
+                .insert((site, decision_id), record.as_bytes())?;
+            if lesson.spam {
+                meta.spam += 1;
+            } else {
+                meta.ham += 1;
+            }
+            if !who.is_empty() {
+                let mut by = txn.open_table(OVERLAY_BY)?;
+                let n = by.get((site, who))?.map_or(0, |v| v.value());
+                by.insert((site, who), n + 1)?;
+            }
+            for f in &lesson.features {
+                count_in(txn, site, f, lesson.spam, 1, &mut meta)?;
+            }
+            // Forget the least used features (fewest labels, then by name) beyond the bound.
+            while meta.features > u64::from(lesson.max_features) {
+                let least = txn
+                    .open_table(OVERLAY_USE)?
+                    .range((site, 0, "")..=(site, u64::MAX, "\u{10FFFF}"))?
+                    .next()
+                    .transpose()?
+                    .map(|(k, _)| k.value().2.to_string());
+                let Some(least) = least else { break };
+                let mut counts = txn.open_table(OVERLAY_COUNTS)?;
+                let [s, h] = counts
+                    .remove((site, least.as_str()))?
+                    .map(|v| decode_pair(v.value()))
+                    .unwrap_or([0, 0]);
+                txn.open_table(OVERLAY_USE)?
+                    .remove((site, s + h, least.as_str()))?;
+                meta.features = meta.features.saturating_sub(1);
+                evicted = true;
+            }
+        }
+    }
+    if changed {
+        meta.version += 1;
+    }
+    meta.write(txn, site)?;
+    Ok(Taught {
+        before,
+        after: meta.version,
+        unlearned,
+        learned,
+        evicted,
+    })
 }
 
 fn decode_daily(v: &[u8]) -> [u64; 3] {

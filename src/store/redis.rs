@@ -26,22 +26,23 @@ use super::backend::{
     Backend, Began, Entry, Feedback, Finish, Finished, HeldRecord, Hold, Resolve, Resolved,
 };
 use super::durability::{Durability, Settings};
-use super::{Begin, Error, Standing};
+use super::{Begin, Error, Kept, Lesson, OverlayCounts, Standing, Taught};
 use crate::moderation::ratelimit::{Admission, Bucket};
 
 /// Everything a check reads and counts before it decides (`Backend::begin`), in one round trip. KEYS:
-/// 1 the remembered response, 2 the comment's "counted" marker, 3 the authors' standing, then one per
-/// bucket, then two per campaign band (this window's counter, the previous one's). ARGV: 1 recall
-/// (`1`/`0`), 2 admit (`1`/`0`), 3 now (µs), 4 marker TTL (ms, 0 for no marker), 5 buckets, 6 bands,
-/// 7 band counter TTL (ms), 8 the previous window's share (millionths), 9 author key (`''` for none),
-/// then interval and tolerance (µs) per bucket.
+/// 1 the remembered response, 2 the comment's "counted" marker, 3 the authors' standing, 4 the
+/// overlay's meta hash, then one per bucket, then two per campaign band (this window's counter, the
+/// previous one's). ARGV: 1 recall (`1`/`0`), 2 admit (`1`/`0`), 3 now (µs), 4 marker TTL (ms, 0 for
+/// no marker), 5 buckets, 6 bands, 7 band counter TTL (ms), 8 the previous window's share
+/// (millionths), 9 author key (`''` for none), 10 overlay (`1`/`0`), then interval and tolerance (µs)
+/// per bucket.
 ///
 /// Returns `{1, response}` when a response is remembered (nothing else is done), `{0, 0, bucket
 /// (1-based), retry_after_us}` when a bucket refuses (nothing counted, nothing read), else `{0,
 /// admitted (1, or -1 when not asked), 0, 0, highest band count (-1 when not asked), its band
-/// (1-based), approvals (-1 when not asked), spam mark (0/1)}`. Admission is GCRA over every bucket, all
-/// or nothing, free for a comment already counted. Microsecond timestamps stay below 2^53, so Lua's
-/// doubles hold them exactly.
+/// (1-based), approvals (-1 when not asked), spam mark (0/1), overlay version (-1 when not asked),
+/// overlay off (0/1)}`. Admission is GCRA over every bucket, all or nothing, free for a comment
+/// already counted. Microsecond timestamps stay below 2^53, so Lua's doubles hold them exactly.
 const BEGIN_LUA: &str = r#"
 if ARGV[1] == '1' then
   local r = redis.call('GET', KEYS[1])
@@ -56,9 +57,9 @@ if ARGV[2] == '1' then
   if not (marker_ttl > 0 and redis.call('EXISTS', KEYS[2]) == 1) then
     local new_tats = {}
     for i = 1, nb do
-      local interval = tonumber(ARGV[8 + 2 * i])
-      local tolerance = tonumber(ARGV[9 + 2 * i])
-      local tat = tonumber(redis.call('GET', KEYS[3 + i]) or '0')
+      local interval = tonumber(ARGV[9 + 2 * i])
+      local tolerance = tonumber(ARGV[10 + 2 * i])
+      local tat = tonumber(redis.call('GET', KEYS[4 + i]) or '0')
       if tat < now then tat = now end
       if tat - now > tolerance then
         return {0, 0, i, tat - now - tolerance}
@@ -67,7 +68,7 @@ if ARGV[2] == '1' then
     end
     for i = 1, nb do
       local ttl_ms = math.floor((new_tats[i] - now) / 1000) + 1
-      redis.call('SET', KEYS[3 + i], string.format('%.0f', new_tats[i]), 'PX', ttl_ms)
+      redis.call('SET', KEYS[4 + i], string.format('%.0f', new_tats[i]), 'PX', ttl_ms)
     end
     if marker_ttl > 0 then
       redis.call('SET', KEYS[2], '1', 'PX', marker_ttl)
@@ -79,7 +80,7 @@ local nbands = tonumber(ARGV[6])
 if nbands > 0 then
   best, besti = 0, 1
   for j = 1, nbands do
-    local k = 3 + nb + 2 * j - 1
+    local k = 4 + nb + 2 * j - 1
     local n = redis.call('INCR', KEYS[k])
     if n == 1 then redis.call('PEXPIRE', KEYS[k], ARGV[7]) end
     local p = tonumber(redis.call('GET', KEYS[k + 1]) or '0')
@@ -93,7 +94,13 @@ if ARGV[9] ~= '' then
   approved = tonumber(s[1] or '0')
   if s[2] then spam = 1 end
 end
-return {0, admitted, 0, 0, best, besti, approved, spam}
+local version, off = -1, 0
+if ARGV[10] == '1' then
+  local m = redis.call('HMGET', KEYS[4], 'version', 'off')
+  version = tonumber(m[1] or '0')
+  if m[2] == '1' then off = 1 end
+end
+return {0, admitted, 0, 0, best, besti, approved, spam, version, off}
 "#;
 
 /// Everything a check leaves behind (`Backend::finish`), in one round trip, all or nothing. KEYS: 1
@@ -173,11 +180,94 @@ end
 return out
 "#;
 
+/// How many keys a site's overlay takes, named last in the KEYS of a script that teaches it: counts
+/// of spam labels by feature, of ham labels by feature, features by use (for forgetting the least
+/// used), each label's contribution by decision id, the meta hash (label totals, version, `off`), active
+/// labels by reporter, and the hour's count.
+const OVERLAY_KEYS: usize = 7;
+
+/// `teach(o, a, id)`: what a label kept under decision `id` teaches the site's overlay, whose keys
+/// start at `KEYS[o]` (in `OVERLAY_KEYS`' order) and whose arguments at `ARGV[a]`: class (`s` or `h`;
+/// `-` in the calling script means no lesson, and `teach` is not called),
+/// reporter, features (separated by newlines), most features, most labels an hour, most labels a
+/// reporter, the hour. An earlier label under `id` first takes back exactly what it taught (features the
+/// overlay has since forgotten are skipped). Returns `{version before, version after, learned,
+/// evicted, earlier class, earlier features}`. Prepended to the scripts that keep labels.
+const TEACH_LUA: &str = r#"
+local function teach(o, a, id)
+  local cls, who, feats = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+  local max_features, per_hour = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+  local per_reporter, hour = tonumber(ARGV[a + 5]), ARGV[a + 6]
+  local before = tonumber(redis.call('HGET', KEYS[o + 4], 'version') or '0')
+  local changed, learned, evicted = false, 0, 0
+  local old_cls, old_feats = '', ''
+  local old = redis.call('HGET', KEYS[o + 3], id)
+  if old then
+    changed = true
+    redis.call('HDEL', KEYS[o + 3], id)
+    local c, w, f = string.match(old, '^(%a)|([^|]*)|(.*)$')
+    old_cls, old_feats = c, f
+    local spam = (c == 's')
+    redis.call('HINCRBY', KEYS[o + 4], c, -1)
+    if w ~= '' and redis.call('HINCRBY', KEYS[o + 5], w, -1) <= 0 then redis.call('HDEL', KEYS[o + 5], w) end
+    for feat in string.gmatch(f, '[^\n]+') do
+      local held = (spam and redis.call('HEXISTS', KEYS[o], feat) == 1)
+        or (not spam and redis.call('HEXISTS', KEYS[o + 1], feat) == 1)
+      if held then
+        local n
+        if spam then n = redis.call('HINCRBY', KEYS[o], feat, -1) else n = redis.call('HINCRBY', KEYS[o + 1], feat, -1) end
+        if n <= 0 then
+          if spam then redis.call('HDEL', KEYS[o], feat) else redis.call('HDEL', KEYS[o + 1], feat) end
+        end
+        if tonumber(redis.call('ZINCRBY', KEYS[o + 2], -1, feat)) <= 0 then redis.call('ZREM', KEYS[o + 2], feat) end
+      end
+    end
+  end
+  if cls ~= '' and redis.call('HGET', KEYS[o + 4], 'off') ~= '1' then
+    local allowed = true
+    if per_hour > 0 then
+      local n = 0
+      if redis.call('HGET', KEYS[o + 6], 'hour') == hour then
+        n = tonumber(redis.call('HGET', KEYS[o + 6], 'n') or '0')
+      end
+      if n >= per_hour then allowed = false else redis.call('HSET', KEYS[o + 6], 'hour', hour, 'n', n + 1) end
+    end
+    if allowed and who ~= '' and per_reporter > 0
+       and tonumber(redis.call('HGET', KEYS[o + 5], who) or '0') >= per_reporter then
+      allowed = false
+    end
+    if allowed then
+      changed, learned = true, 1
+      redis.call('HSET', KEYS[o + 3], id, cls .. '|' .. who .. '|' .. feats)
+      redis.call('HINCRBY', KEYS[o + 4], cls, 1)
+      if who ~= '' then redis.call('HINCRBY', KEYS[o + 5], who, 1) end
+      for feat in string.gmatch(feats, '[^\n]+') do
+        if cls == 's' then
+          redis.call('HINCRBY', KEYS[o], feat, 1)
+        else
+          redis.call('HINCRBY', KEYS[o + 1], feat, 1)
+        end
+        redis.call('ZINCRBY', KEYS[o + 2], 1, feat)
+      end
+      while redis.call('ZCARD', KEYS[o + 2]) > max_features do
+        local gone = redis.call('ZPOPMIN', KEYS[o + 2])
+        redis.call('HDEL', KEYS[o], gone[1])
+        redis.call('HDEL', KEYS[o + 1], gone[1])
+        evicted = 1
+      end
+    end
+  end
+  local after = before
+  if changed then after = redis.call('HINCRBY', KEYS[o + 4], 'version', 1) end
+  return {before, after, learned, evicted, old_cls, old_feats}
+end
+"#;
+
 /// Resolve a held item, all or nothing. KEYS: items, item verdicts, item resolutions, waiting index,
-/// audit log, event feed, labels, trust. ARGV: held id, verdict, resolution, audit entry, event, label
-/// decision id ('' for none), label, trust author ('' for none), trust change ('a' approved, 's' spam),
-/// feed length. Returns `{0}` not found, `{1}` resolved, `{2, resolution}` same verdict, `{3,
-/// resolution}` conflict.
+/// audit log, event feed, labels, trust, then the overlay's (`OVERLAY_KEYS`). ARGV: held id, verdict,
+/// resolution, audit entry, event, label decision id ('' for none), label, trust author ('' for none),
+/// trust change ('a' approved, 's' spam), feed length, then `teach`'s from 11. Returns `{0}` not found,
+/// `{1, '', teach's reply…}` resolved, `{2, resolution}` same verdict, `{3, resolution}` conflict.
 const RESOLVE_LUA: &str = r#"
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return {0, ''} end
 local v = redis.call('HGET', KEYS[2], ARGV[1])
@@ -191,7 +281,6 @@ redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
 redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('XADD', KEYS[5], '*', 'e', ARGV[4])
 redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[10], '*', 'e', ARGV[5])
-if ARGV[6] ~= '' then redis.call('HSET', KEYS[7], ARGV[6], ARGV[7]) end
 if ARGV[8] ~= '' then
   if ARGV[9] == 'a' then
     redis.call('HINCRBY', KEYS[8], 'a:' .. ARGV[8], 1)
@@ -199,16 +288,47 @@ if ARGV[8] ~= '' then
     redis.call('HSET', KEYS[8], 's:' .. ARGV[8], 1)
   end
 end
+if ARGV[6] ~= '' then
+  redis.call('HSET', KEYS[7], ARGV[6], ARGV[7])
+  if ARGV[11] ~= '-' then
+    local t = teach(9, 11, ARGV[6])
+    return {1, '', t[1], t[2], t[3], t[4], t[5], t[6]}
+  end
+end
 return {1, ''}
 "#;
 
-/// Keep the blog's feedback. KEYS: labels, audit log, trust. ARGV: decision id, label, audit entry, spam
-/// author ('' for none). Returns 1 when the label is new, 0 when it replaced one.
+/// Keep the blog's feedback. KEYS: labels, audit log, trust, then the overlay's. ARGV: decision id,
+/// label, audit entry, spam author ('' for none), then `teach`'s from 5. Returns `{1 when the label is
+/// new else 0, teach's reply…}`.
 const FEEDBACK_LUA: &str = r#"
 local new = redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XADD', KEYS[2], '*', 'e', ARGV[3])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], 's:' .. ARGV[4], 1) end
-return new
+if ARGV[5] == '-' then return {new} end
+local t = teach(4, 5, ARGV[1])
+return {new, t[1], t[2], t[3], t[4], t[5], t[6]}
+"#;
+
+/// A site's overlay. KEYS: spam counts, ham counts, meta. Returns `{spam counts (flat), ham counts
+/// (flat), meta (flat)}`.
+const OVERLAY_LUA: &str = r#"
+return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3])}
+"#;
+
+/// Forget a site's overlay, or turn it on or off. KEYS: the overlay's (`OVERLAY_KEYS`). ARGV: `reset`,
+/// `off` or `on`. Returns the new version.
+const OVERLAY_ADMIN_LUA: &str = r#"
+if ARGV[1] == 'reset' then
+  for i = 1, 4 do redis.call('DEL', KEYS[i]) end
+  redis.call('DEL', KEYS[6], KEYS[7])
+  redis.call('HSET', KEYS[5], 's', 0, 'h', 0)
+elseif ARGV[1] == 'off' then
+  redis.call('HSET', KEYS[5], 'off', '1')
+else
+  redis.call('HDEL', KEYS[5], 'off')
+end
+return redis.call('HINCRBY', KEYS[5], 'version', 1)
 "#;
 
 /// Store the first keys if there are none. KEYS: the key hash. ARGV: id, key, id, key, ...
@@ -308,6 +428,8 @@ pub struct RedisStore {
     pending: Script,
     resolve: Script,
     feedback: Script,
+    overlay: Script,
+    overlay_admin: Script,
     bootstrap: Script,
     /// A check step's limit, as given to `connect`.
     timeout: Duration,
@@ -373,8 +495,10 @@ impl RedisStore {
             finish: Script::new(FINISH_LUA),
             held: Script::new(HELD_LUA),
             pending: Script::new(PENDING_LUA),
-            resolve: Script::new(RESOLVE_LUA),
-            feedback: Script::new(FEEDBACK_LUA),
+            resolve: Script::new(&format!("{TEACH_LUA}{RESOLVE_LUA}")),
+            feedback: Script::new(&format!("{TEACH_LUA}{FEEDBACK_LUA}")),
+            overlay: Script::new(OVERLAY_LUA),
+            overlay_admin: Script::new(OVERLAY_ADMIN_LUA),
             bootstrap: Script::new(BOOTSTRAP_LUA),
             timeout,
             hold_replicas: 0,
@@ -462,6 +586,17 @@ impl RedisStore {
         Err(Error::Unexpected(
             "Redis forgot a script it had just loaded".into(),
         ))
+    }
+
+    /// Reset, or turn on or off, a site's overlay; the new version.
+    async fn overlay_admin(&self, site: &str, what: &str) -> Result<u64, Error> {
+        let mut conn = self.conn();
+        let mut inv = self.overlay_admin.prepare_invoke();
+        for key in overlay_keys(site) {
+            inv.key(key);
+        }
+        inv.arg(what);
+        reply(inv.invoke_async(&mut conn)).await
     }
 
     /// Entries of a stream after `after` (exclusive; empty: from the start).
@@ -588,6 +723,58 @@ fn daily_key(site: &str, day: u64) -> String {
 
 fn campaign_key(site: &str, band: &str, window: u64) -> String {
     format!("{}:campaign:{band}:{window}", site_tag(site))
+}
+
+/// A hash of counts by feature, as `HGETALL` returns it.
+type Counted = Vec<(String, u64)>;
+
+/// A site's overlay keys, in `OVERLAY_KEYS`' order.
+fn overlay_keys(site: &str) -> [String; OVERLAY_KEYS] {
+    let tag = site_tag(site);
+    ["spam", "ham", "use", "contrib", "meta", "by", "rate"].map(|k| format!("{tag}:ovl:{k}"))
+}
+
+/// `teach`'s arguments for a lesson; `-` for none.
+fn lesson_args(inv: &mut redis::ScriptInvocation<'_>, lesson: Option<&Lesson>) {
+    match lesson {
+        Some(l) => {
+            inv.arg(if l.spam { "s" } else { "h" })
+                .arg(&l.reporter)
+                .arg(l.features.join("\n"))
+                .arg(l.max_features)
+                .arg(l.max_per_hour)
+                .arg(l.max_per_reporter)
+                .arg(l.now_us / 3_600_000_000);
+        }
+        None => {
+            inv.arg("-").arg("").arg("").arg(0).arg(0).arg(0).arg(0);
+        }
+    }
+}
+
+/// `teach`'s reply, when the script taught.
+fn taught(values: &[Value]) -> Result<Option<Taught>, Error> {
+    let [before, after, learned, evicted, old_class, old_features] = values else {
+        return Ok(None);
+    };
+    let old_class: String = parse(old_class)?;
+    let old_features: String = parse(old_features)?;
+    Ok(Some(Taught {
+        before: parse(before)?,
+        after: parse(after)?,
+        unlearned: (!old_class.is_empty()).then(|| {
+            (
+                old_class == "s",
+                old_features
+                    .split('\n')
+                    .filter(|f| !f.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            )
+        }),
+        learned: parse::<i64>(learned)? == 1,
+        evicted: parse::<i64>(evicted)? == 1,
+    }))
 }
 
 /// A stream entry as `XRANGE` returns it: the id and the field-value list `["e", bytes]`.
@@ -750,9 +937,11 @@ impl Backend for RedisStore {
         let window_us = begin.sighting.map_or(0, |b| b.window_us);
         let (window, previous_share) =
             crate::moderation::campaign::window_at(window_us, begin.now_us);
+        let [_, _, _, _, overlay_meta, _, _] = overlay_keys(site);
         inv.key(remembered_key(site, begin.recall.unwrap_or("")))
             .key(marker)
-            .key(trust_key(site));
+            .key(trust_key(site))
+            .key(overlay_meta);
         for b in buckets {
             inv.key(bucket_key(site, b));
         }
@@ -769,7 +958,8 @@ impl Backend for RedisStore {
             // A window's counter must outlive it by one more, while it is the previous one.
             .arg((window_us.saturating_mul(2) / 1000).max(1))
             .arg(previous_share)
-            .arg(begin.standing.unwrap_or(""));
+            .arg(begin.standing.unwrap_or(""))
+            .arg(u8::from(begin.overlay));
         for b in buckets {
             inv.arg(b.interval_us()).arg(b.tolerance_us());
         }
@@ -806,7 +996,7 @@ impl Backend for RedisStore {
                     ..Began::default()
                 })
             }
-            [0, admitted, 0, 0, best, band, approved, spam] => Ok(Began {
+            [0, admitted, 0, 0, best, band, approved, spam, version, off] => Ok(Began {
                 recalled: None,
                 admission: (*admitted == 1).then_some(Admission::Admitted),
                 sighting: u64::try_from(*best).ok().map(|count| {
@@ -821,6 +1011,7 @@ impl Backend for RedisStore {
                     approved,
                     spam: *spam == 1,
                 }),
+                overlay: u64::try_from(*version).ok().map(|v| (v, *off == 0)),
             }),
             _ => Err(unexpected()),
         }
@@ -1018,8 +1209,11 @@ impl Backend for RedisStore {
             .key(audit_key(site))
             .key(events_key(site))
             .key(labels_key(site))
-            .key(trust_key(site))
-            .arg(held_id)
+            .key(trust_key(site));
+        for key in overlay_keys(site) {
+            inv.key(key);
+        }
+        inv.arg(held_id)
             .arg(r.verdict)
             .arg(r.resolution)
             .arg(r.audit)
@@ -1029,27 +1223,86 @@ impl Backend for RedisStore {
             .arg(author)
             .arg(change)
             .arg(EVENT_FEED_LEN);
-        let (outcome, standing): (i64, Vec<u8>) = reply(inv.invoke_async(&mut conn)).await?;
+        lesson_args(&mut inv, r.lesson.as_ref());
+        let answer: Vec<Value> = reply(inv.invoke_async(&mut conn)).await?;
+        let outcome: i64 = answer.first().map(parse).transpose()?.unwrap_or(-1);
+        let standing =
+            || -> Result<Vec<u8>, Error> { answer.get(1).map(parse).unwrap_or(Ok(Vec::new())) };
         Ok(match outcome {
             0 => Resolved::NotFound,
-            1 => Resolved::Done,
-            2 => Resolved::Same(standing),
-            _ => Resolved::Conflict(standing),
+            1 => Resolved::Done(taught(answer.get(2..).unwrap_or_default())?),
+            2 => Resolved::Same(standing()?),
+            3 => Resolved::Conflict(standing()?),
+            _ => {
+                return Err(Error::Unexpected(format!(
+                    "unexpected resolve reply {answer:?}"
+                )))
+            }
         })
     }
 
-    async fn feedback(&self, site: &str, f: Feedback) -> Result<bool, Error> {
+    async fn feedback(&self, site: &str, f: Feedback) -> Result<Kept, Error> {
         let mut conn = self.conn();
         let mut inv = self.feedback.prepare_invoke();
         inv.key(labels_key(site))
             .key(audit_key(site))
-            .key(trust_key(site))
-            .arg(f.decision_id)
+            .key(trust_key(site));
+        for key in overlay_keys(site) {
+            inv.key(key);
+        }
+        inv.arg(f.decision_id)
             .arg(f.label)
             .arg(f.audit)
             .arg(f.trust.map(|t| t.author).unwrap_or_default());
-        let new: i64 = reply(inv.invoke_async(&mut conn)).await?;
-        Ok(new == 0)
+        lesson_args(&mut inv, f.lesson.as_ref());
+        let answer: Vec<Value> = reply(inv.invoke_async(&mut conn)).await?;
+        let new: i64 = answer
+            .first()
+            .map(parse)
+            .transpose()?
+            .ok_or_else(|| Error::Unexpected("an empty feedback reply".into()))?;
+        Ok(Kept {
+            replaced: new == 0,
+            taught: taught(answer.get(1..).unwrap_or_default())?,
+        })
+    }
+
+    async fn overlay(&self, site: &str) -> Result<OverlayCounts, Error> {
+        let mut conn = self.conn();
+        let mut inv = self.overlay.prepare_invoke();
+        let [spam, ham, _, _, meta, _, _] = overlay_keys(site);
+        inv.key(spam).key(ham).key(meta);
+        let (spam, ham, meta): (Counted, Counted, Vec<(String, String)>) =
+            reply(inv.invoke_async(&mut conn)).await?;
+        let mut counts: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+        for (f, n) in spam {
+            counts.entry(f).or_default().0 = n;
+        }
+        for (f, n) in ham {
+            counts.entry(f).or_default().1 = n;
+        }
+        let field = |name: &str| {
+            meta.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let number = |name: &str| field(name).and_then(|v| v.parse().ok()).unwrap_or(0);
+        Ok(OverlayCounts {
+            version: number("version"),
+            disabled: field("off") == Some("1"),
+            spam_labels: number("s"),
+            ham_labels: number("h"),
+            counts: counts.into_iter().map(|(f, (s, h))| (f, s, h)).collect(),
+        })
+    }
+
+    async fn reset_overlay(&self, site: &str) -> Result<u64, Error> {
+        self.overlay_admin(site, "reset").await
+    }
+
+    async fn set_overlay(&self, site: &str, enabled: bool) -> Result<u64, Error> {
+        self.overlay_admin(site, if enabled { "on" } else { "off" })
+            .await
     }
 
     async fn labels(&self, site: &str) -> Result<Vec<Vec<u8>>, Error> {

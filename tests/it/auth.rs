@@ -42,9 +42,12 @@ pub(crate) enum Rpc {
     ExportLabels,
     GetModelInfo,
     ReloadModel,
+    GetOverlay,
+    ResetOverlay,
+    SetOverlay,
 }
 
-pub(crate) const ALL: [Rpc; 14] = [
+pub(crate) const ALL: [Rpc; 17] = [
     Rpc::CheckComment,
     Rpc::SubmitFeedback,
     Rpc::ListHeld,
@@ -59,6 +62,9 @@ pub(crate) const ALL: [Rpc; 14] = [
     Rpc::ExportLabels,
     Rpc::GetModelInfo,
     Rpc::ReloadModel,
+    Rpc::GetOverlay,
+    Rpc::ResetOverlay,
+    Rpc::SetOverlay,
 ];
 
 /// Call `rpc` for `site` with `token`; the status code (OK when it succeeded). Arguments are valid but
@@ -194,6 +200,30 @@ pub(crate) async fn call(channel: &Channel, rpc: Rpc, site: &str, token: &str) -
                 pb::ReloadModelRequest {
                     name: "none.model".into(),
                     shadow: true,
+                },
+            ))
+            .await
+            .map(drop),
+        Rpc::GetOverlay => models
+            .get_overlay(with_key(
+                token,
+                pb::GetOverlayRequest {
+                    site_id: site,
+                    top: 5,
+                },
+            ))
+            .await
+            .map(drop),
+        Rpc::ResetOverlay => models
+            .reset_overlay(with_key(token, pb::ResetOverlayRequest { site_id: site }))
+            .await
+            .map(drop),
+        Rpc::SetOverlay => models
+            .set_overlay(with_key(
+                token,
+                pb::SetOverlayRequest {
+                    site_id: site,
+                    enabled: true,
                 },
             ))
             .await

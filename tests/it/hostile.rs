@@ -40,7 +40,16 @@ fn decide(request: pb::CheckCommentRequest) {
         let reading = Checker::read(&serving.model, &comment);
         let p = reading.explanation.score.spam_probability();
         assert!((0.0..=1.0).contains(&p), "{p}");
-        let verdict = checker.verdict(&serving.model, &comment, &reading, None, None, None, false);
+        let verdict = checker.verdict(
+            &serving.model,
+            &comment,
+            &reading,
+            None,
+            None,
+            None,
+            false,
+            None,
+        );
         assert!(!verdict.reasons.is_empty());
     }
 }

@@ -13,6 +13,7 @@ mod http;
 mod layers;
 mod logs;
 mod models;
+mod overlay;
 mod queue;
 mod replicas;
 mod round_trips;

@@ -41,7 +41,11 @@ async fn every_rpc_refuses_a_site_id_with_whitespace_and_serves_the_exact_one() 
         }
         let own = match rpc {
             Rpc::CheckComment | Rpc::SubmitFeedback => &service,
-            Rpc::CreateKey | Rpc::ExportLabels => &admin,
+            Rpc::CreateKey
+            | Rpc::ExportLabels
+            | Rpc::GetOverlay
+            | Rpc::ResetOverlay
+            | Rpc::SetOverlay => &admin,
             _ => &moderator,
         };
         // The key for `default`, and the admin key, which may act on every site: the site id is
@@ -59,7 +63,7 @@ async fn every_rpc_refuses_a_site_id_with_whitespace_and_serves_the_exact_one() 
             );
         }
     }
-    assert_eq!(checked, 10 * 2 * NOT_DEFAULT.len(), "every RPC with a site");
+    assert_eq!(checked, 13 * 2 * NOT_DEFAULT.len(), "every RPC with a site");
 
     // The refusal names the field.
     let mut m = pb::moderation_client::ModerationClient::new(channel.clone());

@@ -7,7 +7,10 @@ use saring::moderation::ratelimit::{Admission, Bucket, Dimension};
 use saring::pb;
 use saring::store::embedded::EmbeddedStore;
 use saring::store::redis::RedisStore;
-use saring::store::{Error, Feedback, Hold, Keep, Resolve, Resolved, Standing, Store, TrustUpdate};
+use saring::store::{
+    Begin, Error, Feedback, Hold, Keep, Lesson, OverlayCounts, Resolve, Resolved, Standing, Store,
+    Taught, TrustUpdate,
+};
 
 use crate::support::Redis;
 
@@ -190,6 +193,7 @@ fn resolution(verdict: pb::Verdict, who: &str) -> Resolve {
         event: event("resolved"),
         label: None,
         trust: None,
+        lesson: None,
     }
 }
 
@@ -250,7 +254,7 @@ async fn a_resolution_is_kept_once_with_everything_it_changes(store: &Store) {
     });
     assert_eq!(
         store.resolve("s", "h1", &approve).await.unwrap(),
-        Resolved::Done
+        Resolved::Done(None)
     );
     // The same verdict again: nothing changes, the standing resolution is returned.
     assert_eq!(
@@ -296,7 +300,7 @@ async fn a_resolution_is_kept_once_with_everything_it_changes(store: &Store) {
     });
     assert_eq!(
         store.resolve("s", "h2", &spam).await.unwrap(),
-        Resolved::Done
+        Resolved::Done(None)
     );
     assert_eq!(
         store.standing("s", "author-key").await.unwrap(),
@@ -341,7 +345,10 @@ async fn concurrent_moderators_resolve_once(store: Store) {
         outcomes.push(t.await.unwrap());
     }
     assert_eq!(
-        outcomes.iter().filter(|o| **o == Resolved::Done).count(),
+        outcomes
+            .iter()
+            .filter(|o| **o == Resolved::Done(None))
+            .count(),
         1,
         "{outcomes:?}"
     );
@@ -359,15 +366,22 @@ async fn feedback_replaces_the_label_of_its_decision(store: &Store) {
         label: label(l),
         audit: pb::AuditEntry::default(),
         trust: None,
+        lesson: None,
     };
-    assert!(!store
-        .feedback("s", &report(pb::FeedbackLabel::Spam))
-        .await
-        .unwrap());
-    assert!(store
-        .feedback("s", &report(pb::FeedbackLabel::Ham))
-        .await
-        .unwrap());
+    assert!(
+        !store
+            .feedback("s", &report(pb::FeedbackLabel::Spam))
+            .await
+            .unwrap()
+            .replaced
+    );
+    assert!(
+        store
+            .feedback("s", &report(pb::FeedbackLabel::Ham))
+            .await
+            .unwrap()
+            .replaced
+    );
     assert_eq!(
         store.labels("s").await.unwrap(),
         vec![label(pb::FeedbackLabel::Ham)]
@@ -522,7 +536,10 @@ async fn waiting_counts_and_daily_tallies_follow_holds_and_decisions(store: &Sto
     hold(store, "h2", "").await;
     assert_eq!(store.pending_count("s").await.unwrap(), 2);
     let r = resolution(pb::Verdict::Approve, "ann");
-    assert_eq!(store.resolve("s", "h1", &r).await.unwrap(), Resolved::Done);
+    assert_eq!(
+        store.resolve("s", "h1", &r).await.unwrap(),
+        Resolved::Done(None)
+    );
     assert_eq!(store.pending_count("s").await.unwrap(), 1);
     assert_eq!(store.pending_count("other").await.unwrap(), 0);
 
@@ -560,6 +577,193 @@ async fn waiting_counts_and_daily_tallies_follow_holds_and_decisions(store: &Sto
     assert_eq!(long.last().unwrap().day, today);
 }
 
+/// A lesson of `features` for a label of class `spam` from `reporter`, within generous bounds.
+fn lesson(spam: bool, features: &[&str], reporter: &str) -> Lesson {
+    Lesson {
+        spam,
+        features: features.iter().map(|f| f.to_string()).collect(),
+        reporter: reporter.into(),
+        max_features: 1000,
+        max_per_hour: 1000,
+        max_per_reporter: 1000,
+        now_us: T0,
+    }
+}
+
+/// Blog feedback labelling decision `id`, teaching `lesson`.
+async fn teach(store: &Store, id: &str, lesson: Lesson) -> Taught {
+    let label = if lesson.spam {
+        pb::FeedbackLabel::Spam
+    } else {
+        pb::FeedbackLabel::Ham
+    };
+    let f = Feedback {
+        label: pb::LabelledExample {
+            decision_id: id.into(),
+            label: label as i32,
+            origin: "feedback".into(),
+            ..Default::default()
+        },
+        audit: pb::AuditEntry::default(),
+        trust: None,
+        lesson: Some(lesson),
+    };
+    store.feedback("s", &f).await.unwrap().taught.unwrap()
+}
+
+/// The overlay's counts, by feature, without its version.
+async fn counts(store: &Store) -> (u64, u64, Vec<(String, u64, u64)>) {
+    let OverlayCounts {
+        spam_labels,
+        ham_labels,
+        counts,
+        ..
+    } = store.overlay("s").await.unwrap();
+    (spam_labels, ham_labels, counts)
+}
+
+fn c(f: &str, spam: u64, ham: u64) -> (String, u64, u64) {
+    (f.to_string(), spam, ham)
+}
+
+async fn the_overlay_learns_each_label_and_takes_back_exactly_what_a_replaced_one_taught(
+    store: &Store,
+) {
+    let t = teach(store, "d1", lesson(true, &["w:a", "w:b"], "k1")).await;
+    assert_eq!(
+        (t.before, t.after, t.learned, t.evicted),
+        (0, 1, true, false)
+    );
+    assert_eq!(t.unlearned, None);
+    // A moderator's verdict teaches in the same write as its label.
+    hold(store, "h1", "").await;
+    let mut approve = resolution(pb::Verdict::Approve, "ann");
+    approve.label = Some(pb::LabelledExample {
+        decision_id: "h1".into(),
+        label: pb::FeedbackLabel::Ham as i32,
+        ..Default::default()
+    });
+    approve.lesson = Some(lesson(false, &["w:b", "w:c"], "k2"));
+    let Resolved::Done(Some(t)) = store.resolve("s", "h1", &approve).await.unwrap() else {
+        panic!("the resolution taught nothing");
+    };
+    assert_eq!((t.before, t.after, t.learned), (1, 2, true));
+    let taught_once = (1, 1, vec![c("w:a", 1, 0), c("w:b", 1, 1), c("w:c", 0, 1)]);
+    assert_eq!(counts(store).await, taught_once);
+
+    // The blog changes its mind about d1: what the spam label taught is taken back, exactly.
+    let t = teach(store, "d1", lesson(false, &["w:a", "w:b"], "k1")).await;
+    assert_eq!(t.unlearned, Some((true, vec!["w:a".into(), "w:b".into()])));
+    assert_eq!(
+        counts(store).await,
+        (0, 2, vec![c("w:a", 0, 1), c("w:b", 0, 2), c("w:c", 0, 1)])
+    );
+    // And back again: the same counts as after the first time.
+    teach(store, "d1", lesson(true, &["w:a", "w:b"], "k1")).await;
+    assert_eq!(counts(store).await, taught_once);
+    // A check reads the version in its first round trip.
+    let began = store
+        .begin(
+            "s",
+            Begin {
+                overlay: true,
+                ..Begin::at(T0)
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(began.overlay, Some((4, true)));
+    // Another site's overlay is its own.
+    assert_eq!(
+        store.overlay("other").await.unwrap(),
+        OverlayCounts::default()
+    );
+}
+
+async fn the_overlay_is_bounded_per_reporter_per_hour_and_in_features(store: &Store) {
+    // One reporter's weight is capped: its third label teaches nothing (the label itself stays).
+    let capped = || Lesson {
+        max_per_reporter: 2,
+        ..lesson(true, &["w:x"], "k1")
+    };
+    assert!(teach(store, "r1", capped()).await.learned);
+    assert!(teach(store, "r2", capped()).await.learned);
+    let third = teach(store, "r3", capped()).await;
+    assert!(!third.learned && third.after == third.before);
+    assert_eq!(counts(store).await, (2, 0, vec![c("w:x", 2, 0)]));
+    // Another reporter still teaches.
+    assert!(
+        teach(store, "r4", lesson(true, &["w:x"], "k2"))
+            .await
+            .learned
+    );
+
+    // At most so many labels an hour; the next hour teaches again.
+    let hourly = |now_us: u64| Lesson {
+        max_per_hour: 1,
+        now_us,
+        ..lesson(false, &["w:y"], "k3")
+    };
+    let next_hour = T0 + 3_600_000_000;
+    assert!(teach(store, "h1", hourly(next_hour)).await.learned);
+    assert!(!teach(store, "h2", hourly(next_hour + 1)).await.learned);
+    assert!(
+        teach(store, "h3", hourly(next_hour + 3_600_000_000))
+            .await
+            .learned
+    );
+
+    // Past `max_features`, the least used are forgotten (fewest labels first, then by name): `w:p`
+    // and `w:q` are in one label each, `w:x` in three and `w:y` in two.
+    let many = Lesson {
+        max_features: 3,
+        ..lesson(true, &["w:p", "w:q"], "k4")
+    };
+    let t = teach(store, "f1", many).await;
+    assert!(t.learned && t.evicted);
+    let kept: Vec<String> = counts(store).await.2.into_iter().map(|c| c.0).collect();
+    assert_eq!(kept, ["w:q", "w:x", "w:y"]);
+}
+
+async fn an_admin_turns_the_overlay_off_and_resets_it(store: &Store) {
+    teach(store, "d1", lesson(true, &["w:a"], "k1")).await;
+    let v = store.set_overlay("s", false).await.unwrap();
+    let began = store
+        .begin(
+            "s",
+            Begin {
+                overlay: true,
+                ..Begin::at(T0)
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(began.overlay, Some((v, false)));
+    // Off: it learns nothing new, and keeps what it had.
+    assert!(
+        !teach(store, "d2", lesson(true, &["w:b"], "k1"))
+            .await
+            .learned
+    );
+    assert_eq!(counts(store).await, (1, 0, vec![c("w:a", 1, 0)]));
+    assert!(store.overlay("s").await.unwrap().disabled);
+    store.set_overlay("s", true).await.unwrap();
+    assert!(
+        teach(store, "d3", lesson(true, &["w:b"], "k1"))
+            .await
+            .learned
+    );
+    // A reset forgets everything it learned; the switch stays.
+    let before = store.overlay("s").await.unwrap().version;
+    let after = store.reset_overlay("s").await.unwrap();
+    assert!(after > before);
+    assert_eq!(counts(store).await, (0, 0, Vec::new()));
+    // A label taught before the reset and replaced after takes back nothing it no longer has.
+    let t = teach(store, "d1", lesson(false, &["w:a"], "k1")).await;
+    assert_eq!(t.unlearned, None);
+    assert_eq!(counts(store).await, (0, 1, vec![c("w:a", 0, 1)]));
+}
+
 pub(crate) async fn suite(make: impl Fn() -> Store) {
     admits_the_burst_then_refuses_with_a_retry_time(&make()).await;
     a_refusal_counts_nothing(&make()).await;
@@ -575,6 +779,9 @@ pub(crate) async fn suite(make: impl Fn() -> Store) {
     the_first_remembered_response_stands(&make()).await;
     remembered_responses_expire(&make()).await;
     waiting_counts_and_daily_tallies_follow_holds_and_decisions(&make()).await;
+    the_overlay_learns_each_label_and_takes_back_exactly_what_a_replaced_one_taught(&make()).await;
+    the_overlay_is_bounded_per_reporter_per_hour_and_in_features(&make()).await;
+    an_admin_turns_the_overlay_off_and_resets_it(&make()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -585,7 +792,7 @@ async fn the_embedded_store_passes_the_suite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_redis_store_passes_the_suite() {
     // A fresh redis-server per case, so cases cannot see each other's keys.
-    let servers: Vec<Redis> = (0..14).map(|_| Redis::start()).collect();
+    let servers: Vec<Redis> = (0..17).map(|_| Redis::start()).collect();
     let mut stores = Vec::new();
     for r in &servers {
         stores.push(redis_store(r).await);

@@ -102,7 +102,7 @@ fn bad_bodies(tag: Option<u8>) -> Vec<(&'static str, Vec<u8>)> {
 }
 
 /// Every saring.v1 RPC and the tag of a string field of its request.
-const RPCS: [(&str, Option<u8>); 16] = [
+const RPCS: [(&str, Option<u8>); 19] = [
     ("/saring.v1.Moderation/CheckComment", Some(1)),
     ("/saring.v1.Moderation/SubmitFeedback", Some(1)),
     ("/saring.v1.ModerationQueue/ListHeld", Some(1)),
@@ -119,6 +119,9 @@ const RPCS: [(&str, Option<u8>); 16] = [
     ("/saring.v1.ModelAdmin/ReloadModel", Some(1)),
     ("/saring.v1.ModelAdmin/PromoteShadow", None),
     ("/saring.v1.ModelAdmin/DropShadow", None),
+    ("/saring.v1.ModelAdmin/GetOverlay", Some(1)),
+    ("/saring.v1.ModelAdmin/ResetOverlay", Some(1)),
+    ("/saring.v1.ModelAdmin/SetOverlay", Some(1)),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
