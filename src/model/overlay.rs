@@ -66,13 +66,14 @@ pub fn shift(score: Score, push: f64) -> Score {
     }
 }
 
-/// Whether the overlay learns a feature: what a comment says (words, word pairs) and where it points
-/// (hosts, domains, phone numbers), and what its form fields say — not its shape (length, capitals,
-/// language) nor its character n-grams, which are many per word and would count one word many times
-/// over on the small samples a site's labels are.
+/// Whether the overlay learns a feature: what a comment says (words, word pairs, handles, tags), where
+/// it points (hosts, domains, phone numbers, links as markup), how it is disguised, and what its form
+/// fields say — not its plain shape (length, capitals, language) nor its character n-grams, which are
+/// many per word and would count one word many times over on the small samples a site's labels are.
 pub fn learns(feature: &str) -> bool {
-    const KINDS: [&str; 10] = [
+    const KINDS: [&str; 15] = [
         "w:", "w2:", "url.", "email.", "author", "phone", "emoji", "currency", "punct:", "links:",
+        "mention", "hashtag", "disguise:", "shape:", "markup:",
     ];
     KINDS.iter().any(|k| feature.starts_with(k))
 }
