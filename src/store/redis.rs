@@ -1418,13 +1418,16 @@ mod tests {
     use super::*;
 
     /// Every script, for the checks that hold them all to Redis Cluster's rule.
-    const SCRIPTS: [(&str, &str); 7] = [
+    const SCRIPTS: [(&str, &str); 10] = [
         ("begin", BEGIN_LUA),
         ("finish", FINISH_LUA),
         ("held", HELD_LUA),
         ("pending", PENDING_LUA),
+        ("teach", TEACH_LUA),
         ("resolve", RESOLVE_LUA),
         ("feedback", FEEDBACK_LUA),
+        ("overlay", OVERLAY_LUA),
+        ("overlay_admin", OVERLAY_ADMIN_LUA),
         ("bootstrap", BOOTSTRAP_LUA),
     ];
 
