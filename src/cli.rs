@@ -323,7 +323,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=bench::MAX_IN_FLIGHT))]
     pub in_flight: u32,
     /// How long to measure, e.g. `10s`, `500ms`, `2m` (a bare number is seconds).
-    #[arg(long, default_value = "10s", value_parser = bench::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = bench::parse_positive_duration)]
     pub duration: std::time::Duration,
     /// Send for this long before measuring (answers in it are not counted), e.g. `2s`.
     #[arg(long, default_value = "0s", value_parser = bench::parse_duration)]
@@ -332,7 +332,7 @@ pub struct BenchArgs {
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub requests: Option<u64>,
     /// Give up on one request after this long (counted by the status the client gets).
-    #[arg(long, default_value = "5s", value_parser = bench::parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = bench::parse_positive_duration)]
     pub timeout: std::time::Duration,
     /// Comments to send, as JSON Lines with at least `text` (and optionally `author`, `author_url`,
     /// `author_email`, `lang`), sent in turn; without it, four built-in comments.

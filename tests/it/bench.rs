@@ -272,6 +272,7 @@ fn nonsense_flags_are_usage_errors() {
         &["bench", "--connections", "0"][..],
         &["bench", "--in-flight", "100000"],
         &["bench", "--duration", "soon"],
+        &["bench", "--duration", "0s"],
         &["bench", "--requests", "0"],
         &["bench", "--ips", "0"],
     ] {
