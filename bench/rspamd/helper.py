@@ -8,15 +8,22 @@ one line on stderr when it fails):
   wait-http URL SECONDS            wait until URL answers 200
   message TEXT OUT                 write TEXT as a minimal RFC 822 mail (what rspamd checks and learns)
   jsonl TEXT OUT                   write TEXT as a one-line `saring bench --data` file
+  mix OUT FILE...                  every row of the files, in one seeded shuffle (a `--data` file)
   grpc-body SITE IP TEXT OUT       write a framed gRPC CheckCommentRequest (what h2load posts)
   wrk-script BODYFILE OUT          write a wrk Lua script POSTing BODYFILE to /checkv2
   learn CONTROLLER FILE...         train rspamd's Bayes on labelled JSONL over /learnspam and /learnham
   check-rspamd URL BODYFILE        one /checkv2; fails unless Bayes gave a verdict; prints the action
   metric-sum URL NAME              the sum of every series of a Prometheus counter
   decisions BENCH.json             the decisions of a `saring bench --json` report, in one line
-  h2load FILE CONCURRENCY          the figures of an h2load run, as a results line (JSON)
-  wrk FILE CONCURRENCY             the figures of a wrk --latency run, as a results line (JSON)
-  bench-json FILE LABEL CONCURRENCY  a `saring bench --json` report as a results line (JSON)
+  cpu PID...                       CPU seconds (user + system) the processes and their children used
+  rspamd-scanned URL               how many messages rspamd has checked, from its controller's /stat
+  h2load FILE CONCURRENCY CPU      the figures of an h2load run, as a results line (JSON)
+  wrk FILE CONCURRENCY CPU         the figures of a wrk --latency run, as a results line (JSON)
+  bench-json FILE LABEL CONCURRENCY CPU  a `saring bench --json` report as a results line (JSON)
+
+CPU, for the three above, is four arguments: the server's CPU seconds before and after (from `cpu`),
+a file with the client's user and system seconds (bash's `time` with TIMEFORMAT='%U %S') and how many
+checks the server made meanwhile; they become CPU microseconds per check.
   verify-h2load LINE DECIDED       fail unless h2load saw no error and saring decided all it counted
   verify-wrk LINE                  fail unless every wrk request got a 2xx answer
   report RESULTS.jsonl             the side-by-side Markdown tables of a run
@@ -25,6 +32,8 @@ one line on stderr when it fails):
 import concurrent.futures
 import glob
 import json
+import os
+import random
 import re
 import socket
 import sys
@@ -95,6 +104,18 @@ def jsonl(text, out):
         f.write(json.dumps({"text": text}) + "\n")
 
 
+def mix(out, *files):
+    """Shuffled with a fixed seed, so that any stretch of the file has the corpus's mix of sources and
+    labels: `saring bench` sends rows in order, and a short run would otherwise see one source only."""
+    rows = []
+    for path in files:
+        with open(path, encoding="utf-8") as f:
+            rows.extend(line for line in f if line.strip())
+    random.Random(0).shuffle(rows)
+    with open(out, "w", encoding="utf-8") as f:
+        f.writelines(r if r.endswith("\n") else r + "\n" for r in rows)
+
+
 def decisions(path):
     d = json.load(open(path))["decisions"]
     print(", ".join(f"{k} {v}" for k, v in d.items() if v) + f" (of {sum(d.values())})")
@@ -113,6 +134,41 @@ def verify_wrk(line):
     r = json.loads(line)
     if r["non_2xx"]:
         fail(f"wrk: {r['non_2xx']} answers were not 2xx")
+
+
+def cpu(*pids):
+    """User + system seconds of each process (all its threads) and of its direct children."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    wanted = {int(p) for p in pids}
+    total = 0
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(stat) as f:
+                text = f.read()
+        except OSError:
+            continue  # gone meanwhile
+        # The command name is in parentheses and may hold spaces: split after its closing one.
+        fields = text[text.rindex(")") + 2 :].split()
+        pid, ppid = int(stat.split("/")[2]), int(fields[1])
+        if pid in wanted or ppid in wanted:
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    print(f"{total / ticks:.2f}")
+
+
+def rspamd_scanned(url):
+    with urllib.request.urlopen(url, timeout=10) as r:
+        print(json.load(r)["scanned"])
+
+
+def add_cpu(out, cpu_before, cpu_after, client_time_file, checks):
+    """Server and client CPU microseconds per check, from the four CPU arguments."""
+    checks = int(checks)
+    if checks <= 0:
+        fail("the server counted no checks during the run")
+    user, system = (float(x) for x in open(client_time_file).read().split()[-2:])
+    out["checks_counted"] = checks
+    out["server_cpu_us"] = (float(cpu_after) - float(cpu_before)) / checks * 1e6
+    out["client_cpu_us"] = (user + system) / checks * 1e6
 
 
 def varint(n):
@@ -243,7 +299,7 @@ def to_ms(value, unit):
     return float(value) * scale
 
 
-def h2load(path, concurrency):
+def h2load(path, concurrency, *cpu_args):
     text = open(path).read()
     out = {"system": "saring", "tool": "h2load", "concurrency": int(concurrency)}
     m = re.search(r"finished in ([\d.]+)(\w+), ([\d.]+) req/s", text)
@@ -263,10 +319,11 @@ def h2load(path, concurrency):
         out["min_ms"] = to_ms(m.group(1), m.group(2))
         out["max_ms"] = to_ms(m.group(3), m.group(4))
         out["mean_ms"] = to_ms(m.group(5), m.group(6))
+    add_cpu(out, *cpu_args)
     print(json.dumps(out))
 
 
-def wrk(path, concurrency):
+def wrk(path, concurrency, *cpu_args):
     text = open(path).read()
     out = {"system": "rspamd", "tool": "wrk", "concurrency": int(concurrency)}
     m = re.search(r"Requests/sec:\s+([\d.]+)", text)
@@ -288,6 +345,7 @@ def wrk(path, concurrency):
     out["non_2xx"] = int(m.group(1)) if m else 0
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
     out["socket_errors"] = sum(int(g) for g in m.groups()) if m else 0
+    add_cpu(out, *cpu_args)
     print(json.dumps(out))
 
 
@@ -295,42 +353,61 @@ def fmt_ms(v):
     return "–" if v is None else f"{v:.2f} ms"
 
 
+def fmt_us(v):
+    return "–" if v is None else f"{v:.0f} µs"
+
+
 def report(path):
     rows = [json.loads(line) for line in open(path) if line.strip()]
     by = {(r["system"], r["tool"], r["concurrency"]): r for r in rows}
-    print("| concurrency | system (load generator) | checks/s | p50 | p99 | mean | max |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| concurrency | system (load generator) | checks/s | p50 | p99 | mean | max "
+        "| server + its Redis, CPU per check | client CPU per check |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for c in sorted({r["concurrency"] for r in rows if r["tool"] in ("h2load", "wrk")}):
         for system, tool in (("saring", "h2load"), ("rspamd", "wrk")):
             r = by.get((system, tool, c))
             if r:
                 print(
                     f"| {c} | {system} ({tool}) | {r['per_sec']:,.0f} | {fmt_ms(r.get('p50_ms'))} | "
-                    f"{fmt_ms(r.get('p99_ms'))} | {fmt_ms(r.get('mean_ms'))} | {fmt_ms(r.get('max_ms'))} |"
+                    f"{fmt_ms(r.get('p99_ms'))} | {fmt_ms(r.get('mean_ms'))} | {fmt_ms(r.get('max_ms'))} | "
+                    f"{fmt_us(r.get('server_cpu_us'))} | {fmt_us(r.get('client_cpu_us'))} |"
                 )
         s, p = by.get(("saring", "h2load", c)), by.get(("rspamd", "wrk", c))
         if s and p and p["per_sec"] > 0:
-            print(f"| {c} | **saring ÷ rspamd** | **{s['per_sec'] / p['per_sec']:.1f}×** | | | | |")
+            cpu = (
+                f"**{p['server_cpu_us'] / s['server_cpu_us']:.1f}× less**"
+                if s.get("server_cpu_us") and p.get("server_cpu_us")
+                else ""
+            )
+            print(f"| {c} | **saring ÷ rspamd** | **{s['per_sec'] / p['per_sec']:.1f}×** | | | | | {cpu} | |")
     bench = [r for r in rows if r["tool"] == "saring bench"]
     if bench:
         print()
-        print("| saring bench | checks/s | p50 | p90 | p99 | p99.9 | max | errors |")
-        print("|---|---|---|---|---|---|---|---|")
+        print(
+            "| saring bench | checks/s | p50 | p90 | p99 | p99.9 | max | errors | decisions "
+            "| server + Redis, CPU per check | client CPU per check |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         for r in bench:
+            d = r["decisions"]
             print(
                 f"| {r['label']} | {r['per_sec']:,.0f} | {fmt_ms(r['p50_ms'])} | {fmt_ms(r['p90_ms'])} | "
-                f"{fmt_ms(r['p99_ms'])} | {fmt_ms(r['p99_9_ms'])} | {fmt_ms(r['max_ms'])} | {r['errors']} |"
+                f"{fmt_ms(r['p99_ms'])} | {fmt_ms(r['p99_9_ms'])} | {fmt_ms(r['max_ms'])} | {r['errors']} | "
+                f"{d['accept']} / {d['hold']} / {d['reject']} | "
+                f"{fmt_us(r.get('server_cpu_us'))} | {fmt_us(r.get('client_cpu_us'))} |"
             )
+        print()
+        print("decisions: accept / hold / reject")
 
 
-def bench_json(path, label, concurrency):
+def bench_json(path, label, concurrency, *cpu_args):
     """Turn a `saring bench --json` report into a results line."""
     r = json.load(open(path))
     l = r.get("latency_us") or {}
     ms = lambda k: l[k] / 1000.0 if k in l else None  # noqa: E731
-    print(
-        json.dumps(
-            {
+    out = {
                 "system": "saring",
                 "tool": "saring bench",
                 "label": label,
@@ -344,8 +421,8 @@ def bench_json(path, label, concurrency):
                 "errors": r["errors"]["total"],
                 "decisions": r["decisions"],
             }
-        )
-    )
+    add_cpu(out, *cpu_args)
+    print(json.dumps(out))
 
 
 COMMANDS = {
@@ -357,7 +434,10 @@ COMMANDS = {
     "learn": learn,
     "check-rspamd": check_rspamd,
     "metric-sum": metric_sum,
+    "cpu": cpu,
+    "rspamd-scanned": rspamd_scanned,
     "jsonl": jsonl,
+    "mix": mix,
     "decisions": decisions,
     "verify-h2load": verify_h2load,
     "verify-wrk": verify_wrk,

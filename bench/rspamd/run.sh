@@ -101,7 +101,9 @@ start_redis() {
     pids+=($!)
 }
 start_redis "$redis_rspamd"
+redis_rspamd_pid=$!
 start_redis "$redis_saring"
+redis_saring_pid=$!
 
 # --- rspamd: its own config, Redis, ports and folders -----------------------------------------------
 mkdir -p "$tmp/rspamd/db" "$tmp/rspamd/run" "$tmp/rspamd/log"
@@ -115,6 +117,7 @@ rspamd_args=(-f -c "$tmp/rspamd/rspamd.conf"
 [ "$(id -u)" -ne 0 ] || rspamd_args+=(-i)
 say "starting rspamd $(rspamd --version | awk '{print $NF}') (normal worker 127.0.0.1:$rspamd_normal, controller :$rspamd_controller)"
 rspamd "${rspamd_args[@]}" >"$tmp/rspamd/stdout.log" 2>&1 &
+rspamd_pid=$!
 pids+=($!)
 "${helper[@]}" wait-http "http://127.0.0.1:$rspamd_controller/stat" 180 ||
     { show "$tmp/rspamd/log/rspamd.log"; die "rspamd did not start"; }
@@ -135,6 +138,7 @@ say "starting saring serve (127.0.0.1:$grpc, admin :$admin, Redis :$redis_saring
     --redis-url "redis://127.0.0.1:$redis_saring" --data-dir "$tmp/saring" \
     --addr "127.0.0.1:$grpc" --admin-addr "127.0.0.1:$admin" \
     >"$tmp/saring.out" 2>"$tmp/saring.log" &
+saring_pid=$!
 pids+=($!)
 "${helper[@]}" wait-http "http://127.0.0.1:$admin/readyz" 60 ||
     { show "$tmp/saring.log"; die "saring serve did not become ready"; }
@@ -159,16 +163,24 @@ if awk -v cores="$(nproc)" '{exit !($1 > cores / 4)}' /proc/loadavg; then
     say "warning: the machine is busy (load $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores): figures will be low"
 fi
 checks() { "${helper[@]}" metric-sum "http://127.0.0.1:$admin/metrics" saring_checks_total; }
+scanned() { "${helper[@]}" rspamd-scanned "http://127.0.0.1:$rspamd_controller/stat"; }
+# CPU seconds a system used: the server's processes (rspamd's main and its workers) and its Redis.
+saring_cpu() { "${helper[@]}" cpu "$saring_pid" "$redis_saring_pid"; }
+rspamd_cpu() { "${helper[@]}" cpu "$rspamd_pid" "$redis_rspamd_pid"; }
+# The client's user and system CPU seconds, as bash's `time` gives them.
+TIMEFORMAT='%U %S'
 
 for c in $concurrency; do
     say "saring, h2load -c $c -m 1: ${warmup} s warm-up, ${duration} s measured"
-    before="$(checks)"
-    h2load -c "$c" -m 1 -t 1 --warm-up-time="${warmup}s" -D "${duration}s" \
+    before="$(checks)" cpu_before="$(saring_cpu)"
+    { time h2load -c "$c" -m 1 -t 1 --warm-up-time="${warmup}s" -D "${duration}s" \
         -H 'content-type: application/grpc' -H 'te: trailers' -H "authorization: Bearer $key" \
         -d "$tmp/check.bin" "http://127.0.0.1:$grpc/saring.v1.Moderation/CheckComment" \
-        >"$out/h2load-$c.txt" 2>&1 || { show "$out/h2load-$c.txt"; die "h2load failed"; }
-    after="$(checks)"
-    line="$("${helper[@]}" h2load "$out/h2load-$c.txt" "$c")"
+        >"$out/h2load-$c.txt" 2>&1; } 2>"$tmp/client-time" || { show "$out/h2load-$c.txt"; die "h2load failed"; }
+    after="$(checks)" cpu_after="$(saring_cpu)"
+    # CPU per check over every check the server made, the warm-up's included (its CPU is too).
+    line="$("${helper[@]}" h2load "$out/h2load-$c.txt" "$c" \
+        "$cpu_before" "$cpu_after" "$tmp/client-time" "$((after - before))")"
     # h2load counts an HTTP 200 as success, and gRPC puts its errors in trailers of a 200: the
     # server's own count of decisions must cover every request h2load counted.
     "${helper[@]}" verify-h2load "$line" "$((after - before))" || die "h2load's requests were not all decided"
@@ -179,22 +191,28 @@ for c in $concurrency; do
         wrk -t 1 -c "$c" -d "${warmup}s" -s "$tmp/checkv2.lua" "http://127.0.0.1:$rspamd_normal/checkv2" \
             >/dev/null 2>&1 || true
     fi
-    wrk -t 1 -c "$c" -d "${duration}s" --latency -s "$tmp/checkv2.lua" \
-        "http://127.0.0.1:$rspamd_normal/checkv2" >"$out/wrk-$c.txt" 2>&1 ||
+    before="$(scanned)" cpu_before="$(rspamd_cpu)"
+    { time wrk -t 1 -c "$c" -d "${duration}s" --latency -s "$tmp/checkv2.lua" \
+        "http://127.0.0.1:$rspamd_normal/checkv2" >"$out/wrk-$c.txt" 2>&1; } 2>"$tmp/client-time" ||
         { show "$out/wrk-$c.txt"; die "wrk failed"; }
-    line="$("${helper[@]}" wrk "$out/wrk-$c.txt" "$c")"
+    after="$(scanned)" cpu_after="$(rspamd_cpu)"
+    line="$("${helper[@]}" wrk "$out/wrk-$c.txt" "$c" \
+        "$cpu_before" "$cpu_after" "$tmp/client-time" "$((after - before))")"
     "${helper[@]}" verify-wrk "$line" || die "rspamd did not answer every request"
     echo "$line" >>"$results"
 done
 
-# saring bench: unique comment ids, the whole corpus in turn, one client and each concurrency.
-cat "$corpus"/*.jsonl >"$tmp/comments.jsonl"
+# saring bench: unique comment ids, the whole corpus shuffled, one client and each concurrency.
+"${helper[@]}" mix "$tmp/comments.jsonl" "$corpus"/*.jsonl
 for c in 1 $concurrency; do
     say "saring bench --connections $c: unique comment ids over the corpus"
-    "$saring" bench --addr "127.0.0.1:$grpc" --connections "$c" --in-flight 1 \
+    before="$(checks)" cpu_before="$(saring_cpu)"
+    { time "$saring" bench --addr "127.0.0.1:$grpc" --connections "$c" --in-flight 1 \
         --duration "${duration}s" --warmup "${warmup}s" --data "$tmp/comments.jsonl" --json \
-        >"$out/bench-$c.json" || { show "$tmp/saring.log"; die "saring bench failed"; }
-    "${helper[@]}" bench-json "$out/bench-$c.json" "$c connection$([ "$c" = 1 ] || echo s), unique ids" "$c" >>"$results"
+        >"$out/bench-$c.json"; } 2>"$tmp/client-time" || { show "$tmp/saring.log"; die "saring bench failed"; }
+    after="$(checks)" cpu_after="$(saring_cpu)"
+    "${helper[@]}" bench-json "$out/bench-$c.json" "$c connection$([ "$c" = 1 ] || echo s), unique ids" "$c" \
+        "$cpu_before" "$cpu_after" "$tmp/client-time" "$((after - before))" >>"$results"
 done
 load_after="$(uptime)"
 
