@@ -5,6 +5,7 @@
 #![allow(clippy::print_stdout)]
 
 mod admin;
+mod bench;
 mod check;
 mod cv;
 mod eval;
@@ -57,6 +58,8 @@ pub enum Command {
     /// See, reload, shadow and promote the running server's model, without a restart.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Load a running server with CheckComment and report throughput, latency and errors.
+    Bench(BenchArgs),
     /// See, reset, turn off or on a site's overlay (what its moderators taught) on the running server.
     #[command(subcommand)]
     Overlay(OverlayCommand),
@@ -365,6 +368,63 @@ pub struct ServeArgs {
     pub no_admin: bool,
 }
 
+/// `saring bench`: N connections × M requests in flight for a duration (docs/benchmarks.md).
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The server: HOST:PORT, or an http:// or https:// URL. Loopback only unless --allow-remote.
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    pub addr: String,
+    /// Let --addr be a host other than this machine's loopback (a load test must not reach another
+    /// machine's service by a typo).
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Separate HTTP/2 connections to open.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=bench::MAX_CONNECTIONS))]
+    pub connections: u32,
+    /// Requests kept in flight on each connection (a new one starts as soon as one is answered).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=bench::MAX_IN_FLIGHT))]
+    pub in_flight: u32,
+    /// How long to measure, e.g. `10s`, `500ms`, `2m` (a bare number is seconds).
+    #[arg(long, default_value = "10s", value_parser = bench::parse_positive_duration)]
+    pub duration: std::time::Duration,
+    /// Send for this long before measuring (answers in it are not counted), e.g. `2s`.
+    #[arg(long, default_value = "0s", value_parser = bench::parse_duration)]
+    pub warmup: std::time::Duration,
+    /// Stop after this many measured requests, even if --duration has not passed.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub requests: Option<u64>,
+    /// Give up on one request after this long (counted by the status the client gets).
+    #[arg(long, default_value = "5s", value_parser = bench::parse_positive_duration)]
+    pub timeout: std::time::Duration,
+    /// Comments to send, as JSON Lines with at least `text` (and optionally `author`, `author_url`,
+    /// `author_email`, `lang`), sent in turn; without it, four built-in comments.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub data: Option<PathBuf>,
+    /// The site every request is for.
+    #[arg(long, default_value = "default")]
+    pub site: String,
+    /// A service key for --site.
+    #[arg(long, env = "SARING_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+    /// The CA certificate (PEM) to trust for TLS; with it, HOST:PORT means https://. An https://
+    /// URL without it uses the host's trust store.
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// Send no comment id, so the server does not remember decisions (by default every request has a
+    /// unique one, as a blog's comments do).
+    #[arg(long)]
+    pub no_comment_ids: bool,
+    /// Distinct client IPv6 /64 prefixes to cycle through (each is its own rate-limit key).
+    #[arg(long, default_value_t = 65_536, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub ips: u32,
+    /// Client threads (1: a single-threaded runtime, leaving the other cores to a local server).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: u16,
+    /// Print one JSON document instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Options shared by commands that read labelled data.
 #[derive(Debug, Args)]
 pub struct DataArgs {
@@ -569,6 +629,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Overlay(command) => overlay::run(command),
         Command::Simulate(args) => simulate::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }
 

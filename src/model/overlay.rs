@@ -72,8 +72,21 @@ pub fn shift(score: Score, push: f64) -> Score {
 /// many per word and would count one word many times over on the small samples a site's labels are.
 pub fn learns(feature: &str) -> bool {
     const KINDS: [&str; 15] = [
-        "w:", "w2:", "url.", "email.", "author", "phone", "emoji", "currency", "punct:", "links:",
-        "mention", "hashtag", "disguise:", "shape:", "markup:",
+        "w:",
+        "w2:",
+        "url.",
+        "email.",
+        "author",
+        "phone",
+        "emoji",
+        "currency",
+        "punct:",
+        "links:",
+        "mention",
+        "hashtag",
+        "disguise:",
+        "shape:",
+        "markup:",
     ];
     KINDS.iter().any(|k| feature.starts_with(k))
 }

@@ -2,6 +2,7 @@
 //! nothing here needs data from outside the repository.
 
 mod auth;
+mod bench;
 mod browser;
 mod check_comment;
 mod cli;
