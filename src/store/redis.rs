@@ -31,11 +31,11 @@ use crate::moderation::ratelimit::{Admission, Bucket};
 
 /// Everything a check reads and counts before it decides (`Backend::begin`), in one round trip. KEYS:
 /// 1 the remembered response, 2 the comment's "counted" marker, 3 the authors' standing, 4 the
-/// overlay's meta hash, then one per bucket, then two per campaign band (this window's counter, the
-/// previous one's). ARGV: 1 recall (`1`/`0`), 2 admit (`1`/`0`), 3 now (µs), 4 marker TTL (ms, 0 for
-/// no marker), 5 buckets, 6 bands, 7 band counter TTL (ms), 8 the previous window's share
+/// overlay's meta hash, then one per bucket, then this campaign window's counts and the previous
+/// one's (hashes by band). ARGV: 1 recall (`1`/`0`), 2 admit (`1`/`0`), 3 now (µs), 4 marker TTL (ms,
+/// 0 for no marker), 5 buckets, 6 bands, 7 window counts' TTL (ms), 8 the previous window's share
 /// (millionths), 9 author key (`''` for none), 10 overlay (`1`/`0`), then interval and tolerance (µs)
-/// per bucket.
+/// per bucket, then the band names.
 ///
 /// Returns `{1, response}` when a response is remembered (nothing else is done), `{0, 0, bucket
 /// (1-based), retry_after_us}` when a bucket refuses (nothing counted, nothing read), else `{0,
@@ -79,14 +79,15 @@ local best, besti = -1, 0
 local nbands = tonumber(ARGV[6])
 if nbands > 0 then
   best, besti = 0, 1
+  local first = 11 + 2 * nb
+  local previous = redis.call('HMGET', KEYS[6 + nb], unpack(ARGV, first, first + nbands - 1))
   for j = 1, nbands do
-    local k = 4 + nb + 2 * j - 1
-    local n = redis.call('INCR', KEYS[k])
-    if n == 1 then redis.call('PEXPIRE', KEYS[k], ARGV[7]) end
-    local p = tonumber(redis.call('GET', KEYS[k + 1]) or '0')
+    local n = redis.call('HINCRBY', KEYS[5 + nb], ARGV[first + j - 1], 1)
+    local p = tonumber(previous[j] or '0')
     local est = n + math.floor(p * tonumber(ARGV[8]) / 1000000)
     if est > best then best, besti = est, j end
   end
+  redis.call('PEXPIRE', KEYS[5 + nb], ARGV[7])
 end
 local approved, spam = -1, 0
 if ARGV[9] ~= '' then
@@ -721,8 +722,10 @@ fn daily_key(site: &str, day: u64) -> String {
     format!("{}:daily:{day}", site_tag(site))
 }
 
-fn campaign_key(site: &str, band: &str, window: u64) -> String {
-    format!("{}:campaign:{band}:{window}", site_tag(site))
+/// A campaign window's sightings, a hash by band: one key a window rather than one a band, so a check
+/// names two keys for all its bands.
+fn campaign_key(site: &str, window: u64) -> String {
+    format!("{}:campaign:{window}", site_tag(site))
 }
 
 /// A hash of counts by feature, as `HGETALL` returns it.
@@ -945,9 +948,9 @@ impl Backend for RedisStore {
         for b in buckets {
             inv.key(bucket_key(site, b));
         }
-        for band in bands {
-            inv.key(campaign_key(site, band, window));
-            inv.key(campaign_key(site, band, window.wrapping_sub(1)));
+        if !bands.is_empty() {
+            inv.key(campaign_key(site, window));
+            inv.key(campaign_key(site, window.wrapping_sub(1)));
         }
         inv.arg(u8::from(begin.recall.is_some()))
             .arg(u8::from(begin.admit.is_some()))
@@ -962,6 +965,9 @@ impl Backend for RedisStore {
             .arg(u8::from(begin.overlay));
         for b in buckets {
             inv.arg(b.interval_us()).arg(b.tolerance_us());
+        }
+        for band in bands {
+            inv.arg(band);
         }
         let mut conn = self.conn();
         let answer: Vec<redis::Value> = reply(inv.invoke_async(&mut conn)).await?;
