@@ -733,8 +733,12 @@ type Counted = Vec<(String, u64)>;
 
 /// A site's overlay keys, in `OVERLAY_KEYS`' order.
 fn overlay_keys(site: &str) -> [String; OVERLAY_KEYS] {
-    let tag = site_tag(site);
-    ["spam", "ham", "use", "contrib", "meta", "by", "rate"].map(|k| format!("{tag}:ovl:{k}"))
+    ["spam", "ham", "use", "contrib", "meta", "by", "rate"].map(|k| overlay_key(site, k))
+}
+
+/// One of a site's overlay keys.
+fn overlay_key(site: &str, which: &str) -> String {
+    format!("{}:ovl:{which}", site_tag(site))
 }
 
 /// `teach`'s arguments for a lesson; `-` for none.
@@ -940,11 +944,10 @@ impl Backend for RedisStore {
         let window_us = begin.sighting.map_or(0, |b| b.window_us);
         let (window, previous_share) =
             crate::moderation::campaign::window_at(window_us, begin.now_us);
-        let [_, _, _, _, overlay_meta, _, _] = overlay_keys(site);
         inv.key(remembered_key(site, begin.recall.unwrap_or("")))
             .key(marker)
             .key(trust_key(site))
-            .key(overlay_meta);
+            .key(overlay_key(site, "meta"));
         for b in buckets {
             inv.key(bucket_key(site, b));
         }
@@ -1276,8 +1279,9 @@ impl Backend for RedisStore {
     async fn overlay(&self, site: &str) -> Result<OverlayCounts, Error> {
         let mut conn = self.conn();
         let mut inv = self.overlay.prepare_invoke();
-        let [spam, ham, _, _, meta, _, _] = overlay_keys(site);
-        inv.key(spam).key(ham).key(meta);
+        inv.key(overlay_key(site, "spam"))
+            .key(overlay_key(site, "ham"))
+            .key(overlay_key(site, "meta"));
         let (spam, ham, meta): (Counted, Counted, Vec<(String, String)>) =
             reply(inv.invoke_async(&mut conn)).await?;
         let mut counts: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
