@@ -20,7 +20,7 @@ fn train_writes_a_model_and_a_card_naming_the_data() {
         card["model_sha256"],
         saring::train::card::sha256_file(&model).unwrap()
     );
-    assert_eq!(card["split"]["method"], "group");
+    assert_eq!(card["split"]["method"], "group k-fold");
     let by_source = card["validation"]["by_source"].as_object().unwrap();
     assert!(by_source.contains_key("blog-en") && by_source.contains_key("blog-id"));
     let loaded = saring::model::Model::load(&model).unwrap();
