@@ -671,16 +671,27 @@ fn handles(clean: &str, out: &mut Features) {
 /// Links written as markup rather than pasted: SEO spam posts `<a href=…>`, `[url=…]` and Markdown
 /// links so that the anchor text carries the keyword.
 fn markup(clean: &str, out: &mut Features) {
-    let lower = clean.to_ascii_lowercase();
-    if lower.contains("<a ") || lower.contains("href=") {
+    // Most comments hold none of the characters the markup needs: skip them without a search.
+    if !clean.bytes().any(|b| matches!(b, b'<' | b'[' | b'=')) {
+        return;
+    }
+    let has = |needle: &str| contains_ignoring_ascii_case(clean, needle);
+    if has("<a ") || has("href=") {
         out.push_parts(&["markup:html"]);
     }
-    if lower.contains("[url") || lower.contains("[link") {
+    if has("[url") || has("[link") {
         out.push_parts(&["markup:bbcode"]);
     }
-    if lower.contains("](http") || lower.contains("]: http") || lower.contains("](www") {
+    if has("](http") || has("]: http") || has("](www") {
         out.push_parts(&["markup:markdown"]);
     }
+}
+
+/// Whether `needle` (lower-case ASCII) occurs in `haystack`, ignoring ASCII case, without allocating.
+fn contains_ignoring_ascii_case(haystack: &str, needle: &str) -> bool {
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+    h.windows(n.len())
+        .any(|w| w.iter().zip(n).all(|(a, b)| a.to_ascii_lowercase() == *b))
 }
 
 fn digit_class(digits: usize) -> &'static str {
