@@ -353,6 +353,10 @@ pub struct FitArgs {
     /// Value of a present character n-gram feature (a word counts 1).
     #[arg(long, default_value_t = crate::model::Weighting::default().char_ngram)]
     pub char_ngram_weight: f64,
+    /// Value of a present structure feature (links, hosts, phones, numbers, emoji, markup, disguises,
+    /// handles, form fields, length); a word counts 1.
+    #[arg(long, default_value_t = crate::model::Weighting::default().meta)]
+    pub meta_weight: f64,
     /// Scale documents by LENGTH_SCALE / sqrt(known features); 0 turns length normalisation off.
     #[arg(long, default_value_t = crate::model::Weighting::default().length_scale)]
     pub length_scale: f64,
@@ -405,6 +409,7 @@ impl FitArgs {
             },
             weighting: crate::model::Weighting {
                 char_ngram: self.char_ngram_weight,
+                meta: self.meta_weight,
                 length_scale: self.length_scale,
                 ..crate::model::Weighting::default()
             },

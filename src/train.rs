@@ -314,9 +314,12 @@ pub fn train(examples: &[Example], opts: &Options) -> Result<Outcome, Error> {
     let all = Interned::tokenize(examples, opts);
     let fold_of = split::k_folds(examples, opts.inner_folds, opts.seed);
     let folds = fold_of.iter().copied().max().map_or(0, |m| m + 1);
+    let everything: Vec<usize> = (0..examples.len()).collect();
+    let global = Encoded::build(&all, examples, &everything, opts)?;
     tracing::debug!(
         elapsed_ms = started.elapsed().as_millis(),
         folds,
+        vocabulary = global.tokens.len(),
         "tokenized"
     );
 
@@ -328,23 +331,58 @@ pub fn train(examples: &[Example], opts: &Options) -> Result<Outcome, Error> {
     };
     let bar = progress_bar(
         opts.progress,
-        (folds * (1 + stage_steps) + 1 + usize::from(stage_steps > 0)) as u64,
+        (1 + folds * stage_steps + usize::from(stage_steps > 0)) as u64,
         "fitting",
     );
 
-    // Naive Bayes in every inner fold: its vocabulary, counts and held-out rows.
+    // linfa's histograms of every (inner fold, source) cell, unweighted: any union of folds, with any
+    // weights per (source, class), is then a weighted sum of cells, so naive Bayes is fitted once.
+    let cells = Cells::fit(&global, &fold_of, &strata, opts)?;
+    bar.inc(1);
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis(),
+        cells = cells.counts.len(),
+        "naive bayes fitted"
+    );
+
+    // Each inner fold: its vocabulary (the global one's features found in at least min_df of the
+    // fold's training rows), its naive Bayes counts, and its held-out rows.
+    let mut df = vec![vec![0u32; global.tokens.len()]; folds];
+    for (ids, &k) in global.docs.iter().zip(&fold_of) {
+        for &id in ids {
+            df[k][id as usize] += 1;
+        }
+    }
+    let df_all: Vec<u32> = (0..global.tokens.len())
+        .map(|v| df.iter().map(|d| d[v]).sum())
+        .collect();
     let inner: Vec<Inner> = par_map(folds, opts.threads, |k| {
-        let training: Vec<usize> = (0..examples.len()).filter(|&i| fold_of[i] != k).collect();
-        let held: Vec<usize> = (0..examples.len()).filter(|&i| fold_of[i] == k).collect();
+        let training: Vec<usize> = everything
+            .iter()
+            .copied()
+            .filter(|&i| fold_of[i] != k)
+            .collect();
         for (label, name) in [(Label::Ham, "ham"), (Label::Spam, "spam")] {
             if !training.iter().any(|&i| examples[i].label == label) {
                 return Err(Error::FoldMissingClass(k, name));
             }
         }
-        let corpus = Encoded::build(&all, examples, &training, opts)?;
-        let counts = fit(&corpus, 1.0, opts)?.counts()?;
+        let keep: Vec<bool> = (0..global.tokens.len())
+            .map(|v| df_all[v] - df[k][v] >= opts.min_df)
+            .collect();
+        let corpus = global.restrict(&keep, &training, examples, opts);
+        let weight = balance(
+            training.iter().map(|&i| &examples[i]),
+            opts.source_balance,
+            &opts.class_weights,
+        );
+        let counts = cells.combine(|fold| fold != k, &weight, &keep);
+        let held: Vec<usize> = everything
+            .iter()
+            .copied()
+            .filter(|&i| fold_of[i] == k)
+            .collect();
         let held_ids = held.iter().map(|&i| corpus.encode(&all.docs[i])).collect();
-        bar.inc(1);
         Ok(Inner {
             corpus,
             counts,
@@ -354,10 +392,6 @@ pub fn train(examples: &[Example], opts: &Options) -> Result<Outcome, Error> {
     })
     .into_iter()
     .collect::<Result<_, Error>>()?;
-    tracing::debug!(
-        elapsed_ms = started.elapsed().as_millis(),
-        "naive bayes fitted in every fold"
-    );
 
     let length_scale = opts.weighting.length_scale;
     let out_of_fold = |tables: &[Table]| -> Vec<Scored> {
@@ -469,10 +503,10 @@ pub fn train(examples: &[Example], opts: &Options) -> Result<Outcome, Error> {
     let thresholds = choice.thresholds;
 
     // The served model: every row, the chosen settings, the thresholds chosen out of fold.
-    let everything: Vec<usize> = (0..examples.len()).collect();
-    let corpus = Encoded::build(&all, examples, &everything, opts)?;
-    let (log_prior, log_prob) = fit(&corpus, 1.0, opts)?.counts()?.smoothed(alpha);
-    bar.inc(1);
+    let corpus = global;
+    let weight = balance(examples.iter(), opts.source_balance, &opts.class_weights);
+    let keep = vec![true; corpus.tokens.len()];
+    let (log_prior, log_prob) = cells.combine(|_| true, &weight, &keep).smoothed(alpha);
     let (table, logistic) = match (&opts.stage, chosen) {
         (Stage::Logistic(stage), Some((c, beta, trials))) => {
             let (fit, ratio) = LogisticLayer::fit(&corpus, &log_prob, c, stage, opts);
@@ -523,6 +557,85 @@ pub fn train(examples: &[Example], opts: &Options) -> Result<Outcome, Error> {
         ),
         thresholds: choice,
     })
+}
+
+/// Unweighted naive Bayes histograms of every `(inner fold, source)` cell, over the global vocabulary.
+struct Cells {
+    /// `(fold, source)` of each cell.
+    keys: Vec<(usize, String)>,
+    counts: Vec<Counts>,
+}
+
+impl Cells {
+    /// Fit linfa once per cell (in parallel); each row is in exactly one cell.
+    fn fit(
+        corpus: &Encoded,
+        fold_of: &[usize],
+        strata: &Strata,
+        opts: &Options,
+    ) -> Result<Cells, Error> {
+        let mut rows: BTreeMap<(usize, usize), Vec<usize>> = BTreeMap::new();
+        for (i, &k) in fold_of.iter().enumerate() {
+            rows.entry((k, strata.stratum[i])).or_default().push(i);
+        }
+        let rows: Vec<((usize, usize), Vec<usize>)> = rows.into_iter().collect();
+        let vocab = corpus.tokens.len();
+        let counts = par_map(rows.len(), opts.threads, |c| {
+            match fit_rows(corpus, &rows[c].1, None, 1.0, opts)? {
+                Some(fitted) => fitted.class_counts(vocab),
+                None => Err(Error::MissingClass("training")),
+            }
+        })
+        .into_iter()
+        .collect::<Result<Vec<_>, Error>>()?;
+        Ok(Cells {
+            keys: rows
+                .iter()
+                .map(|((k, s), _)| (*k, strata.names[*s].clone()))
+                .collect(),
+            counts,
+        })
+    }
+
+    /// The counts of the cells whose fold passes `folds`, each class of each source weighted by
+    /// `weight`, restricted to the features `keep` (in their order). Class counts (the priors) are the
+    /// unweighted row counts, as linfa's are.
+    fn combine(
+        &self,
+        folds: impl Fn(usize) -> bool,
+        weight: &BTreeMap<(&str, usize), f64>,
+        keep: &[bool],
+    ) -> Counts {
+        let kept = keep.iter().filter(|&&k| k).count();
+        let mut out = Counts {
+            class_count: [0, 0],
+            feature_count: [Array1::zeros(kept), Array1::zeros(kept)],
+        };
+        for ((fold, source), counts) in self.keys.iter().zip(&self.counts) {
+            if !folds(*fold) {
+                continue;
+            }
+            for class in 0..2 {
+                out.class_count[class] += counts.class_count[class];
+                let w = weight
+                    .get(&(source.as_str(), class))
+                    .copied()
+                    .unwrap_or(0.0);
+                if w == 0.0 || counts.class_count[class] == 0 {
+                    continue;
+                }
+                let target = &mut out.feature_count[class];
+                let mut j = 0;
+                for (v, &c) in counts.feature_count[class].iter().enumerate() {
+                    if keep[v] {
+                        target[j] += w * c;
+                        j += 1;
+                    }
+                }
+            }
+        }
+        out
+    }
 }
 
 /// One inner fold: naive Bayes fitted on the other folds, and this fold's rows encoded against that
@@ -576,6 +689,8 @@ fn par_map<R: Send>(n: usize, threads: usize, f: impl Fn(usize) -> R + Sync) -> 
 struct Strata {
     stratum: Vec<usize>,
     sources: usize,
+    /// The sources, sorted.
+    names: Vec<String>,
 }
 
 impl Strata {
@@ -589,6 +704,7 @@ impl Strata {
                 .map(|e| sources.binary_search(&e.source.as_str()).unwrap_or(0))
                 .collect(),
             sources: sources.len(),
+            names: sources.iter().map(|s| s.to_string()).collect(),
         }
     }
 
@@ -746,6 +862,20 @@ fn source_balance_weights(
     power: f64,
     class_weights: &[ClassWeight],
 ) -> Vec<f64> {
+    let weight = balance(examples.iter().copied(), power, class_weights);
+    examples
+        .iter()
+        .map(|e| weight[&(e.source.as_str(), e.label.index())])
+        .collect()
+}
+
+/// The weight of each `(source, class)` among `examples`, as [`source_balance_weights`] gives it to
+/// each of their rows.
+fn balance<'a>(
+    examples: impl Iterator<Item = &'a Example>,
+    power: f64,
+    class_weights: &[ClassWeight],
+) -> BTreeMap<(&'a str, usize), f64> {
     let mut n: BTreeMap<(&str, usize), usize> = BTreeMap::new();
     for e in examples {
         *n.entry((e.source.as_str(), e.label.index())).or_default() += 1;
@@ -755,18 +885,16 @@ fn source_balance_weights(
         mean[class].0 += count;
         mean[class].1 += 1;
     }
-    examples
-        .iter()
-        .map(|e| {
-            let class = e.label.index();
+    n.iter()
+        .map(|(&(source, class), &count)| {
             let (total, sources) = mean[class];
             let mean = total as f64 / sources.max(1) as f64;
             let extra: f64 = class_weights
                 .iter()
-                .filter(|w| w.source == e.source && w.label == e.label)
+                .filter(|w| w.source == source && w.label.index() == class)
                 .map(|w| w.weight)
                 .product();
-            (mean / n[&(e.source.as_str(), class)] as f64).powf(power) * extra
+            ((source, class), (mean / count as f64).powf(power) * extra)
         })
         .collect()
 }
@@ -795,16 +923,31 @@ struct Interned {
 
 impl Interned {
     fn tokenize(examples: &[Example], opts: &Options) -> Interned {
+        /// Rows tokenized (in parallel) before their features are interned (in order); bounds the
+        /// feature strings held at once.
+        const BLOCK: usize = 4096;
         let bar = progress_bar(opts.progress, examples.len() as u64, "tokenizing");
-        let mut tokenizer = Tokenizer::new(opts.settings);
-        let mut features = Features::new();
         let mut ids: FxHashMap<String, u32> = FxHashMap::default();
         let mut strings = Vec::new();
-        let docs = examples
-            .iter()
-            .map(|e| {
-                tokenizer.tokenize(&e.document(), &mut features);
-                let mut doc: Vec<u32> = features
+        let mut docs = Vec::with_capacity(examples.len());
+        for block in examples.chunks(BLOCK) {
+            let parts = opts.threads.clamp(1, block.len().max(1));
+            let per_part = block.len().div_ceil(parts);
+            let features: Vec<Vec<Features>> = par_map(parts, parts, |p| {
+                let mut tokenizer = Tokenizer::new(opts.settings);
+                block
+                    .iter()
+                    .skip(p * per_part)
+                    .take(per_part)
+                    .map(|e| {
+                        let mut f = Features::new();
+                        tokenizer.tokenize(&e.document(), &mut f);
+                        f
+                    })
+                    .collect()
+            });
+            for f in features.iter().flatten() {
+                let mut doc: Vec<u32> = f
                     .iter()
                     .map(|t| match ids.get(t) {
                         Some(&id) => id,
@@ -817,10 +960,10 @@ impl Interned {
                     })
                     .collect();
                 doc.sort_unstable();
-                bar.inc(1);
-                doc
-            })
-            .collect();
+                docs.push(doc);
+            }
+            bar.inc(block.len() as u64);
+        }
         bar.finish_and_clear();
         Interned { strings, docs }
     }
@@ -891,6 +1034,57 @@ impl Encoded {
         Ok(corpus)
     }
 
+    /// The same rows' encoding restricted to the features `keep` and to the rows `rows` (indices into
+    /// the examples, which this corpus must hold in order), with the rows' own balancing weights.
+    fn restrict(
+        &self,
+        keep: &[bool],
+        rows: &[usize],
+        examples: &[Example],
+        opts: &Options,
+    ) -> Encoded {
+        let mut position = vec![u32::MAX; keep.len()];
+        let mut tokens = Vec::new();
+        let mut value = Vec::new();
+        for (v, &k) in keep.iter().enumerate() {
+            if k {
+                position[v] = tokens.len() as u32;
+                tokens.push(self.tokens[v].clone());
+                value.push(self.value[v]);
+            }
+        }
+        let local = self
+            .local
+            .iter()
+            .map(|&v| {
+                if v == u32::MAX {
+                    v
+                } else {
+                    position[v as usize]
+                }
+            })
+            .collect();
+        let docs = rows
+            .iter()
+            .map(|&i| {
+                self.docs[i]
+                    .iter()
+                    .map(|&v| position[v as usize])
+                    .filter(|&v| v != u32::MAX)
+                    .collect()
+            })
+            .collect();
+        let refs: Vec<&Example> = rows.iter().map(|&i| &examples[i]).collect();
+        Encoded {
+            tokens,
+            local,
+            value,
+            docs,
+            labels: rows.iter().map(|&i| self.labels[i]).collect(),
+            row_weight: source_balance_weights(&refs, opts.source_balance, &opts.class_weights),
+        }
+    }
+
     /// A row's interned ids as sorted vocabulary ids, unknown features dropped.
     fn encode(&self, interned: &[u32]) -> Vec<u32> {
         let mut ids: Vec<u32> = interned
@@ -936,48 +1130,54 @@ fn progress_bar(visible: bool, len: u64, what: &'static str) -> ProgressBar {
 /// A fitted linfa model.
 struct Fitted(MultinomialNb<f64, usize>);
 
-/// Fit `MultinomialNb` over the corpus in dense batches of `opts.batch_rows` documents.
+/// Fit `MultinomialNb` over the whole corpus, with its row weights, in dense batches.
+#[cfg(test)]
 fn fit(corpus: &Encoded, alpha: f64, opts: &Options) -> Result<Fitted, Error> {
+    let rows: Vec<usize> = (0..corpus.docs.len()).collect();
+    fit_rows(corpus, &rows, Some(&corpus.row_weight), alpha, opts)?
+        .ok_or(Error::MissingClass("training"))
+}
+
+/// Fit `MultinomialNb` on the rows `rows` of `corpus` in dense batches of `opts.batch_rows`
+/// documents, each row weighted by `weights` (by index into the corpus) or 1. `None` if `rows` is empty.
+fn fit_rows(
+    corpus: &Encoded,
+    rows: &[usize],
+    weights: Option<&[f64]>,
+    alpha: f64,
+    opts: &Options,
+) -> Result<Option<Fitted>, Error> {
     let params = MultinomialNbParams::<f64, usize>::new()
         .alpha(alpha)
         .check()?;
     let vocab = corpus.tokens.len();
-    let bar = progress_bar(opts.progress, corpus.docs.len() as u64, "fitting");
     let mut model = None;
-    let mut start = 0;
     // One dense buffer for every batch, cleared cell by cell after use: allocating (and the kernel
     // zeroing) a fresh matrix per batch cost more than the fit.
-    let mut buffer = Array2::<f64>::zeros((opts.batch_rows.min(corpus.docs.len()), vocab));
-    for (docs, labels) in corpus
-        .docs
-        .chunks(opts.batch_rows)
-        .zip(corpus.labels.chunks(opts.batch_rows))
-    {
-        for (row, ids) in docs.iter().enumerate() {
-            let doc = opts.weighting.document_scale(ids.len());
-            let row_weight = corpus.row_weight[start + row];
+    let mut buffer = Array2::<f64>::zeros((opts.batch_rows.min(rows.len()), vocab));
+    for batch_rows in rows.chunks(opts.batch_rows) {
+        for (row, &i) in batch_rows.iter().enumerate() {
+            let ids = &corpus.docs[i];
+            let doc = opts.weighting.document_scale(ids.len()) * weights.map_or(1.0, |w| w[i]);
             for &id in ids {
-                buffer[[row, id as usize]] = corpus.value[id as usize] * doc * row_weight;
+                buffer[[row, id as usize]] = corpus.value[id as usize] * doc;
             }
         }
-        let x = buffer.slice_axis(ndarray::Axis(0), ndarray::Slice::from(0..docs.len()));
-        let batch = DatasetBase::new(x, Array1::from(labels.to_vec()));
+        let x = buffer.slice_axis(ndarray::Axis(0), ndarray::Slice::from(0..batch_rows.len()));
+        let labels: Array1<usize> = batch_rows.iter().map(|&i| corpus.labels[i]).collect();
+        let batch = DatasetBase::new(x, labels);
         model = Some(params.fit_with(model, &batch)?);
-        for (row, ids) in docs.iter().enumerate() {
-            for &id in ids {
+        for (row, &i) in batch_rows.iter().enumerate() {
+            for &id in &corpus.docs[i] {
                 buffer[[row, id as usize]] = 0.0;
             }
         }
-        start += docs.len();
-        bar.inc(docs.len() as u64);
     }
-    bar.finish_and_clear();
-    // Encoded::build refuses an empty corpus, so at least one batch ran.
-    model.map(Fitted).ok_or(Error::MissingClass("training"))
+    Ok(model.map(Fitted))
 }
 
 /// linfa's per-class histogram, as its serde form spells it.
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 struct ClassDump {
     class_count: usize,
     #[cfg(test)]
@@ -1001,6 +1201,7 @@ struct Counts {
 impl Fitted {
     /// linfa keeps its histograms private but serialises them; reading them through `serde_json::Value`
     /// keeps every `f64` bit-exact (no text round trip).
+    #[cfg(test)]
     fn dump(&self) -> Result<[ClassDump; 2], Error> {
         let mut dump: ModelDump = serde_json::from_value(serde_json::to_value(&self.0)?)?;
         let mut take = |label: Label| {
@@ -1009,6 +1210,23 @@ impl Fitted {
                 .ok_or(Error::MissingClass(label.as_str()))
         };
         Ok([take(Label::Ham)?, take(Label::Spam)?])
+    }
+
+    /// The per-class counts over a vocabulary of `vocab` features; a class the fit never saw (a cell
+    /// of spam-only rows) has none.
+    fn class_counts(&self, vocab: usize) -> Result<Counts, Error> {
+        let dump: ModelDump = serde_json::from_value(serde_json::to_value(&self.0)?)?;
+        let mut counts = Counts {
+            class_count: [0, 0],
+            feature_count: [Array1::zeros(vocab), Array1::zeros(vocab)],
+        };
+        for label in [Label::Ham, Label::Spam] {
+            if let Some(c) = dump.class_info.get(&label.index().to_string()) {
+                counts.class_count[label.index()] = c.class_count;
+                counts.feature_count[label.index()].assign(&c.feature_count);
+            }
+        }
+        Ok(counts)
     }
 
     /// The model's `[ln P(ham), ln P(spam)]` and per-token `[ln P(t|ham), ln P(t|spam)]`, as linfa
@@ -1026,6 +1244,7 @@ impl Fitted {
         Ok(([ham.prior.ln(), spam.prior.ln()], log_prob))
     }
 
+    #[cfg(test)]
     fn counts(&self) -> Result<Counts, Error> {
         let [ham, spam] = self.dump()?;
         Ok(Counts {
