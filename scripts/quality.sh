@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The model-quality evaluation: 5-fold cross-validation by (source, group) over the shared corpora, failing
-# when a quality bar of issue 2 is missed. Needs ../shared/data/corpus (CI always has it).
+# The model-quality evaluation: cross-validation over the seven shared corpora, 5 folds by (source, group)
+# and leave-source-out, failing when a quality bar is missed. Needs ../shared/data/corpus (CI always has
+# it). The bars are what the shipped procedure reaches minus 0.005 (docs/model.md#quality); the
+# scikit-learn peers beside them are measured by bench/peers/, which CI does not run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,23 +12,37 @@ if [ ! -d "$corpus" ]; then
   exit 1
 fi
 
+files=(
+  indonesian_youtube_gambling
+  youtube_spam_collection
+  sms_spam_collection
+  indonesian_sms_spam
+  instagram_scam_comments
+  indonesian_instagram_spam
+  stackexchange_spam
+)
+
 # The shipped model's card must name exactly these corpora; a changed corpus means the model is stale.
-for f in indonesian_youtube_gambling youtube_spam_collection sms_spam_collection indonesian_sms_spam; do
+data=()
+for f in "${files[@]}"; do
   sum=$(sha256sum "$corpus/$f.jsonl" | cut -d' ' -f1)
   if ! grep -q "\"sha256\": \"$sum\"" models/default.card.json; then
     echo "models/default.card.json does not record $f.jsonl as it is now: retrain the model (docs/model.md)" >&2
     exit 1
   fi
+  data+=(--data "$corpus/$f.jsonl")
 done
 
 cargo build --release --locked --quiet
-./target/release/saring cv --quiet --folds 5 \
-  --data "$corpus/indonesian_youtube_gambling.jsonl" \
-  --data "$corpus/youtube_spam_collection.jsonl" \
-  --data "$corpus/sms_spam_collection.jsonl" \
-  --data "$corpus/indonesian_sms_spam.jsonl" \
-  --min-f1 indonesian-youtube-judol=0.94 \
-  --min-f1 youtube-spam-collection=0.80 \
-  --min-f1 sms-spam-collection=0.94 \
-  --min-f1 indonesian-sms-spam=0.95 \
+# --bar-ham-rejected holds every source, in both schemes, to the hard limit: a new site never loses more
+# than 1% of its readers' comments to rejects.
+./target/release/saring cv --quiet --scheme both --folds 5 "${data[@]}" \
+  --class-weight stackexchange-spam:spam=0.25 \
+  --min-f1 indonesian-youtube-judol=0.953 \
+  --min-f1 youtube-spam-collection=0.926 \
+  --min-f1 sms-spam-collection=0.956 \
+  --min-f1 indonesian-sms-spam=0.964 \
+  --min-f1 instagram-scamspot=0.893 \
+  --min-f1 indonesian-instagram-spam=0.891 \
+  --min-f1 stackexchange-spam=0.976 \
   --bar-ham-rejected 0.01

@@ -439,9 +439,10 @@ pub struct DataArgs {
 /// Options that shape training, shared by `train` and `cv`.
 #[derive(Debug, Args)]
 pub struct FitArgs {
-    /// Share of each source's rows, by whole groups, held out to choose smoothing and thresholds.
-    #[arg(long, default_value_t = crate::train::DEFAULT_VALIDATION_FRACTION)]
-    pub validation_fraction: f64,
+    /// Inner folds, by (source, group), whose out-of-fold scores choose the smoothing, the logistic
+    /// layer's settings and the thresholds.
+    #[arg(long, default_value_t = crate::train::DEFAULT_INNER_FOLDS)]
+    pub inner_folds: usize,
     /// Seed of the group split; the same data and seed give a byte-identical model.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -457,14 +458,20 @@ pub struct FitArgs {
     /// A smoothing value to try; repeat for several (default: 0.003, 0.01, 0.03, 0.1, 0.3).
     #[arg(long = "alpha", value_name = "ALPHA")]
     pub alphas: Vec<f64>,
-    /// Largest share of validation ham the reject threshold may reject.
-    #[arg(long, default_value_t = 0.005)]
+    /// Largest share of validation ham, all sources together, the reject threshold may reject.
+    #[arg(long, default_value_t = crate::train::thresholds::Targets::default().max_ham_rejected)]
     pub max_ham_rejected: f64,
-    /// Largest share of any one source's validation ham the reject threshold may reject.
-    #[arg(long, default_value_t = 0.01)]
+    /// Largest share of any one source's validation ham the reject threshold should reject.
+    #[arg(long, default_value_t = crate::train::thresholds::Targets::default().max_ham_rejected_per_source)]
     pub max_ham_rejected_per_source: f64,
-    /// Largest share of validation comments the hold band may hold.
-    #[arg(long, default_value_t = 0.15)]
+    /// The per-source ham share that is never exceeded, even when nothing else fits.
+    #[arg(long, default_value_t = crate::train::thresholds::Targets::default().hard_ham_rejected_per_source)]
+    pub hard_ham_rejected_per_source: f64,
+    /// Largest share of any one source's validation spam the accept threshold should accept.
+    #[arg(long, default_value_t = crate::train::thresholds::Targets::default().max_spam_accepted)]
+    pub max_spam_accepted: f64,
+    /// Largest share of any one source's validation comments the hold band should hold.
+    #[arg(long, default_value_t = crate::train::thresholds::Targets::default().max_hold_rate)]
     pub max_hold_rate: f64,
     /// Shortest character n-gram.
     #[arg(long, default_value_t = crate::model::tokenize::Settings::default().char_ngram_min)]
@@ -475,15 +482,41 @@ pub struct FitArgs {
     /// Value of a present character n-gram feature (a word counts 1).
     #[arg(long, default_value_t = crate::model::Weighting::default().char_ngram)]
     pub char_ngram_weight: f64,
+    /// Value of a present structure feature (links, hosts, phones, numbers, emoji, markup, disguises,
+    /// handles, form fields, length); a word counts 1.
+    #[arg(long, default_value_t = crate::model::Weighting::default().meta)]
+    pub meta_weight: f64,
     /// Scale documents by LENGTH_SCALE / sqrt(known features); 0 turns length normalisation off.
     #[arg(long, default_value_t = crate::model::Weighting::default().length_scale)]
     pub length_scale: f64,
     /// Even out sources within each class: 0 = plain counts, 1 = every source weighs the same.
     #[arg(long, default_value_t = crate::train::DEFAULT_SOURCE_BALANCE)]
     pub source_balance: f64,
+    /// Multiply the weight of one source's rows of one class, e.g. `stackexchange-spam:spam=0.5`;
+    /// repeatable.
+    #[arg(long = "class-weight", value_name = "SOURCE:CLASS=W")]
+    pub class_weights: Vec<crate::train::ClassWeight>,
+    /// Train naive Bayes only, without the logistic layer on its log-count ratios.
+    #[arg(long)]
+    pub naive_bayes_only: bool,
+    /// An inverse regularisation strength of the logistic layer to try; repeat for several
+    /// (default: 1).
+    #[arg(long = "logistic-c", value_name = "C")]
+    pub logistic_cs: Vec<f64>,
+    /// An interpolation between naive Bayes (0) and the logistic layer (1) to try; repeat for several
+    /// (default: 0.5, 0.75, 1).
+    #[arg(long = "beta", value_name = "BETA")]
+    pub betas: Vec<f64>,
+    /// Most L-BFGS iterations of the logistic layer.
+    #[arg(long, default_value_t = crate::train::DEFAULT_LOGISTIC_ITERATIONS)]
+    pub logistic_iterations: usize,
     /// Draw no progress bars.
     #[arg(long)]
     pub quiet: bool,
+    /// Threads for the inner folds [default: the machine's cores]; the model is the same for any
+    /// number.
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 impl FitArgs {
@@ -493,7 +526,7 @@ impl FitArgs {
                 char_ngram_min: self.ngram_min,
                 char_ngram_max: self.ngram_max,
             },
-            validation_fraction: self.validation_fraction,
+            inner_folds: self.inner_folds,
             seed: self.seed,
             min_df: self.min_df,
             max_features: self.max_features,
@@ -505,16 +538,42 @@ impl FitArgs {
             },
             weighting: crate::model::Weighting {
                 char_ngram: self.char_ngram_weight,
+                meta: self.meta_weight,
                 length_scale: self.length_scale,
                 ..crate::model::Weighting::default()
             },
             source_balance: self.source_balance,
+            class_weights: self.class_weights.clone(),
+            stage: if self.naive_bayes_only {
+                crate::train::Stage::NaiveBayes
+            } else {
+                let default = crate::train::LogisticStage::default();
+                crate::train::Stage::Logistic(crate::train::LogisticStage {
+                    cs: if self.logistic_cs.is_empty() {
+                        default.cs.clone()
+                    } else {
+                        self.logistic_cs.clone()
+                    },
+                    betas: if self.betas.is_empty() {
+                        default.betas.clone()
+                    } else {
+                        self.betas.clone()
+                    },
+                    max_iterations: self.logistic_iterations,
+                    ..default
+                })
+            },
             targets: crate::train::thresholds::Targets {
                 max_ham_rejected: self.max_ham_rejected,
                 max_ham_rejected_per_source: self.max_ham_rejected_per_source,
+                hard_ham_rejected_per_source: self.hard_ham_rejected_per_source,
+                max_spam_accepted: self.max_spam_accepted,
                 max_hold_rate: self.max_hold_rate,
             },
             progress: !self.quiet,
+            threads: self.threads.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            }),
         }
     }
 }
@@ -581,28 +640,45 @@ pub struct CvArgs {
     /// Labelled data.
     #[command(flatten)]
     pub data: DataArgs,
-    /// Number of folds.
+    /// Number of folds of the k-fold scheme.
     #[arg(long, default_value_t = 5)]
     pub folds: usize,
-    /// One fold per source instead: each source is scored by a model trained on all the others, the
-    /// figure that predicts a site like none of the training sets.
-    #[arg(long, conflicts_with = "folds")]
+    /// Which schemes to run: `k-fold` (by source and group), `leave-source-out` (each source scored by
+    /// a model trained on all the others, the figure that predicts a site like none of the training
+    /// sets), or `both`, one after the other.
+    #[arg(long, value_enum, default_value_t = CvSchemes::Both)]
+    pub scheme: CvSchemes,
+    /// Short for `--scheme leave-source-out`.
+    #[arg(long, conflicts_with = "scheme")]
     pub leave_source_out: bool,
-    /// Write every row's fold and held-out score here as JSON Lines (what bench/peers/ reads).
+    /// Write every row's fold and held-out score here as JSON Lines, for each scheme run (what
+    /// bench/peers/ reads).
     #[arg(long, value_name = "FILE")]
     pub folds_out: Option<PathBuf>,
     /// Training options used in every fold.
     #[command(flatten)]
     pub fit: FitArgs,
-    /// Fail unless SOURCE reaches this held-out F1, e.g. `sms-spam-collection=0.94`; repeat per source.
+    /// Fail unless SOURCE reaches this held-out F1 in the k-fold scheme, e.g.
+    /// `sms-spam-collection=0.94`; repeat per source.
     #[arg(long = "min-f1", value_name = "SOURCE=F1", value_parser = parse_bar)]
     pub min_f1: Vec<(String, f64)>,
-    /// Fail if any source's held-out ham is rejected more often than this share.
+    /// Fail if, in any scheme run, any source's held-out ham is rejected more often than this share.
     #[arg(long)]
     pub bar_ham_rejected: Option<f64>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The cross-validation schemes `saring cv` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CvSchemes {
+    /// k folds by `(source, group)`.
+    KFold,
+    /// One fold per source.
+    LeaveSourceOut,
+    /// k-fold, then leave-source-out.
+    Both,
 }
 
 fn parse_bar(s: &str) -> Result<(String, f64), String> {

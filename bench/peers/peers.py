@@ -27,20 +27,20 @@ How decisions are made (the same protocol saring follows in each fold)
 ----------------------------------------------------------------------
 A peer needs two thresholds on its log-odds (accept below, reject at or above), and they must be chosen
 on rows it was not trained on. So, exactly as `saring train` does inside each fold, the fold's training
-rows are split once more, by whole `(source, group)`: per source, groups taken in a seeded order (FNV-1a
-of seed, source and group, `src/split.rs`) until ~20% of the source's rows are in validation. Each peer
-is fitted on the remaining ~80%, scores the validation rows, its thresholds are chosen there by saring's
-rule (`src/train/thresholds.rs`: reject at the lowest log-odds ≥ 0 that rejects at most 0.5% of
-validation ham pooled and 1% of any one source's; accept below the lowest spam score whose hold band
-stays within 15% of all validation rows), and then that same fitted model scores the test fold. The
-peers thus learn from the very rows saring's fold model learnt from. With `--f1-full-fit` a second copy
-of each peer is fitted on all of the fold's training rows and the F1 column comes from it (the rates
-still from the thresholded model), for a bar that gives the peers the extra 20% of data.
+rows are split once more into 5 inner folds by whole `(source, group)` (`src/train/split.rs`
+`k_folds`: per source, groups largest first, ties in a seeded FNV-1a order, each into the inner fold
+holding the fewest of that source's rows). The peer is fitted on four inner folds and scores the fifth,
+five times, so every training row gets an out-of-fold score; the thresholds are chosen on those scores
+by saring's rule (`src/train/thresholds.rs`, ported below: 0.5% of ham rejected per source and pooled,
+relaxed per source up to 1%; 5% of spam accepted and 15% held, per source if possible, else pooled,
+else both overrun alike). The peer is then fitted on all of the fold's training rows, and that model
+scores the test fold: its F1 and, at those thresholds, its three rates. The peers thus learn from the
+very rows saring's fold model learnt from, under the same rule.
 
 Everything is deterministic: the split is seeded, the vectorizers are deterministic, liblinear gets
 random_state=0, and rows are kept in file order.
 
-Usage: run.sh [--json] [--char char_wb|char] [--f1-full-fit] [--scores-out FILE] FOLDS.jsonl [...]
+Usage: run.sh [--json] [--char char_wb|char] [--inner-folds K] [--scores-out FILE] FOLDS.jsonl [...]
 """
 
 import argparse
@@ -62,10 +62,12 @@ from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import FeatureUnion
 
 # saring's defaults (src/train.rs, src/train/thresholds.rs).
-VALIDATION_FRACTION = 0.2
+INNER_FOLDS = 5
 SEED = 0
 MAX_HAM_REJECTED = 0.005
-MAX_HAM_REJECTED_PER_SOURCE = 0.01
+MAX_HAM_REJECTED_PER_SOURCE = 0.005
+HARD_HAM_REJECTED_PER_SOURCE = 0.01
+MAX_SPAM_ACCEPTED = 0.05
 MAX_HOLD_RATE = 0.15
 
 MODELS = ("saring", "lr", "nb")
@@ -91,56 +93,106 @@ def seeded_key(seed: int, source: str, group: str) -> int:
     return stable_hash(seed.to_bytes(8, "little") + source.encode() + b"\0" + group.encode())
 
 
-def train_validation(rows, fraction=VALIDATION_FRACTION, seed=SEED):
-    """Which of `rows` are validation (src/split.rs `train_validation`).
+def k_folds(rows, k=INNER_FOLDS, seed=SEED):
+    """Each row's fold (src/train/split.rs `k_folds`).
 
-    Per source, groups in seeded order go to validation until it holds `fraction` of the source's rows;
-    a group is never cut, a single-group source stays in training, validation never takes every group.
+    Per source, groups are placed largest first (ties in seeded order) into the fold holding the fewest
+    rows of that source (ties to the lowest fold), so a group is never split.
     """
     sizes = defaultdict(lambda: defaultdict(int))
     for r in rows:
         sizes[r["source"]][r["group"]] += 1
-    chosen = set()
+    fold_of = {}
     for source, groups in sizes.items():
-        total = sum(groups.values())
-        target = math.floor(fraction * total + 0.5)  # Rust's f64::round: half away from zero
-        order = sorted(groups.items(), key=lambda g: seeded_key(seed, source, g[0]))
-        taken = 0
-        for i, (group, n) in enumerate(order):
-            if taken >= target or i + 1 == len(order):
-                break
-            chosen.add((source, group))
-            taken += n
-    return np.array([(r["source"], r["group"]) in chosen for r in rows], dtype=bool)
+        order = sorted(groups.items(), key=lambda g: (-g[1], seeded_key(seed, source, g[0])))
+        load = [0] * k
+        for group, n in order:
+            fold = min(range(k), key=lambda i: (load[i], i))
+            load[fold] += n
+            fold_of[(source, group)] = fold
+    return np.array([fold_of[(r["source"], r["group"])] for r in rows])
 
 
-def _reject_threshold(log_odds, is_ham, max_share):
-    ham = np.sort(log_odds[is_ham])[::-1]
-    allowed = math.floor(max_share * len(ham))
-    if allowed < len(ham):
-        return max(float(np.nextafter(ham[allowed], np.inf)), 0.0)
-    # Fewer ham than the allowance (or none): stay at even odds.
-    return 0.0
+def _reject_at(log_odds, is_ham, strata, pooled_share, source_share):
+    """The lowest reject_at >= 0 rejecting at most `pooled_share` of all ham and `source_share` of each
+    source's (src/train/thresholds.rs `Strata::reject_at`)."""
+    reject_at = 0.0
+    groups = [np.ones(len(log_odds), bool)] + [strata == k for k in np.unique(strata)]
+    shares = [pooled_share] + [source_share] * (len(groups) - 1)
+    for m, share in zip(groups, shares):
+        ham = np.sort(log_odds[m & is_ham])[::-1]
+        allowed = math.floor(share * len(ham))
+        # Fewer ham than the allowance (or none): nothing tells where ham ends, so stay at 0.
+        if allowed < len(ham):
+            reject_at = max(reject_at, float(np.nextafter(ham[allowed], np.inf)))
+    return reject_at
+
+
+def _groups(strata, pooled_only=False):
+    """Row masks per source, then all rows: the strata a bound is checked in (only the last with
+    `pooled_only`)."""
+    everything = [np.ones(len(strata), bool)]
+    return everything if pooled_only else [strata == k for k in np.unique(strata)] + everything
+
+
+def _rates(log_odds, is_ham, m, accept_below, reject_at):
+    """(ham rejected, spam accepted, hold) among the rows of mask `m`."""
+    d = decide(log_odds[m], accept_below, reject_at)
+    ham, spam = is_ham[m], ~is_ham[m]
+    share = lambda a, b: float(a) / float(b) if b else 0.0
+    return (share(np.sum(ham & (d == REJECT)), ham.sum()), share(np.sum(spam & (d == ACCEPT)), spam.sum()),
+            share(np.sum(d == HOLD), len(d)))
+
+
+def _accept_below(log_odds, is_ham, strata, reject_at, pooled_only):
+    """The lowest spam score below reject_at at which no stratum holds more than MAX_HOLD_RATE of its
+    rows; reject_at if none (src/train/thresholds.rs `Strata::accept_below`)."""
+    groups = _groups(strata, pooled_only)
+    budgets = [math.floor(MAX_HOLD_RATE * m.sum()) for m in groups]
+    for c in np.unique(log_odds[(~is_ham) & (log_odds < reject_at)]):
+        held = (log_odds >= c) & (log_odds < reject_at)
+        if all(np.sum(held & m) <= b for m, b in zip(groups, budgets)):
+            return float(c)
+    return reject_at
+
+
+def _balanced_accept_below(log_odds, is_ham, reject_at):
+    """accept_below where the worse of pooled spam accepted / MAX_SPAM_ACCEPTED and pooled hold /
+    MAX_HOLD_RATE is smallest; ties to the lower score (`Strata::balanced_accept_below`)."""
+    best = (math.inf, reject_at)
+    everything = np.ones(len(log_odds), bool)
+    for c in list(np.unique(log_odds[log_odds < reject_at])) + [reject_at]:
+        _, spam_acc, hold = _rates(log_odds, is_ham, everything, c, reject_at)
+        worst = max(spam_acc / MAX_SPAM_ACCEPTED, hold / MAX_HOLD_RATE)
+        if worst < best[0]:
+            best = (worst, float(c))
+    return best[1]
 
 
 def choose_thresholds(log_odds, labels, strata):
-    """(accept_below, reject_at) by saring's rule (src/train/thresholds.rs `choose`)."""
+    """(accept_below, reject_at) by saring's rule (src/train/thresholds.rs `choose`): all three bounds
+    per source; else the per-source ham limit relaxed to its hard limit; else spam accepted and hold
+    kept over all sources together; else the two overrun together."""
     log_odds = np.asarray(log_odds, dtype=np.float64)
     is_ham = np.asarray(labels) == 0
-    reject_at = _reject_threshold(log_odds, is_ham, MAX_HAM_REJECTED)
     strata = np.asarray(strata)
-    for k in np.unique(strata):
-        m = strata == k
-        reject_at = max(reject_at, _reject_threshold(log_odds[m], is_ham[m], MAX_HAM_REJECTED_PER_SOURCE))
-    all_sorted = np.sort(log_odds)
-    below_reject = int(np.searchsorted(all_sorted, reject_at, side="left"))
-    budget = math.floor(MAX_HOLD_RATE * len(log_odds))
-    spam_below = np.sort(log_odds[(~is_ham) & (log_odds < reject_at)])
-    # Lowest spam score first: the first whose hold band fits the budget catches the most spam.
-    held = below_reject - np.searchsorted(all_sorted, spam_below, side="left")
-    fits = np.nonzero(held <= budget)[0]
-    accept_below = float(spam_below[fits[0]]) if len(fits) else reject_at
-    return accept_below, reject_at
+
+    def fits(a, r, pooled_only):
+        for m in _groups(strata, pooled_only):
+            _, spam_acc, hold = _rates(log_odds, is_ham, m, a, r)
+            if spam_acc > MAX_SPAM_ACCEPTED or hold > MAX_HOLD_RATE:
+                return False
+        return True
+
+    hard = max(HARD_HAM_REJECTED_PER_SOURCE, MAX_HAM_REJECTED_PER_SOURCE)
+    for ham, pooled_only in [(MAX_HAM_REJECTED_PER_SOURCE, False), (hard, False),
+                             (MAX_HAM_REJECTED_PER_SOURCE, True), (hard, True)]:
+        r = _reject_at(log_odds, is_ham, strata, MAX_HAM_REJECTED, ham)
+        a = _accept_below(log_odds, is_ham, strata, r, pooled_only)
+        if fits(a, r, pooled_only):
+            return a, r
+    r = _reject_at(log_odds, is_ham, strata, MAX_HAM_REJECTED, hard)
+    return _balanced_accept_below(log_odds, is_ham, r), r
 
 
 def decide(log_odds, accept_below, reject_at):
@@ -253,58 +305,47 @@ def evaluate(rows, args, log):
 
     scores = {"saring": np.array([float(r["log_odds"]) for r in rows])}
     decisions = {"saring": np.array([DECISION[r["decision"]] for r in rows])}
-    f1_scores = {}
     for m in MODELS[1:]:
         scores[m] = np.full(n, np.nan)
         decisions[m] = np.full(n, -1)
-        if args.f1_full_fit:
-            f1_scores[m] = np.full(n, np.nan)
     fold_info = []
     for k in sorted(set(folds.tolist())):
         test = np.nonzero(folds == k)[0]
         train = np.nonzero(folds != k)[0]
         if len(train) == 0:
             sys.exit(f"fold {k} has no training rows")
-        is_val = train_validation([rows[i] for i in train], args.validation_fraction, args.seed)
-        fit_idx, val_idx = train[~is_val], train[is_val]
-        if len(val_idx) == 0:
-            sys.exit(f"fold {k}: the inner validation split is empty (too few groups per source)")
-        info = {"fold": k, "train_rows": int(len(train)), "fit_rows": int(len(fit_idx)),
-                "validation_rows": int(len(val_idx)), "test_rows": int(len(test)), "thresholds": {}}
-        for peer in make_peers(args):
+        inner = k_folds([rows[i] for i in train], args.inner_folds, args.seed)
+        info = {"fold": k, "train_rows": int(len(train)), "test_rows": int(len(test)), "thresholds": {}}
+        for peer_name in args.models:
             t0 = time.time()
-            peer.fit([texts[i] for i in fit_idx], labels[fit_idx])
-            val_scores = peer.log_odds([texts[i] for i in val_idx])
-            accept_below, reject_at = choose_thresholds(val_scores, labels[val_idx], strata[val_idx])
+            out_of_fold = np.full(len(train), np.nan)
+            for j in sorted(set(inner.tolist())):
+                fit_idx, held = train[inner != j], np.nonzero(inner == j)[0]
+                peer = make_peer(peer_name, args).fit([texts[i] for i in fit_idx], labels[fit_idx])
+                out_of_fold[held] = peer.log_odds([texts[train[i]] for i in held])
+            accept_below, reject_at = choose_thresholds(out_of_fold, labels[train], strata[train])
+            peer = make_peer(peer_name, args).fit([texts[i] for i in train], labels[train])
             s = peer.log_odds([texts[i] for i in test])
-            scores[peer.name][test] = s
-            decisions[peer.name][test] = decide(s, accept_below, reject_at)
-            info["thresholds"][peer.name] = {"accept_below": accept_below, "reject_at": reject_at}
-            if args.f1_full_fit:
-                full = type(peer)(args.char) if peer.name == "lr" else type(peer)()
-                full.fit([texts[i] for i in train], labels[train])
-                f1_scores[peer.name][test] = full.log_odds([texts[i] for i in test])
-            log(f"  fold {k}: {peer.name} fitted on {len(fit_idx)} rows, thresholds "
-                f"[{accept_below:.3f}, {reject_at:.3f}), {time.time() - t0:.1f}s")
+            scores[peer_name][test] = s
+            decisions[peer_name][test] = decide(s, accept_below, reject_at)
+            info["thresholds"][peer_name] = {"accept_below": accept_below, "reject_at": reject_at}
+            log(f"  fold {k}: {peer_name} fitted on {len(train)} rows (and {len(set(inner.tolist()))} inner "
+                f"folds), thresholds [{accept_below:.3f}, {reject_at:.3f}), {time.time() - t0:.1f}s")
         fold_info.append(info)
-    return labels, strata, sources, scores, decisions, f1_scores, fold_info
+    return labels, strata, sources, scores, decisions, fold_info
 
 
-def make_peers(args):
-    return [p for p in (LrPeer(args.char), NbPeer()) if p.name in args.models]
+def make_peer(name, args):
+    return LrPeer(args.char) if name == "lr" else NbPeer()
 
 
-def summarise(labels, strata, sources, scores, decisions, f1_scores, models):
+def summarise(labels, strata, sources, scores, decisions, models):
     out = OrderedDict()
     groups = [(s, strata == i) for i, s in enumerate(sources)] + [("pooled", np.ones(len(labels), bool))]
     for name, m in groups:
         out[name] = OrderedDict()
         for model in models:
-            r = report(labels[m], scores[model][m], decisions[model][m])
-            if model in f1_scores:
-                r["f1_inner_fit"] = r["f1"]
-                r["f1"] = report(labels[m], f1_scores[model][m], decisions[model][m])["f1"]
-            out[name][model] = r
+            out[name][model] = report(labels[m], scores[model][m], decisions[model][m])
     return out
 
 
@@ -338,9 +379,8 @@ def main(argv=None):
     p.add_argument("--char", choices=["char_wb", "char"], default="char_wb",
                    help="analyzer of the LR peer's character n-grams (default char_wb)")
     p.add_argument("--models", default="lr,nb", help="peers to run, comma-separated (default lr,nb)")
-    p.add_argument("--f1-full-fit", action="store_true",
-                   help="take the peers' F1 from a second fit on all of a fold's training rows")
-    p.add_argument("--validation-fraction", type=float, default=VALIDATION_FRACTION)
+    p.add_argument("--inner-folds", type=int, default=INNER_FOLDS,
+                   help="inner folds whose out-of-fold scores choose the thresholds (saring's --inner-folds)")
     p.add_argument("--seed", type=int, default=SEED, help="seed of the inner group split (saring's --seed)")
     p.add_argument("--scores-out", help="write each row's peer log-odds and decisions here (JSON Lines)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -357,15 +397,14 @@ def main(argv=None):
     result = {"settings": {"char_analyzer": args.char, "lr": "tfidf word(1,2) + tfidf " + args.char +
                            "(2,5), LogisticRegression(C=10, class_weight=balanced, solver=liblinear)",
                            "nb": "count word(1,2), MultinomialNB(alpha=1)",
-                           "validation_fraction": args.validation_fraction, "seed": args.seed,
-                           "f1_full_fit": args.f1_full_fit},
+                           "inner_folds": args.inner_folds, "seed": args.seed},
               "files": []}
     scores_out = open(args.scores_out, "w", encoding="utf-8") if args.scores_out else None
     for path in args.folds:
         for scheme, rows in read_folds(path).items():
             log(f"{path}: scheme {scheme}, {len(rows)} rows")
-            labels, strata, sources, scores, decisions, f1s, fold_info = evaluate(rows, args, log)
-            summary = summarise(labels, strata, sources, scores, decisions, f1s, models)
+            labels, strata, sources, scores, decisions, fold_info = evaluate(rows, args, log)
+            summary = summarise(labels, strata, sources, scores, decisions, models)
             result["files"].append({"path": path, "scheme": scheme, "folds": fold_info, "by_source": summary})
             if not args.json:
                 print_table(f"{path} — {scheme}", summary, models)

@@ -41,12 +41,12 @@ pub(super) fn run(args: TrainArgs) -> anyhow::Result<()> {
         outcome.model.version(),
         args.out.display(),
         outcome.model.vocabulary_len(),
-        outcome.model.alpha(),
+        outcome.alpha,
         card_path.display()
     );
     println!(
-        "trained on {} rows, validated on {} rows in held-out groups; thresholds on spam log-odds: accept below {:.3}, reject at {:.3}",
-        outcome.train_rows, outcome.validation_rows, t.accept_below, t.reject_at
+        "trained on {} rows; settings and thresholds chosen on out-of-fold scores of {} folds by group: accept below {:.3}, reject at {:.3} (spam log-odds)",
+        outcome.train_rows, outcome.inner_folds, t.accept_below, t.reject_at
     );
     println!();
     print!(

@@ -10,11 +10,13 @@
 //! ```
 //!
 //! Payload, all integers little-endian, floats as IEEE-754 bits, strings as u32 length + UTF-8 bytes:
-//! model version (string); tokenizer version (u32); char n-gram min and max (u8, u8); alpha (f64);
-//! weighting word, char n-gram, meta and length scale (4 × f64);
-//! thresholds accept_below and reject_at on spam log-odds (f64, f64); ln P(ham), ln P(spam) (f64, f64);
-//! vocabulary length (u32); then per token in ascending byte order: token (string), ln P(token|ham),
-//! ln P(token|spam) (f64, f64).
+//! model version (string); tokenizer version (u32); char n-gram min and max (u8, u8); length scale (f64);
+//! thresholds accept_below and reject_at on spam log-odds (f64, f64); bias (f64); vocabulary length
+//! (u32); then per token in ascending byte order: token (string), weight (f64).
+//!
+//! Version 1 stored two log-probabilities per token and the family weights; version 2 stores what
+//! scoring needs, one weight per token, so that a naive Bayes model and one with a logistic layer on top
+//! (NBSVM) are served alike.
 //!
 //! The file holds no timestamp, so the same data and seed give a byte-identical file; dates live in the
 //! model card beside it.
@@ -23,12 +25,13 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::{Model, Parts, Weighting};
+use super::{Model, Parts};
 use crate::model::decision::Thresholds;
 use crate::model::tokenize::{Settings, TOKENIZER_VERSION};
 
 /// Version of this file layout. Bumped on any change to it; older files are refused, not guessed at.
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: one weight per token and a bias, instead of two log-probabilities per token and class priors.
+pub const FORMAT_VERSION: u32 = 2;
 
 const MAGIC: &[u8; 8] = b"SARINGNB";
 const HEADER_LEN: usize = 20;
@@ -92,15 +95,14 @@ pub(super) fn encode(model: &Model) -> Vec<u8> {
     let payload = encode_payload(
         &model.version,
         model.settings,
-        model.alpha,
-        model.weighting,
+        model.length_scale,
         model.thresholds,
-        model.log_prior,
+        model.bias,
         model
             .tokens
             .iter()
             .map(|t| &**t)
-            .zip(model.log_prob.iter().copied()),
+            .zip(model.weight.iter().copied()),
     );
     frame(&payload)
 }
@@ -119,11 +121,10 @@ fn frame(payload: &[u8]) -> Vec<u8> {
 fn encode_payload<'a>(
     version: &str,
     settings: Settings,
-    alpha: f64,
-    weighting: Weighting,
+    length_scale: f64,
     thresholds: Thresholds,
-    log_prior: [f64; 2],
-    vocabulary: impl ExactSizeIterator<Item = (&'a str, [f64; 2])>,
+    bias: f64,
+    vocabulary: impl ExactSizeIterator<Item = (&'a str, f64)>,
 ) -> Vec<u8> {
     let mut w = Vec::new();
     put_str(&mut w, version);
@@ -131,23 +132,17 @@ fn encode_payload<'a>(
     w.push(settings.char_ngram_min);
     w.push(settings.char_ngram_max);
     for f in [
-        alpha,
-        weighting.word,
-        weighting.char_ngram,
-        weighting.meta,
-        weighting.length_scale,
+        length_scale,
         thresholds.accept_below,
         thresholds.reject_at,
-        log_prior[0],
-        log_prior[1],
+        bias,
     ] {
         w.extend_from_slice(&f.to_le_bytes());
     }
     w.extend_from_slice(&(vocabulary.len() as u32).to_le_bytes());
-    for (token, lp) in vocabulary {
+    for (token, weight) in vocabulary {
         put_str(&mut w, token);
-        w.extend_from_slice(&lp[0].to_le_bytes());
-        w.extend_from_slice(&lp[1].to_le_bytes());
+        w.extend_from_slice(&weight.to_le_bytes());
     }
     w
 }
@@ -162,11 +157,10 @@ pub(super) fn content_version(parts: &Parts) -> String {
     let payload = encode_payload(
         "",
         parts.settings,
-        parts.alpha,
-        parts.weighting,
+        parts.length_scale,
         parts.thresholds,
-        parts.log_prior,
-        parts.vocabulary.iter().map(|(t, lp)| (t.as_str(), *lp)),
+        parts.bias,
+        parts.vocabulary.iter().map(|(t, w)| (t.as_str(), *w)),
     );
     let digest = Sha256::digest(&payload);
     format!("nb-{}", crate::hash::hex(&digest[..6]))
@@ -182,15 +176,11 @@ pub(super) fn validate_parts(parts: &Parts) -> Result<(), String> {
             s.char_ngram_min, s.char_ngram_max
         ));
     }
-    if !(parts.alpha.is_finite() && parts.alpha > 0.0) {
-        return Err(format!("smoothing alpha {} is not positive", parts.alpha));
-    }
-    let w = parts.weighting;
-    if [w.word, w.char_ngram, w.meta, w.length_scale]
-        .iter()
-        .any(|v| !(v.is_finite() && *v >= 0.0))
-    {
-        return Err("feature weights must be finite and not negative".to_string());
+    if !(parts.length_scale.is_finite() && parts.length_scale >= 0.0) {
+        return Err(format!(
+            "length scale {} is not a finite, non-negative number",
+            parts.length_scale
+        ));
     }
     let t = parts.thresholds;
     if t.accept_below.is_nan() || t.reject_at.is_nan() || t.accept_below > t.reject_at {
@@ -199,14 +189,12 @@ pub(super) fn validate_parts(parts: &Parts) -> Result<(), String> {
             t.accept_below, t.reject_at
         ));
     }
-    if parts.log_prior.iter().any(|p| !p.is_finite() || *p > 0.0) {
-        return Err("class priors are not log-probabilities".to_string());
+    if !parts.bias.is_finite() {
+        return Err(format!("bias {} is not finite", parts.bias));
     }
-    for (i, (token, lp)) in parts.vocabulary.iter().enumerate() {
-        if lp.iter().any(|p| !p.is_finite() || *p > 0.0) {
-            return Err(format!(
-                "token {token:?} has a weight that is not a log-probability"
-            ));
+    for (i, (token, weight)) in parts.vocabulary.iter().enumerate() {
+        if !weight.is_finite() {
+            return Err(format!("token {token:?} has a weight that is not finite"));
         }
         if i > 0 && parts.vocabulary[i - 1].0.as_str() >= token.as_str() {
             return Err(format!(
@@ -304,35 +292,28 @@ fn read_payload(r: &mut Reader<'_>) -> Option<Result<Parts, String>> {
         char_ngram_min: r.u8()?,
         char_ngram_max: r.u8()?,
     };
-    let alpha = r.f64()?;
-    let weighting = Weighting {
-        word: r.f64()?,
-        char_ngram: r.f64()?,
-        meta: r.f64()?,
-        length_scale: r.f64()?,
-    };
+    let length_scale = r.f64()?;
     let thresholds = Thresholds {
         accept_below: r.f64()?,
         reject_at: r.f64()?,
     };
-    let log_prior = [r.f64()?, r.f64()?];
+    let bias = r.f64()?;
     let n = r.u32()? as usize;
-    // Each entry takes at least 20 bytes; refuse a count the payload cannot hold before allocating for it.
-    if n > r.bytes.len() / 20 {
+    // Each entry takes at least 12 bytes; refuse a count the payload cannot hold before allocating for it.
+    if n > r.bytes.len() / 12 {
         return None;
     }
     let mut vocabulary = Vec::with_capacity(n);
     for _ in 0..n {
         let token = r.string()?;
-        vocabulary.push((token, [r.f64()?, r.f64()?]));
+        vocabulary.push((token, r.f64()?));
     }
     Some(Ok(Parts {
         version,
         settings,
-        alpha,
-        weighting,
+        length_scale,
         thresholds,
-        log_prior,
+        bias,
         vocabulary,
     }))
 }
@@ -378,17 +359,13 @@ mod tests {
         Model::from_parts(Parts {
             version: String::new(),
             settings: Settings::default(),
-            alpha: 0.5,
-            weighting: Weighting::default(),
+            length_scale: 3.0,
             thresholds: Thresholds {
                 accept_below: -1.0,
                 reject_at: 4.0,
             },
-            log_prior: [0.4f64.ln(), 0.6f64.ln()],
-            vocabulary: vec![
-                ("w:gacor".into(), [-9.0, -2.0]),
-                ("w:hello".into(), [-2.5, -8.0]),
-            ],
+            bias: 0.4,
+            vocabulary: vec![("w:gacor".into(), 7.0), ("w:hello".into(), -5.5)],
         })
         .unwrap()
     }
@@ -406,7 +383,8 @@ mod tests {
         assert_eq!(back.version(), m.version());
         assert_eq!(back.to_bytes(), bytes);
         assert_eq!(back.token_id("w:hello"), Some(1));
-        assert_eq!(back.log_probs()[0], [-9.0, -2.0]);
+        assert_eq!(back.weights()[0], 7.0);
+        assert_eq!(back.bias(), 0.4);
     }
 
     #[test]
@@ -444,20 +422,25 @@ mod tests {
         let mut parts = Parts {
             version: "v".into(),
             settings: Settings::default(),
-            alpha: 1.0,
-            weighting: Weighting::default(),
+            length_scale: 3.0,
             thresholds: Thresholds {
                 accept_below: 0.0,
                 reject_at: 1.0,
             },
-            log_prior: [-0.7, -0.7],
-            vocabulary: vec![("b".into(), [-1.0, -1.0]), ("a".into(), [-1.0, -1.0])],
+            bias: 0.0,
+            vocabulary: vec![("b".into(), -1.0), ("a".into(), -1.0)],
         };
         assert!(Model::from_parts(parts.clone())
             .unwrap_err()
             .contains("sorted"));
-        parts.vocabulary = vec![("a".into(), [f64::NAN, -1.0])];
+        parts.vocabulary = vec![("a".into(), f64::NAN)];
         assert!(Model::from_parts(parts.clone()).is_err());
+        parts.vocabulary = vec![("a".into(), f64::INFINITY)];
+        assert!(Model::from_parts(parts.clone()).is_err());
+        parts.vocabulary.clear();
+        parts.bias = f64::NAN;
+        assert!(Model::from_parts(parts.clone()).is_err());
+        parts.bias = 0.0;
         parts.vocabulary.clear();
         parts.thresholds.accept_below = 2.0;
         assert!(Model::from_parts(parts).unwrap_err().contains("ordered"));

@@ -30,6 +30,10 @@
 //! | `len:`, `links:`, `caps:` | length bucket, link count bucket, share of capitals |
 //! | `lang:` | the language hint |
 //! | `author:`, `author_url.host:`, `author_email.domain:` | what the other form fields say |
+//! | `disguise:` | the text was dressed up to dodge filters: `styled` (mathematical or full-width letters), `overlay` (underline or strike-through marks on letters), `lookalike` (a letter of another script among Latin ones), `spaced` (`p u l a u`, `M.I.A.W`), `leet` (digits between letters) |
+//! | `shape:alnum` | a word of three or more letters and two or more digits, as brand names are (`megabet99`) |
+//! | `mention`, `mention:digits`, `hashtag` | an `@handle` (one with digits), a `#tag` |
+//! | `markup:` | a link written as HTML (`html`), BBCode (`bbcode`) or Markdown (`markdown`) |
 //!
 //! Absent fields add nothing. A document yields each feature at most once ([`Features::dedup`]): the model
 //! counts presence, not repetition, so a spammer repeating a word fifty times gains nothing.
@@ -39,7 +43,8 @@ use unicode_normalization::UnicodeNormalization;
 
 /// Version of the feature scheme. A model file records the version its vocabulary was built with, and a
 /// model built with another version is refused: its feature strings would silently stop matching.
-pub const TOKENIZER_VERSION: u32 = 1;
+/// 2: disguise (`disguise:`), shape (`shape:`), mention, hashtag and markup features.
+pub const TOKENIZER_VERSION: u32 = 2;
 
 /// Longest word, in characters, that becomes a feature. Longer runs (base64 blobs, keyboard mashing) are cut
 /// to this length so one token cannot carry unbounded text into the vocabulary.
@@ -197,6 +202,21 @@ pub struct Tokenizer {
     scratch: String,
     /// Links found in the last document's text.
     links: usize,
+    /// Disguises found while cleaning and folding the last document's text.
+    disguises: Disguises,
+}
+
+/// Signs that a text was dressed up to get past word filters, found while cleaning and folding it. Each
+/// becomes a `disguise:` feature: the disguise itself is evidence, whatever brand it hides, so a model
+/// knows a campaign by its make-up before it knows its name.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Disguises {
+    /// Mathematical, full-width or enclosed letters and digits (`𝐌𝐄𝐆𝐀`, `ＭＥＧＡ`, `Ⓜ`).
+    styled: bool,
+    /// Underline, overline or strike-through marks laid on letters or digits (`K̲U̲S̲U̲M̲A̲`).
+    overlay: bool,
+    /// A letter of another script that looks Latin, beside Latin letters (`AЕRO` with a Cyrillic `Е`).
+    lookalike: bool,
 }
 
 impl Tokenizer {
@@ -224,8 +244,12 @@ impl Tokenizer {
     /// cheaper than sorting strings; the set of features is the same as [`Tokenizer::tokenize`]'s.
     pub fn tokenize_raw(&mut self, doc: &Document<'_>, out: &mut Features) {
         out.clear();
-        clean_into(doc.text, &mut self.clean);
-        skeleton_into(&self.clean, &mut self.skeleton);
+        let styled = clean_into(doc.text, &mut self.clean);
+        let lookalike = skeleton_into(&self.clean, &mut self.skeleton);
+        self.disguises = Disguises {
+            lookalike,
+            ..styled
+        };
         self.links = self.structure(out);
         self.words(out);
         self.char_ngrams(out);
@@ -270,6 +294,17 @@ impl Tokenizer {
         symbols(clean, out);
         emoji(clean, out);
         caps(clean, out);
+        handles(clean, out);
+        markup(clean, out);
+        for (present, feature) in [
+            (self.disguises.styled, "disguise:styled"),
+            (self.disguises.overlay, "disguise:overlay"),
+            (self.disguises.lookalike, "disguise:lookalike"),
+        ] {
+            if present {
+                out.push_parts(&[feature]);
+            }
+        }
         links
     }
 
@@ -302,6 +337,10 @@ impl Tokenizer {
                 out.push_parts(&["w:", word]);
                 if leet_fold_into(word, &mut self.scratch) {
                     out.push_parts(&["w:", &self.scratch]);
+                    out.push_parts(&["disguise:leet"]);
+                }
+                if is_brand_shaped(word) {
+                    out.push_parts(&["shape:alnum"]);
                 }
             }
             if let Some(p) = prev {
@@ -420,8 +459,11 @@ fn is_invisible(c: char) -> bool {
 }
 
 /// Layer 1: drop invisible characters, turn controls into spaces, NFKC-normalise each character.
-fn clean_into(text: &str, out: &mut String) {
+/// Returns the disguises seen on the way (`styled` and `overlay`).
+fn clean_into(text: &str, out: &mut String) -> Disguises {
     out.clear();
+    let mut found = Disguises::default();
+    let mut previous = ' ';
     let visible =
         text.chars()
             .filter(|&c| !is_invisible(c))
@@ -436,24 +478,65 @@ fn clean_into(text: &str, out: &mut String) {
             || unicode_normalization::is_nfkc_quick(std::iter::once(c))
                 == unicode_normalization::IsNormalized::Yes
         {
+            if is_overlay_mark(c) && previous.is_alphanumeric() {
+                found.overlay = true;
+            }
             out.push(c);
         } else {
+            let before = out.len();
             out.extend(std::iter::once(c).nfkc());
+            if is_styled_block(c) && out[before..].bytes().all(|b| b.is_ascii_alphanumeric()) {
+                found.styled = true;
+            }
         }
+        previous = c;
     }
+    found
 }
 
-/// Layer 2: fold look-alikes to their plain letters and lower-case everything.
-fn skeleton_into(clean: &str, out: &mut String) {
+/// Blocks whose letters and digits are styled copies of plain ones: mathematical alphanumerics,
+/// full-width forms, enclosed (circled, parenthesised, squared) letters and digits.
+fn is_styled_block(c: char) -> bool {
+    matches!(c,
+        '\u{1D400}'..='\u{1D7FF}'
+        | '\u{FF10}'..='\u{FF5A}'
+        | '\u{2460}'..='\u{24FF}'
+        | '\u{1F100}'..='\u{1F1FF}')
+}
+
+/// Combining marks that draw a line over, under or through a character (rather than accent a letter
+/// of a language): `K̲U̲S̲` and `s̶l̶o̶t̶` are written with them.
+fn is_overlay_mark(c: char) -> bool {
+    matches!(c,
+        '\u{0305}' | '\u{0332}' | '\u{0333}' | '\u{0335}'..='\u{0338}' | '\u{033F}'
+        | '\u{20D0}'..='\u{20F0}')
+}
+
+/// Layer 2: fold look-alikes to their plain letters and lower-case everything. Returns whether a letter
+/// of another script was folded beside a Latin letter (`disguise:lookalike`).
+fn skeleton_into(clean: &str, out: &mut String) -> bool {
     out.clear();
     let options = decancer::Options::default();
-    for c in clean.chars() {
+    let mut lookalike = false;
+    let mut previous = ' ';
+    let mut chars = clean.chars().peekable();
+    while let Some(c) = chars.next() {
         if c.is_ascii() {
             out.push(c.to_ascii_lowercase());
+            previous = c;
             continue;
         }
+        let next = chars.peek().copied().unwrap_or(' ');
         match decancer::cure_char(c, options) {
-            decancer::Translation::Character(t) => out.extend(t.to_lowercase()),
+            decancer::Translation::Character(t) => {
+                if !is_latin(c)
+                    && t.is_ascii_alphanumeric()
+                    && (previous.is_ascii_alphabetic() || next.is_ascii_alphabetic())
+                {
+                    lookalike = true;
+                }
+                out.extend(t.to_lowercase())
+            }
             decancer::Translation::String(s) => out.extend(s.chars().flat_map(char::to_lowercase)),
             // decancer drops what it considers noise. A dropped combining mark belongs to its letter and
             // must not split the word; any other dropped character (a symbol) still separates words.
@@ -463,7 +546,15 @@ fn skeleton_into(clean: &str, out: &mut String) {
                 }
             }
         }
+        previous = c;
     }
+    lookalike
+}
+
+/// Whether a character is from a Latin block (accented letters of Indonesian, French, Vietnamese…
+/// fold to plain letters without being a disguise).
+fn is_latin(c: char) -> bool {
+    matches!(c, '\u{0000}'..='\u{024F}' | '\u{1E00}'..='\u{1EFF}' | '\u{2C60}'..='\u{2C7F}')
 }
 
 fn is_combining_mark(c: char) -> bool {
@@ -536,8 +627,80 @@ fn flush_spaced_run(run: &mut Vec<&str>, out: &mut Features) {
         parts.push("w:");
         parts.extend(run.iter().copied());
         out.push_parts(&parts);
+        out.push_parts(&["disguise:spaced"]);
     }
     run.clear();
+}
+
+/// Fewest letters and digits in one word for `shape:alnum`: `megabet99`, `slot88` and `kusumat0t0` are
+/// brand-shaped, while `mp3`, `4g` and `b2b` are everyday words.
+const BRAND_MIN_LETTERS: usize = 3;
+/// See [`BRAND_MIN_LETTERS`].
+const BRAND_MIN_DIGITS: usize = 2;
+
+/// Whether a word mixes at least three letters with at least two digits, as gambling and shop brands do.
+fn is_brand_shaped(word: &str) -> bool {
+    let (mut letters, mut digits) = (0, 0);
+    for c in word.chars() {
+        if c.is_ascii_digit() {
+            digits += 1;
+        } else if c.is_alphabetic() {
+            letters += 1;
+        }
+    }
+    letters >= BRAND_MIN_LETTERS && digits >= BRAND_MIN_DIGITS
+}
+
+/// `@handles` and `#tags` in the clean text: promotion names the account to contact. An `@` right after
+/// a letter or digit is an e-mail address, not a handle.
+fn handles(clean: &str, out: &mut Features) {
+    let mut previous = ' ';
+    for (i, c) in clean.char_indices() {
+        if (c == '@' || c == '#') && !previous.is_alphanumeric() {
+            let rest = &clean[i + c.len_utf8()..];
+            let name = rest
+                .split(|ch: char| !(ch.is_alphanumeric() || ch == '_' || ch == '.'))
+                .next()
+                .unwrap_or("")
+                .trim_end_matches('.');
+            let alphanumeric = name.chars().filter(|ch| ch.is_alphanumeric()).count();
+            if c == '@' && alphanumeric >= 2 {
+                out.push_parts(&["mention"]);
+                if name.chars().any(|ch| ch.is_ascii_digit()) {
+                    out.push_parts(&["mention:digits"]);
+                }
+            } else if c == '#' && name.chars().any(char::is_alphabetic) {
+                out.push_parts(&["hashtag"]);
+            }
+        }
+        previous = c;
+    }
+}
+
+/// Links written as markup rather than pasted: SEO spam posts `<a href=…>`, `[url=…]` and Markdown
+/// links so that the anchor text carries the keyword.
+fn markup(clean: &str, out: &mut Features) {
+    // Most comments hold none of the characters the markup needs: skip them without a search.
+    if !clean.bytes().any(|b| matches!(b, b'<' | b'[' | b'=')) {
+        return;
+    }
+    let has = |needle: &str| contains_ignoring_ascii_case(clean, needle);
+    if has("<a ") || has("href=") {
+        out.push_parts(&["markup:html"]);
+    }
+    if has("[url") || has("[link") {
+        out.push_parts(&["markup:bbcode"]);
+    }
+    if has("](http") || has("]: http") || has("](www") {
+        out.push_parts(&["markup:markdown"]);
+    }
+}
+
+/// Whether `needle` (lower-case ASCII) occurs in `haystack`, ignoring ASCII case, without allocating.
+fn contains_ignoring_ascii_case(haystack: &str, needle: &str) -> bool {
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+    h.windows(n.len())
+        .any(|w| w.iter().zip(n).all(|(a, b)| a.to_ascii_lowercase() == *b))
 }
 
 fn digit_class(digits: usize) -> &'static str {
@@ -764,11 +927,15 @@ mod tests {
     #[test]
     fn look_alike_brand_names_share_the_plain_word() {
         let plain = features("MEGABET99 gacor");
-        let bold = features("𝐌𝐄𝐆𝐀𝐁𝐄𝐓𝟗𝟗 gacor");
+        let mut bold = features("𝐌𝐄𝐆𝐀𝐁𝐄𝐓𝟗𝟗 gacor");
         assert!(has(&plain, "w:megabet99"));
+        // The same features, and one more that says the letters were styled.
+        assert!(has(&bold, "disguise:styled"));
+        bold.retain(|f| f != "disguise:styled");
         assert_eq!(plain, bold);
-        let cyrillic = features("AЕR𝐎𝟴𝟴 gacor");
+        let mut cyrillic = features("AЕR𝐎𝟴𝟴 gacor");
         assert!(has(&cyrillic, "w:aero88"), "{cyrillic:?}");
+        cyrillic.retain(|f| !f.starts_with("disguise:"));
         assert_eq!(cyrillic, features("AERO88 gacor"));
     }
 
@@ -879,6 +1046,65 @@ mod tests {
             &mut f,
         );
         assert_eq!(t.skeleton_words(), "casino bonus");
+    }
+
+    #[test]
+    fn disguises_are_features_in_themselves() {
+        let has_all = |text: &str, want: &[&str]| {
+            let fs = features(text);
+            for w in want {
+                assert!(has(&fs, w), "{text}: missing {w} in {fs:?}");
+            }
+        };
+        has_all(
+            "main di 𝐌𝐄𝐆𝐀𝐁𝐄𝐓𝟗𝟗 sekarang",
+            &["disguise:styled", "shape:alnum", "w:megabet99"],
+        );
+        has_all("main di ＭＥＧＡ sekarang", &["disguise:styled"]);
+        has_all(
+            "peluangmu ada di K̲U̲S̲U̲M̲A̲T̲0̲T̲0̲",
+            &["disguise:overlay", "w:kusumatot0", "disguise:leet"],
+        );
+        has_all("AЕRO88 gacor", &["disguise:lookalike", "shape:alnum"]);
+        has_all("main di p u l a u w i n", &["disguise:spaced"]);
+        has_all("KENAPA M.I.A.W.4.D", &["disguise:spaced", "w:miaw4d"]);
+        let plain = features("Terima kasih, café di Jakarta bagus sekali, covid sudah lewat");
+        assert!(
+            !plain
+                .iter()
+                .any(|f| f.starts_with("disguise:") || f.starts_with("shape:")),
+            "{plain:?}"
+        );
+        // Cyrillic among Cyrillic is a language, not a disguise.
+        assert!(!has(&features("Привет, как дела"), "disguise:lookalike"));
+        assert!(!has(
+            &features("read chapter 12 of mp3 guide"),
+            "shape:alnum"
+        ));
+    }
+
+    #[test]
+    fn handles_tags_and_markup_links_are_features() {
+        let fs = features("dm @createwealth_luna1 now #crypto");
+        assert!(
+            has(&fs, "mention") && has(&fs, "mention:digits") && has(&fs, "hashtag"),
+            "{fs:?}"
+        );
+        let mail = features("write to me@example.com or #1 fan");
+        assert!(!has(&mail, "mention") && !has(&mail, "hashtag"), "{mail:?}");
+        assert!(has(
+            &features(r#"nice <a href="http://x.example">cheap essays</a>"#),
+            "markup:html"
+        ));
+        assert!(has(
+            &features("[url=http://x.example]essays[/url]"),
+            "markup:bbcode"
+        ));
+        assert!(has(
+            &features("[best pills](http://x.example)"),
+            "markup:markdown"
+        ));
+        assert!(!has(&features("a [note] in brackets"), "markup:markdown"));
     }
 
     #[test]

@@ -58,21 +58,17 @@ pub struct Card {
     pub validation: Validation,
 }
 
-/// How the data was split.
+/// How the out-of-fold scores every choice was made on were split.
 #[derive(Debug, Clone, Serialize)]
 pub struct Split {
-    /// Always "group": whole `(source, group)` pairs on one side.
+    /// Always "group k-fold": whole `(source, group)` pairs in one fold.
     pub method: &'static str,
-    /// Requested validation share.
-    pub validation_fraction: f64,
+    /// Inner folds.
+    pub folds: usize,
     /// Seed of the split.
     pub seed: u64,
-    /// Rows trained on.
+    /// Rows the served model was trained on (all of them; each also has an out-of-fold score).
     pub train_rows: usize,
-    /// Rows validated on.
-    pub validation_rows: usize,
-    /// The held-out `(source, group)` pairs.
-    pub validation_groups: Vec<(String, String)>,
 }
 
 /// Settings.
@@ -94,6 +90,55 @@ pub struct Hyperparameters {
     pub weighting: [f64; 4],
     /// Exponent of the per-source balancing of the class histograms.
     pub source_balance: f64,
+    /// Further multipliers of one source's rows of one class.
+    pub class_weights: Vec<ClassWeightCard>,
+    /// What was trained on top of naive Bayes: `naive-bayes` (nothing) or `naive-bayes+logistic`.
+    pub stage: &'static str,
+    /// The logistic layer, if one was trained.
+    pub logistic: Option<LogisticCard>,
+}
+
+/// A multiplier of one source's rows of one class.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassWeightCard {
+    /// The source.
+    pub source: String,
+    /// `spam` or `ham`.
+    pub class: &'static str,
+    /// The multiplier.
+    pub weight: f64,
+}
+
+/// The logistic layer on naive Bayes' log-count ratios (NBSVM).
+#[derive(Debug, Clone, Serialize)]
+pub struct LogisticCard {
+    /// The chosen inverse regularisation strength.
+    pub c: f64,
+    /// The chosen interpolation between naive Bayes (0) and the logistic layer (1).
+    pub beta: f64,
+    /// L-BFGS iterations of the chosen fit.
+    pub iterations: usize,
+    /// Whether it reached its tolerance.
+    pub converged: bool,
+    /// Every `(c, beta)` tried with its validation figures.
+    pub trials: Vec<LogisticTrialCard>,
+}
+
+/// One `(c, beta)` pair tried.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogisticTrialCard {
+    /// Inverse regularisation strength.
+    pub c: f64,
+    /// Interpolation.
+    pub beta: f64,
+    /// Mean over sources of each source's validation F1 at probability 0.5 (what chose the pair).
+    pub macro_f1: f64,
+    /// Validation F1 of all sources together.
+    pub f1: f64,
+    /// Validation spam accepted at the pair's own thresholds.
+    pub spam_accepted_rate: f64,
+    /// Validation hold rate at those thresholds.
+    pub hold_rate: f64,
 }
 
 /// One smoothing value tried.
@@ -109,6 +154,8 @@ pub struct AlphaTrialCard {
     pub ham_rejected_rate: f64,
     /// Its validation F1 at probability 0.5.
     pub f1: f64,
+    /// Its validation mean per-source F1 (what chose the smoothing).
+    pub macro_f1: f64,
 }
 
 /// The thresholds in both scales, and the limits they were chosen under.
@@ -124,10 +171,23 @@ pub struct ThresholdsCard {
     pub reject_at_probability: f64,
     /// The ham-rejected limit used.
     pub max_ham_rejected: f64,
-    /// The per-source ham-rejected limit used.
+    /// The per-source ham-rejected target used.
     pub max_ham_rejected_per_source: f64,
-    /// The hold-rate limit used.
+    /// The per-source ham-rejected hard limit used.
+    pub hard_ham_rejected_per_source: f64,
+    /// The per-source spam-accepted bound used.
+    pub max_spam_accepted: f64,
+    /// The per-source hold-rate bound used.
     pub max_hold_rate: f64,
+    /// The bounds that could not be kept on validation (`ham_rejected`: the per-source target was
+    /// relaxed to the hard limit; `spam_accepted`, `hold`: some source overran them), empty if none.
+    pub gave_way: Vec<crate::train::thresholds::Bound>,
+    /// The worst source's validation ham-rejected rate at these thresholds.
+    pub worst_source_ham_rejected: f64,
+    /// The worst source's validation spam-accepted rate.
+    pub worst_source_spam_accepted: f64,
+    /// The worst source's validation hold rate.
+    pub worst_source_hold: f64,
 }
 
 /// Validation figures.
@@ -173,15 +233,13 @@ pub fn build(
         training_files,
         skipped_rows,
         split: Split {
-            method: "group",
-            validation_fraction: opts.validation_fraction,
+            method: "group k-fold",
+            folds: outcome.inner_folds,
             seed: opts.seed,
             train_rows: outcome.train_rows,
-            validation_rows: outcome.validation_rows,
-            validation_groups: outcome.validation_groups.clone(),
         },
         hyperparameters: Hyperparameters {
-            alpha: model.alpha(),
+            alpha: outcome.alpha,
             alpha_trials: outcome
                 .alpha_trials
                 .iter()
@@ -191,6 +249,7 @@ pub fn build(
                     hold_rate: t.report.hold_rate,
                     ham_rejected_rate: t.report.ham_rejected_rate,
                     f1: t.report.f1,
+                    macro_f1: t.macro_f1,
                 })
                 .collect(),
             min_df: opts.min_df,
@@ -198,10 +257,41 @@ pub fn build(
             vocabulary: model.vocabulary_len(),
             char_ngrams: [opts.settings.char_ngram_min, opts.settings.char_ngram_max],
             weighting: {
-                let w = model.weighting();
+                let w = opts.weighting;
                 [w.word, w.char_ngram, w.meta, w.length_scale]
             },
             source_balance: opts.source_balance,
+            class_weights: opts
+                .class_weights
+                .iter()
+                .map(|w| ClassWeightCard {
+                    source: w.source.clone(),
+                    class: w.label.as_str(),
+                    weight: w.weight,
+                })
+                .collect(),
+            stage: match outcome.logistic {
+                Some(_) => "naive-bayes+logistic",
+                None => "naive-bayes",
+            },
+            logistic: outcome.logistic.as_ref().map(|l| LogisticCard {
+                c: l.c,
+                beta: l.beta,
+                iterations: l.iterations,
+                converged: l.converged,
+                trials: l
+                    .trials
+                    .iter()
+                    .map(|t| LogisticTrialCard {
+                        c: t.c,
+                        beta: t.beta,
+                        macro_f1: t.macro_f1,
+                        f1: t.report.f1,
+                        spam_accepted_rate: t.report.spam_accepted_rate,
+                        hold_rate: t.report.hold_rate,
+                    })
+                    .collect(),
+            }),
         },
         thresholds: ThresholdsCard {
             accept_below_log_odds: thresholds.accept_below,
@@ -210,7 +300,13 @@ pub fn build(
             reject_at_probability: probability(thresholds.reject_at),
             max_ham_rejected: opts.targets.max_ham_rejected,
             max_ham_rejected_per_source: opts.targets.max_ham_rejected_per_source,
+            hard_ham_rejected_per_source: opts.targets.hard_ham_rejected_per_source,
+            max_spam_accepted: opts.targets.max_spam_accepted,
             max_hold_rate: opts.targets.max_hold_rate,
+            gave_way: outcome.thresholds.gave_way.clone(),
+            worst_source_ham_rejected: outcome.thresholds.worst_ham_rejected,
+            worst_source_spam_accepted: outcome.thresholds.worst_spam_accepted,
+            worst_source_hold: outcome.thresholds.worst_hold,
         },
         validation: Validation {
             overall: outcome.validation.clone(),

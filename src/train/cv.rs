@@ -68,10 +68,16 @@ pub struct Fold {
     pub test_rows: usize,
     /// The smoothing it chose.
     pub alpha: f64,
+    /// The logistic layer's inverse regularisation strength it chose, if it trained one.
+    pub c: Option<f64>,
+    /// The interpolation it chose, if it trained a logistic layer.
+    pub beta: Option<f64>,
     /// Its thresholds on spam log-odds.
     pub accept_below: f64,
     /// See `accept_below`.
     pub reject_at: f64,
+    /// The threshold bounds that gave way on its validation split.
+    pub gave_way: Vec<crate::train::thresholds::Bound>,
 }
 
 /// One row's held-out score, by its position in the examples given.
@@ -149,9 +155,12 @@ pub fn cross_validate(
             fold,
             train_rows: train_set.len(),
             test_rows: test_set.len(),
-            alpha: model.alpha(),
+            alpha: outcome.alpha,
+            c: outcome.logistic.as_ref().map(|l| l.c),
+            beta: outcome.logistic.as_ref().map(|l| l.beta),
             accept_below: thresholds.accept_below,
             reject_at: thresholds.reject_at,
+            gave_way: outcome.thresholds.gave_way.clone(),
         });
     }
     held_out.sort_by_key(|h| h.index);

@@ -1,4 +1,4 @@
-//! Splits that keep a group on one side: train/validation for `saring train`, k folds for `saring cv`.
+//! Splits that keep a group on one side: the inner folds of `saring train` and the folds of `saring cv`.
 //!
 //! Spam campaigns repeat near-identical text within a video, a channel or an SMS bucket; a split by random
 //! row would put copies of one campaign on both sides and report a score no deployment will see. Every
@@ -29,33 +29,6 @@ fn seeded_key(seed: u64, source: &str, group: &str) -> u64 {
     bytes.push(0);
     bytes.extend_from_slice(group.as_bytes());
     stable_hash(&bytes)
-}
-
-/// Mark each example as validation (`true`) or training (`false`).
-///
-/// Per source, groups are taken in a seeded order into validation until it holds `fraction` of the source's
-/// rows (the last group may overshoot: groups are never cut). A source with a single group stays wholly
-/// in training, and validation never takes every group of a source.
-pub fn train_validation(examples: &[Example], fraction: f64, seed: u64) -> Vec<bool> {
-    let mut validation_groups: BTreeMap<(&str, &str), ()> = BTreeMap::new();
-    for (source, groups) in groups_by_source(examples) {
-        let total: usize = groups.values().sum();
-        let target = (fraction * total as f64).round() as usize;
-        let mut order: Vec<(&str, usize)> = groups.into_iter().collect();
-        order.sort_by_key(|(g, _)| seeded_key(seed, source, g));
-        let mut taken = 0;
-        for (i, (group, rows)) in order.iter().enumerate() {
-            if taken >= target || i + 1 == order.len() {
-                break;
-            }
-            validation_groups.insert((source, group), ());
-            taken += rows;
-        }
-    }
-    examples
-        .iter()
-        .map(|e| validation_groups.contains_key(&(e.source.as_str(), e.group.as_str())))
-        .collect()
 }
 
 /// Assign each example to one of `k` folds.
@@ -119,31 +92,6 @@ mod tests {
             v.push(ex("b", "only", i));
         }
         v
-    }
-
-    #[test]
-    fn validation_never_splits_a_group_and_is_near_the_fraction() {
-        let d = data();
-        let val = train_validation(&d, 0.2, 7);
-        for (e, v) in d.iter().zip(&val) {
-            let same_group = d
-                .iter()
-                .zip(&val)
-                .filter(|(o, _)| o.source == e.source && o.group == e.group);
-            assert!(same_group.into_iter().all(|(_, ov)| ov == v));
-        }
-        let a_total = d.iter().filter(|e| e.source == "a").count();
-        let a_val = d
-            .iter()
-            .zip(&val)
-            .filter(|(e, v)| e.source == "a" && **v)
-            .count();
-        let share = a_val as f64 / a_total as f64;
-        assert!((0.15..0.35).contains(&share), "share {share}");
-        // a source with one group stays in training
-        assert!(d.iter().zip(&val).all(|(e, v)| e.source != "b" || !v));
-        assert_eq!(val, train_validation(&d, 0.2, 7));
-        assert_ne!(val, train_validation(&d, 0.2, 8));
     }
 
     #[test]

@@ -103,10 +103,14 @@ fn generate(seed: u64, rows: usize, group_offset: usize) -> Vec<Example> {
                 label: if spam { Label::Spam } else { Label::Ham },
                 source: if indonesian { "blog-id" } else { "blog-en" }.to_string(),
                 group: format!("post-{}", group_offset + i % 8),
-                author: spam.then(|| {
-                    rng.pick(&["Slot88Official", "Andi-x9z", "PROMO"])
-                        .to_string()
-                }),
+                // Some of each class gives a name, as on a real form: were the author field itself
+                // the sign of spam, a model would learn nothing from the comments.
+                author: if spam {
+                    let name = rng.pick(&["Slot88Official", "Andi-x9z", "PROMO"]);
+                    (i % 3 != 0).then(|| name.to_string())
+                } else {
+                    (i % 3 == 0).then(|| ["Budi", "Sarah", "Rina Wijaya", "tom"][i % 4].to_string())
+                },
                 author_url: None,
                 author_email: None,
                 lang: Some(if indonesian { "id" } else { "en" }.to_string()),

@@ -20,7 +20,7 @@ fn train_writes_a_model_and_a_card_naming_the_data() {
         card["model_sha256"],
         saring::train::card::sha256_file(&model).unwrap()
     );
-    assert_eq!(card["split"]["method"], "group");
+    assert_eq!(card["split"]["method"], "group k-fold");
     let by_source = card["validation"]["by_source"].as_object().unwrap();
     assert!(by_source.contains_key("blog-en") && by_source.contains_key("blog-id"));
     let loaded = saring::model::Model::load(&model).unwrap();
@@ -89,7 +89,7 @@ fn check_explains_a_decision_from_argument_or_stdin() {
     ]);
     assert_success(&o);
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
-    assert_eq!(v["decision"], "reject");
+    assert_eq!(v["decision"], "reject", "{v}");
     assert!(v["spam_probability"].as_f64().unwrap() > 0.9);
     assert!(!v["towards_spam"].as_array().unwrap().is_empty());
 
@@ -167,7 +167,8 @@ fn cv_fails_when_a_quality_bar_is_missed() {
     assert_success(&o);
     assert!(stdout(&o).contains("blog-id"));
     assert!(
-        stdout(&o).contains("quality bars: 3 passed, 0 failed"),
+        // The F1 bar, and the ham bar for each source under each scheme (k-fold, leave-source-out).
+        stdout(&o).contains("quality bars: 5 passed, 0 failed"),
         "{}",
         stdout(&o)
     );
@@ -197,7 +198,8 @@ fn cv_writes_the_folds_it_used_for_peers_to_train_on() {
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
     };
-    let kfold = fx.path("kfold.jsonl");
+    // Both schemes by default, k-fold's rows first, each scheme's in the data's order.
+    let out = fx.path("folds.jsonl");
     let o = saring(&[
         "cv",
         "--quiet",
@@ -208,14 +210,16 @@ fn cv_writes_the_folds_it_used_for_peers_to_train_on() {
         "--data",
         data,
         "--folds-out",
-        kfold.to_str().unwrap(),
+        out.to_str().unwrap(),
     ]);
     assert_success(&o);
-    let rows = rows_of(&kfold);
+    assert!(stdout(&o).contains("leave-source-out"), "{}", stdout(&o));
+    let rows = rows_of(&out);
     let examples = saring::train::synthetic::examples();
-    assert_eq!(rows.len(), examples.len());
+    assert_eq!(rows.len(), 2 * examples.len());
+    let (kfold, lso) = rows.split_at(examples.len());
     let mut groups_in_fold = std::collections::BTreeMap::new();
-    for (row, e) in rows.iter().zip(&examples) {
+    for (row, e) in kfold.iter().zip(&examples) {
         assert_eq!(row["scheme"], "k-fold");
         assert_eq!(row["text"], e.text.as_str());
         assert_eq!(row["label"], e.label.as_str());
@@ -228,25 +232,10 @@ fn cv_writes_the_folds_it_used_for_peers_to_train_on() {
         assert_eq!(*groups_in_fold.entry(key).or_insert(fold), fold);
     }
 
-    let lso = fx.path("lso.jsonl");
-    let o = saring(&[
-        "cv",
-        "--quiet",
-        "--leave-source-out",
-        "--alpha",
-        "1",
-        "--data",
-        data,
-        "--folds-out",
-        lso.to_str().unwrap(),
-    ]);
-    assert_success(&o);
-    assert!(stdout(&o).contains("leave-source-out"), "{}", stdout(&o));
-    let rows = rows_of(&lso);
-    assert_eq!(rows.len(), examples.len());
     let mut fold_of_source = std::collections::BTreeMap::new();
-    for row in &rows {
+    for (row, e) in lso.iter().zip(&examples) {
         assert_eq!(row["scheme"], "leave-source-out");
+        assert_eq!(row["text"], e.text.as_str());
         let source = row["source"].as_str().unwrap().to_string();
         let fold = row["fold"].as_u64().unwrap();
         assert_eq!(*fold_of_source.entry(source).or_insert(fold), fold);

@@ -20,11 +20,15 @@ const SITE: &str = "blog";
 /// A site with the same settings that nobody taught: the shipped model alone.
 const UNTAUGHT: &str = "fresh";
 
+/// The site's reject line: low, so that what the overlay pushes could cross it, but above what the
+/// shipped model alone gives the probe.
+const REJECT_AT: f64 = 0.8;
+
 /// A site's settings: low cut points, so that what the overlay pushes could cross the reject line.
 fn site(overlay: Overlay) -> SiteOverride {
     SiteOverride {
         accept_below_probability: Some(0.2),
-        reject_at_probability: Some(0.6),
+        reject_at_probability: Some(REJECT_AT),
         overlay: Some(overlay),
         ..SiteOverride::default()
     }
@@ -219,7 +223,7 @@ async fn a_site_s_labels_move_its_checks_and_a_reversed_label_gives_back_exactly
     );
     // The overlay pushed it past this site's reject line, but on its own it does not reject: the
     // shipped model would not, so a person decides.
-    assert!(after.spam_probability >= 0.6, "{after:?}");
+    assert!(after.spam_probability >= REJECT_AT, "{after:?}");
     assert_ne!(base.decision(), Decision::Reject, "{base:?}");
     assert_eq!(after.decision(), Decision::Hold, "{after:?}");
     assert!(codes(&after).contains(&"overlay.score"));
