@@ -59,6 +59,11 @@ pub struct SimulateArgs {
     /// Report windows up to this many comments into a site (later comments still run).
     #[arg(long, default_value_t = 1000)]
     pub report_until: usize,
+    /// Send each site's comments in a fixed order of their text's hash instead of the file's: for
+    /// files sorted by label, where a site would see all its spam before any ham and its moderators
+    /// could teach nothing until both had come.
+    #[arg(long)]
+    pub shuffle: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -171,6 +176,11 @@ pub(super) fn run(args: SimulateArgs) -> anyhow::Result<()> {
             .entry(site_id(&e.source, &e.group))
             .or_default()
             .push(e);
+    }
+    if args.shuffle {
+        for comments in by_site.values_mut() {
+            comments.sort_by_cached_key(|e| crate::hash::stable_hash(e.text.as_bytes()));
+        }
     }
     let sites: Vec<Site> = by_site
         .into_iter()

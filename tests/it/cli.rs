@@ -243,3 +243,61 @@ fn cv_writes_the_folds_it_used_for_peers_to_train_on() {
     let folds: std::collections::BTreeSet<u64> = fold_of_source.values().copied().collect();
     assert_eq!(folds.len(), fold_of_source.len(), "one fold a source");
 }
+
+/// `saring simulate` streams every comment of every site through a real server twice, without and with
+/// the overlay, and counts each one's decision under its true class; `--shuffle` sends a site's
+/// comments in a fixed order that does not depend on the file's.
+#[test]
+fn simulate_counts_every_comment_with_and_without_the_overlay() {
+    let fx = Fixture::new();
+    let model = fx.train("m.model");
+    let run = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec![
+            "simulate",
+            "--json",
+            "--min-comments",
+            "10",
+            "--window",
+            "10",
+            "--report-until",
+            "60",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            fx.data.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        let o = saring(&args);
+        assert_success(&o);
+        serde_json::from_str(stdout(&o).trim()).unwrap()
+    };
+    let v = run(&["--shuffle"]);
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0]["overlay"], false);
+    assert_eq!(runs[1]["overlay"], true);
+    let examples = saring::train::synthetic::examples();
+    let spam = examples
+        .iter()
+        .filter(|e| e.label == saring::train::corpus::Label::Spam)
+        .count() as u64;
+    for r in runs {
+        let (all, windows) = r["windows"].as_array().unwrap().split_last().unwrap();
+        assert_eq!(all["comments_of_site"], "all");
+        let count = |key: &str| windows.iter().map(|w| w[key].as_u64().unwrap()).sum::<u64>();
+        // Every comment of every site (each has 50), each in one window under its own class.
+        assert_eq!(windows.len(), 6, "{r}");
+        assert_eq!(count("comments"), examples.len() as u64, "{r}");
+        assert_eq!(count("spam"), spam, "{r}");
+        assert_eq!(count("ham"), examples.len() as u64 - spam, "{r}");
+        assert_eq!(all["comments"], examples.len() as u64, "{r}");
+        for w in r["windows"].as_array().unwrap() {
+            for rate in ["spam_accepted", "ham_rejected", "held"] {
+                let x = w[rate].as_f64().unwrap();
+                assert!((0.0..=1.0).contains(&x), "{rate} {x}");
+            }
+        }
+    }
+    // The same run in the same order gives the same figures.
+    assert_eq!(run(&["--shuffle"]), v);
+}
