@@ -44,7 +44,7 @@ pub struct Model {
     /// 64-bit hash of a token → its id. Keys are hashes, not strings: looking a feature up then costs
     /// one hash and no string comparison, which halves scoring time. Two vocabulary tokens with one hash
     /// are refused at load; an unknown feature that shares a known token's hash (odds about 1 in 3·10^14
-    /// per feature for a 60,000-token vocabulary) would count as that token.
+    /// per feature for a 200,000-token vocabulary) would count as that token.
     index: FxHashMap<u64, u32>,
     /// Each token's weight: what it adds to the spam log-odds, before the document scale.
     weight: Vec<f64>,

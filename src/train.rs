@@ -56,7 +56,7 @@ pub const DEFAULT_MAX_FEATURES: usize = 200_000;
 /// mmap threshold is fresh, zeroed pages every time: at 32 rows a training spent 16 s in the kernel, at
 /// 16 rows 3 s), small ones the logarithms (4 rows took half as long again as 16).
 pub const DEFAULT_BATCH_ROWS: usize = 16;
-/// Smoothing values tried on the validation split. Small values win here: with thousands of rare but
+/// Smoothing values tried on the inner folds' out-of-fold scores. Small values win here: with thousands of rare but
 /// telling features (brand names, hosts), heavy smoothing pulls them all towards "no evidence".
 pub const DEFAULT_ALPHAS: [f64; 5] = [0.003, 0.01, 0.03, 0.1, 0.3];
 /// Default exponent of the per-source balancing, between plain counts (0) and equal weight per source

@@ -1,5 +1,5 @@
 //! The model card: a JSON file beside each model file saying what it was trained on (files, SHA-256,
-//! rows), how it was split, which settings were chosen and how it scored on its validation split.
+//! rows), how it was split, which settings were chosen and how it scored out of fold.
 //!
 //! The card is a record for people and tools; serving reads only a summary of it, for GetModelInfo. The model file itself carries no
 //! date so that it stays byte-reproducible; the card carries the date instead.

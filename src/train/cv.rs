@@ -1,7 +1,7 @@
 //! Cross-validation of the whole training procedure: k folds by `(source, group)`, or leave-source-out.
 //!
-//! Each fold trains exactly as `saring train` does (including its own inner validation split that picks
-//! smoothing and thresholds) on the other folds, then scores its held-out rows. Pooling the held-out
+//! Each fold trains exactly as `saring train` does (including its own inner folds, whose out-of-fold
+//! scores pick smoothing, the logistic layer and thresholds) on the other folds, then scores its held-out rows. Pooling the held-out
 //! scores gives per-source figures on text no model saw a group-mate of. Leave-source-out goes further:
 //! each source is scored by a model trained on every other source, which is what a blog that resembles
 //! none of the training sets gets — the figure that predicts a new site.
@@ -76,7 +76,7 @@ pub struct Fold {
     pub accept_below: f64,
     /// See `accept_below`.
     pub reject_at: f64,
-    /// The threshold bounds that gave way on its validation split.
+    /// The threshold bounds that gave way on its inner folds' scores.
     pub gave_way: Vec<crate::train::thresholds::Bound>,
 }
 
