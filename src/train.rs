@@ -1114,11 +1114,28 @@ impl Encoded {
             .collect()
     }
 
-    /// The row weights scaled to mean 1, so that the logistic layer's C means the same whatever the
-    /// balancing did to their scale.
+    /// The row weights with each class's total made equal, scaled to mean 1 (so that the logistic
+    /// layer's C means the same whatever the balancing did to their scale).
+    ///
+    /// Equal classes, as scikit-learn's `class_weight='balanced'`: the training sets' share of spam
+    /// (44% here) says nothing of a new site's, and a bias learnt from it leans every comment the model
+    /// knows little about towards ham; only even odds is neutral. The thresholds are chosen on these
+    /// scores afterwards, so the decisions do not depend on it; the probability and F1 at even odds do.
     fn sample_weights(&self) -> Vec<f64> {
-        let mean = self.row_weight.iter().sum::<f64>() / self.row_weight.len().max(1) as f64;
-        self.row_weight
+        let mut total = [0.0f64; 2];
+        for (w, &l) in self.row_weight.iter().zip(&self.labels) {
+            total[l] += w;
+        }
+        let classes = total.iter().filter(|&&t| t > 0.0).count().max(1) as f64;
+        let all = total[0] + total[1];
+        let balanced: Vec<f64> = self
+            .row_weight
+            .iter()
+            .zip(&self.labels)
+            .map(|(w, &l)| w * all / (classes * total[l].max(f64::MIN_POSITIVE)))
+            .collect();
+        let mean = balanced.iter().sum::<f64>() / balanced.len().max(1) as f64;
+        balanced
             .iter()
             .map(|w| w / mean.max(f64::MIN_POSITIVE))
             .collect()

@@ -284,7 +284,12 @@ fn simulate_counts_every_comment_with_and_without_the_overlay() {
     for r in runs {
         let (all, windows) = r["windows"].as_array().unwrap().split_last().unwrap();
         assert_eq!(all["comments_of_site"], "all");
-        let count = |key: &str| windows.iter().map(|w| w[key].as_u64().unwrap()).sum::<u64>();
+        let count = |key: &str| {
+            windows
+                .iter()
+                .map(|w| w[key].as_u64().unwrap())
+                .sum::<u64>()
+        };
         // Every comment of every site (each has 50), each in one window under its own class.
         assert_eq!(windows.len(), 6, "{r}");
         assert_eq!(count("comments"), examples.len() as u64, "{r}");
