@@ -35,6 +35,17 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// The log filter when `RUST_LOG` is unset. `simulate` runs a server in-process and sends it
+    /// thousands of requests: at info level each would print a line over the report it is there for.
+    pub fn default_log_filter(&self) -> &'static str {
+        match self.command {
+            Command::Simulate(_) => "warn",
+            _ => crate::telemetry::DEFAULT_FILTER,
+        }
+    }
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {

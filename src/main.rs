@@ -6,7 +6,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = saring::cli::Cli::parse();
-    saring::telemetry::init(cli.log_json);
+    saring::telemetry::init_with(cli.log_json, cli.default_log_filter());
     match saring::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

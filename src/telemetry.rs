@@ -9,8 +9,13 @@ pub const DEFAULT_FILTER: &str = "warn,saring=info";
 
 /// Install the global subscriber. Call once, first thing in `main`.
 pub fn init(json: bool) {
+    init_with(json, DEFAULT_FILTER);
+}
+
+/// [`init`], with `default_filter` where `RUST_LOG` is unset.
+pub fn init_with(json: bool, default_filter: &str) {
     let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     // Colour only for a person at a terminal; files and pipes get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()

@@ -225,12 +225,13 @@ impl Overlay {
     /// What the overlay makes of a comment's features.
     pub fn read(&self, features: &Features) -> Reading {
         let mut pushes: Vec<Push> = Vec::new();
-        let mut seen: Vec<&str> = Vec::new();
+        // A set, not a list: a long comment repeats words by the thousand, and a list's look-ups made
+        // reading it quadratic.
+        let mut seen: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
         for f in features.iter().filter(|f| learns(f)) {
-            if seen.contains(&f) {
+            if !seen.insert(f) {
                 continue;
             }
-            seen.push(f);
             if let Some(&c) = self.counts.get(f) {
                 pushes.push(Push {
                     token: f.to_string(),
