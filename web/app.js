@@ -111,10 +111,15 @@ function heldQuery(token) {
 
 // ---- announcements and toasts
 let announceTimer;
+let announcing = '';
+// The live region is emptied and written 60 ms later, so the same text is announced again too. Messages
+// that come within those 60 ms are joined, not dropped: an undo and a send finishing at once must both
+// be heard.
 function announce(msg) {
+  announcing = announcing ? announcing + ' ' + msg : msg;
   $('status').textContent = '';
   clearTimeout(announceTimer);
-  announceTimer = setTimeout(() => { $('status').textContent = msg; }, 60); // re-announce the same text too
+  announceTimer = setTimeout(() => { $('status').textContent = announcing; announcing = ''; }, 60);
 }
 function note(msg, kind = 'info', ms = 5000) {
   const box = h('div', 'toast note ' + kind);

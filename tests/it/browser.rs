@@ -249,7 +249,7 @@ async fn on_a_phone_in_indonesian_a_decision_that_failed_is_shown_and_retried() 
                  && it.querySelector('.state').textContent.startsWith('Tidak tersimpan') \
                  && it.querySelector('.state').textContent.includes('(UNAVAILABLE)'); }}) \
              && document.querySelector('#retry-all').textContent === 'Ulangi yang gagal (2)' \
-             && document.querySelector('#status').textContent.startsWith('2 keputusan') \
+             && document.querySelector('#status').textContent.includes('2 keputusan') \
              && document.querySelectorAll('#toasts .toast.error').length <= 1",
             item = json!(item),
             other = json!(other)
@@ -637,7 +637,7 @@ async fn work_the_queue(
         "`a` then `u`: that comment waiting again and focused, the earlier decision not undone",
         &format!(
             "const it = document.querySelector('.item[data-id=\"{undone}\"]'); \
-             return window.__said.includes('Undone: 1 comment is back in the queue.') \
+             return window.__said.some((s) => s.includes('Undone: 1 comment is back in the queue.')) \
              && {} && !it.matches('.pending, .sending, .failed') \
              && !!it.querySelector('button[data-act=\"approve\"]').offsetParent && {}",
             focused(&undone),
