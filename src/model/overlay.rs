@@ -9,7 +9,7 @@
 //! `s` of the site's `S` spam labels and `h` of its `H` ham labels carrying it, its push is
 //!
 //! ```text
-//! weight × ln( ((s + k·p) / (S + k)) / ((h + k·p) / (H + k)) ),   p = (s + h) / (S + H),
+//! weight × ln( ((s + k·p) / (S + k)) / ((h + k·p) / (H + k)) ),   p = (s/S + h/H) / 2,
 //! ```
 //!
 //! clamped to ±[`MAX_FEATURE_PUSH`], for a feature carried by at least [`MIN_SUPPORT`] labels; a
@@ -17,14 +17,16 @@
 //! and is added to the shipped model's log-odds. (What that may change is the policy's business: on its
 //! own the overlay sends a comment to a person, never rejects or publishes against the model.)
 //!
-//! Each class's rate is shrunk towards the feature's rate over both classes by `k` =
-//! [`PRIOR_LABELS`] imagined labels. That is what keeps a site's labels honest: they are few and
-//! lopsided (moderators label the comments saring held or published wrongly, mostly spam), and a
-//! plain per-class estimate would call every word missing from a handful of ham labels "hammy", or
-//! every word of a spam label "spammy". Shrunk, a feature pushes only as far as the site's labels of
-//! *both* classes show it to be one class's more than the other's: with labels of one class only, no
-//! feature pushes at all; a feature as common in the site's spam as in its ham pushes nothing; a
-//! campaign's words, in many spam labels and no ham, push harder as ham labels accumulate to show it.
+//! Each class's rate is shrunk towards the mean of the two classes' rates by `k` = [`PRIOR_LABELS`]
+//! imagined labels. That is what keeps a site's labels honest: they are few and lopsided (moderators
+//! label the comments saring held or published wrongly, mostly spam), and a plain per-class estimate
+//! would call every word missing from a handful of ham labels "hammy", or every word of a spam label
+//! "spammy". Shrunk, a feature pushes only as far as the site's labels of *both* classes show it to be
+//! one class's more than the other's: with labels of one class only, no feature pushes at all; a
+//! feature as common in the site's spam as in its ham pushes nothing; a campaign's words, in many spam
+//! labels and no ham, push harder as labels of either class accumulate to show it. The mean of the two
+//! rates, not the rate over all labels: with thirty spam labels to three ham, the latter is nearly the
+//! spam rate, and shrinking the ham rate towards it hid the very campaigns the site had labelled.
 //! Features the overlay never saw push nothing. This module is pure: counts in, push out; the store
 //! keeps the counts and `service::overlay` caches them.
 
@@ -34,9 +36,10 @@ use crate::model::tokenize::Features;
 use crate::model::Score;
 
 /// Imagined labels (`k` in the module's formula) by which each class's rate of a feature is shrunk
-/// towards its rate over both. Chosen with `saring simulate` (BENCHMARKS.md): of 2, 5 and 10, 10 held
-/// ham rejected where it was without the overlay on every corpus and caught as much spam.
-pub const PRIOR_LABELS: f64 = 10.0;
+/// towards the mean of both. Chosen with `saring simulate` on corpora the model never saw
+/// (BENCHMARKS.md): 5 let less spam through than 10 on YouTube and Indonesian Instagram sites, about
+/// the same on Instagram scams, and ham rejected was never higher than without the overlay.
+pub const PRIOR_LABELS: f64 = 5.0;
 /// Fewest labels that must carry a feature before it pushes: a word of one label is an anecdote, and
 /// early on a site's single labels pushed real readers' comments over the line in simulation.
 pub const MIN_SUPPORT: u64 = 2;
@@ -215,8 +218,11 @@ impl Overlay {
         if c.spam + c.ham < MIN_SUPPORT || total_s + total_h == 0.0 {
             return 0.0;
         }
+        if total_s == 0.0 || total_h == 0.0 {
+            return 0.0;
+        }
         let k = PRIOR_LABELS;
-        let pooled = (s + h) / (total_s + total_h);
+        let pooled = (s / total_s + h / total_h) / 2.0;
         let rate_s = (s + k * pooled) / (total_s + k);
         let rate_h = (h + k * pooled) / (total_h + k);
         (self.weight * (rate_s / rate_h).ln()).clamp(-MAX_FEATURE_PUSH, MAX_FEATURE_PUSH)
@@ -321,6 +327,26 @@ mod tests {
             o.learn(&lesson(&features(t)), false, 1);
         }
         o
+    }
+
+    /// A site labels mostly spam (what saring held or published wrongly). A campaign word in every
+    /// spam label and no ham label must push harder the more of the campaign is labelled, not less:
+    /// shrinking towards the rate over all labels, which the spam then makes, did the opposite.
+    #[test]
+    fn more_spam_labels_of_a_campaign_push_harder_however_few_the_ham_labels() {
+        let ham = ["great song", "lovely chorus", "great verse"];
+        let push_after = |n: usize| {
+            let spam: Vec<String> = (0..n).map(|i| format!("zorblax deal {i}")).collect();
+            let spam: Vec<&str> = spam.iter().map(String::as_str).collect();
+            let o = taught(&spam, &ham);
+            o.push(o.counts("w:zorblax"))
+        };
+        let (few, many) = (push_after(3), push_after(30));
+        assert!(few > 0.0, "{few}");
+        assert!(many > few, "3 labels: {few}, 30 labels: {many}");
+        // And with labels of one class only, nothing pushes.
+        let o = taught(&["zorblax deal", "zorblax now"], &[]);
+        assert_eq!(o.push(o.counts("w:zorblax")), 0.0);
     }
 
     #[test]
