@@ -311,14 +311,7 @@ impl EmbeddedStore {
             });
             (ok, finish)
         });
-        self.writer
-            .jobs
-            .lock()
-            .map_err(|_| Error::Broken("a lock is poisoned"))?
-            .as_ref()
-            .ok_or(Error::Broken("it is closing"))?
-            .send(job)
-            .map_err(|_| Error::Broken("its writer has stopped"))?;
+        self.submit(job)?;
         rx.await
             .map_err(|_| Error::Broken("its writer dropped a write"))?
     }
@@ -341,6 +334,11 @@ impl EmbeddedStore {
             let finish: Answer = Box::new(|_| {});
             (ok, finish)
         });
+        self.submit(job)
+    }
+
+    /// Hand a job to the writer thread.
+    fn submit(&self, job: Job) -> Result<(), Error> {
         self.writer
             .jobs
             .lock()

@@ -150,34 +150,6 @@ fn token<'a>(list: &'a [pb::OverlayToken], name: &str) -> Option<&'a pb::Overlay
     list.iter().find(|t| t.token == name)
 }
 
-macro_rules! both_stores {
-    ($($case:ident),* $(,)?) => {
-        mod on_embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    super::$case(saring::store::embedded::EmbeddedStore::open_in_memory().into()).await;
-                }
-            )*
-        }
-        mod on_redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    let redis = crate::support::Redis::start();
-                    let store = saring::store::redis::RedisStore::connect(
-                        &redis.url(),
-                        std::time::Duration::from_secs(2),
-                    )
-                    .await
-                    .unwrap();
-                    super::$case(saring::store::Store::redis(store)).await;
-                }
-            )*
-        }
-    };
-}
-
 both_stores!(
     a_site_s_labels_move_its_checks_and_a_reversed_label_gives_back_exactly,
     an_admin_sees_turns_off_and_resets_a_site_s_overlay,

@@ -99,30 +99,6 @@ async fn audit_of(q: &mut ModerationQueueClient<Channel>) -> pb::ListAuditRespon
     .into_inner()
 }
 
-/// Each case runs against the embedded store and against its own real Redis.
-macro_rules! both_stores {
-    ($($case:ident),* $(,)?) => {
-        mod on_embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    super::$case(saring::store::embedded::EmbeddedStore::open_in_memory().into()).await;
-                }
-            )*
-        }
-        mod on_redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    let redis = crate::support::Redis::start();
-                    let store = super::redis_store(&redis).await;
-                    super::$case(store.into()).await;
-                }
-            )*
-        }
-    };
-}
-
 both_stores!(
     held_items_are_listed_read_resolved_and_audited,
     bulk_resolution_reports_each_item,

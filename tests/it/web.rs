@@ -166,31 +166,6 @@ async fn resolve(
     .await
 }
 
-macro_rules! both_stores {
-    ($($case:ident),* $(,)?) => {
-        mod on_embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    super::$case(saring::store::embedded::EmbeddedStore::open_in_memory().into()).await;
-                }
-            )*
-        }
-        mod on_redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    let redis = crate::support::Redis::start();
-                    let store = saring::store::redis::RedisStore::connect(&redis.url(), std::time::Duration::from_secs(2))
-                        .await
-                        .unwrap();
-                    super::$case(store.into()).await;
-                }
-            )*
-        }
-    };
-}
-
 both_stores!(
     metrics_move_by_exactly_what_the_server_did,
     the_api_keeps_each_key_to_its_sites_and_refuses_cross_site_posts,
