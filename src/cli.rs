@@ -507,6 +507,10 @@ pub struct FitArgs {
     /// repeatable.
     #[arg(long = "class-weight", value_name = "SOURCE:CLASS=W")]
     pub class_weights: Vec<crate::train::ClassWeight>,
+    /// Largest weight, either way, of one link or e-mail destination feature (host, top-level domain,
+    /// e-mail domain) in the served model, before the document scale (0: no limit).
+    #[arg(long, default_value_t = crate::train::DEFAULT_DESTINATION_CAP)]
+    pub destination_cap: f64,
     /// Train naive Bayes only, without the logistic layer on its log-count ratios.
     #[arg(long)]
     pub naive_bayes_only: bool,
@@ -555,6 +559,7 @@ impl FitArgs {
             },
             source_balance: self.source_balance,
             class_weights: self.class_weights.clone(),
+            destination_cap: self.destination_cap,
             stage: if self.naive_bayes_only {
                 crate::train::Stage::NaiveBayes
             } else {

@@ -259,6 +259,14 @@ impl Model {
         self.tokens.len()
     }
 
+    /// Every token with its weight (before the document scale), in ascending byte order.
+    pub fn vocabulary(&self) -> impl Iterator<Item = (&str, f64)> + '_ {
+        self.tokens
+            .iter()
+            .map(|t| &**t)
+            .zip(self.weight.iter().copied())
+    }
+
     /// The id of a token, if the model knows it.
     pub fn token_id(&self, token: &str) -> Option<u32> {
         self.index.get(&token_hash(token)).copied()

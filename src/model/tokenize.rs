@@ -182,6 +182,21 @@ pub fn family(feature: &str) -> Family {
     }
 }
 
+/// Whether a feature names where a link or an e-mail address leads (a host, a top-level domain, an e-mail
+/// domain), in the text or in the form fields.
+pub fn is_destination(feature: &str) -> bool {
+    [
+        "url.host:",
+        "url.tld:",
+        "email.domain:",
+        "author_url.host:",
+        "author_url.tld:",
+        "author_email.domain:",
+    ]
+    .iter()
+    .any(|p| feature.starts_with(p))
+}
+
 /// Whether a feature only describes a comment's shape (length, link count, capitals, language hint).
 /// Every comment has these, so they are no evidence about what it says.
 pub fn is_shape(feature: &str) -> bool {

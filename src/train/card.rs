@@ -92,6 +92,9 @@ pub struct Hyperparameters {
     pub source_balance: f64,
     /// Further multipliers of one source's rows of one class.
     pub class_weights: Vec<ClassWeightCard>,
+    /// Largest weight of one link or e-mail destination feature (0: no limit; naive Bayes alone is
+    /// never capped).
+    pub destination_cap: f64,
     /// What was trained on top of naive Bayes: `naive-bayes` (nothing) or `naive-bayes+logistic`.
     pub stage: &'static str,
     /// The logistic layer, if one was trained.
@@ -261,6 +264,7 @@ pub fn build(
                 [w.word, w.char_ngram, w.meta, w.length_scale]
             },
             source_balance: opts.source_balance,
+            destination_cap: opts.destination_cap,
             class_weights: opts
                 .class_weights
                 .iter()
