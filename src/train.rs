@@ -65,14 +65,11 @@ pub const DEFAULT_ALPHAS: [f64; 5] = [0.003, 0.01, 0.03, 0.1, 0.3];
 /// gambling set; 1 gained little more and cost the gambling set another 0.002.
 pub const DEFAULT_SOURCE_BALANCE: f64 = 0.7;
 /// Default largest served weight, either way and before the document scale, of one destination feature
-/// (a link's host or top-level domain, an e-mail domain). The corpora hold almost no ham with a link
-/// (their README says blog context is what they lack), so every destination they show was learnt as
-/// proof of spam: uncapped, `url.tld:org` weighed 15 and `url.tld:uk` 12, and a reader's comment citing
-/// an arxiv.org paper was rejected on that one feature. At 4 a lone destination can hold a comment of
-/// ordinary length but not reject it; the content must. Grouped CV (2026-12-05): k-fold F1 within
-/// 0.001 on every source; leaving each source out, pooled F1 0.713 → 0.720 and spam published 38% → 26%,
-/// ham rejected 0.23% → 0.53% (at most 0.87% of one source). Capping every structure feature instead cost
-/// the gambling set 0.13 F1 left out: its disguises are real evidence anywhere.
+/// (a link's host or top-level domain, an e-mail domain). The corpora hold almost no ham with a link, so
+/// uncapped every destination is learnt as proof of spam (`url.tld:org` weighed 15) and one link to a
+/// paper rejected a reader's comment. At 4 a lone destination can hold a comment of ordinary length but
+/// not reject it. What it cost and gained in grouped CV: docs/model.md, "What a link's destination may
+/// weigh".
 pub const DEFAULT_DESTINATION_CAP: f64 = 4.0;
 /// Default number of inner folds (by `(source, group)`) whose out-of-fold scores choose the smoothing,
 /// the logistic layer's settings and the thresholds. Five gives every row an out-of-fold score from a
