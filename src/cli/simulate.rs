@@ -248,6 +248,7 @@ async fn simulate(
     let mut check = ModerationClient::new(channel.clone());
     let mut moderate = ModerationQueueClient::new(channel);
     let windows = report_until.div_ceil(window);
+    let progress_on_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut tallies = vec![Tally::default(); windows + 1];
     for (n, (site, comments)) in sites.iter().enumerate() {
         let (mut published_spam, mut rejected_ham) = (0usize, 0usize);
@@ -319,9 +320,17 @@ async fn simulate(
                     .with_context(|| format!("reporting comment {i} of site {site}"))?;
             }
         }
-        eprint!("\r{} of {} sites", n + 1, sites.len());
+        // A counter redrawn in place on a terminal; in a log or a pipe, carriage returns would pile up
+        // on one line, so only the end is said there.
+        if progress_on_terminal {
+            eprint!("\r{} of {} sites", n + 1, sites.len());
+        }
     }
-    eprintln!();
+    if progress_on_terminal {
+        eprintln!();
+    } else {
+        eprintln!("{} of {} sites", sites.len(), sites.len());
+    }
     let _ = stop.send(());
     server
         .await

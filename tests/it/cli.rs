@@ -269,6 +269,10 @@ fn simulate_counts_every_comment_with_and_without_the_overlay() {
         args.extend(extra);
         let o = saring(&args);
         assert_success(&o);
+        // Not a terminal: the progress is one line at the end, not a counter redrawn with `\r`.
+        let log = stderr(&o);
+        assert!(!log.contains('\r'), "{log:?}");
+        assert!(log.contains(" of ") && log.contains(" sites\n"), "{log}");
         serde_json::from_str(stdout(&o).trim()).unwrap()
     };
     let v = run(&["--shuffle"]);
