@@ -21,6 +21,13 @@ fn decide(model: &Model, text: &str) -> Decision {
     model.thresholds().decide(score.log_odds)
 }
 
+/// Each of `texts` is decided anything but `decision` by `model`.
+fn assert_never(model: &Model, decision: Decision, texts: &[&str]) {
+    for text in texts {
+        assert_ne!(decide(model, text), decision, "{text}");
+    }
+}
+
 #[test]
 fn the_shipped_model_matches_its_card() {
     let path = repo_path("models/default.model");
@@ -69,19 +76,23 @@ fn the_shipped_model_matches_its_card() {
 #[test]
 fn the_shipped_model_sees_through_look_alike_gambling_spam() {
     let model = Model::load(&repo_path("models/default.model")).unwrap();
-    for spam in [
-        "𝐌𝐄𝐆𝐀𝐁𝐄𝐓𝟗𝟗 gacor hari ini, maxwin terus wd lancar",
-        "AЕR𝐎𝟴𝟴 gua main dikit aja, saldo lngsg nambah",
-        "main di p u l a u w i n aja bos, s1tus sl0t paling gacor",
-    ] {
-        assert_ne!(decide(&model, spam), Decision::Accept, "{spam}");
-    }
-    for ham in [
-        "Terima kasih atas artikelnya, sangat membantu untuk tugas sekolah anak saya.",
-        "I disagree with the second point, the bridge was planned long before the election.",
-    ] {
-        assert_ne!(decide(&model, ham), Decision::Reject, "{ham}");
-    }
+    assert_never(
+        &model,
+        Decision::Accept,
+        &[
+            "𝐌𝐄𝐆𝐀𝐁𝐄𝐓𝟗𝟗 gacor hari ini, maxwin terus wd lancar",
+            "AЕR𝐎𝟴𝟴 gua main dikit aja, saldo lngsg nambah",
+            "main di p u l a u w i n aja bos, s1tus sl0t paling gacor",
+        ],
+    );
+    assert_never(
+        &model,
+        Decision::Reject,
+        &[
+            "Terima kasih atas artikelnya, sangat membantu untuk tugas sekolah anak saya.",
+            "I disagree with the second point, the bridge was planned long before the election.",
+        ],
+    );
 }
 
 /// The corpora have almost no ham with a link, so without the destination cap (docs/model.md, "What a
@@ -89,14 +100,19 @@ fn the_shipped_model_sees_through_look_alike_gambling_spam() {
 #[test]
 fn a_readers_comment_citing_a_source_is_never_rejected_for_its_link_alone() {
     let model = Model::load(&repo_path("models/default.model")).unwrap();
-    for ham in [
-        "You can find the original paper here: https://arxiv.org/abs/1706.03762 - section 3 explains it better than I can.",
-        "Wikipedia has a good summary: https://en.wikipedia.org/wiki/Naive_Bayes_classifier",
-        "There is a BBC article about this: https://www.bbc.co.uk/news/technology-12345678",
-    ] {
-        assert_ne!(decide(&model, ham), Decision::Reject, "{ham}");
-    }
+    assert_never(
+        &model,
+        Decision::Reject,
+        &[
+            "You can find the original paper here: https://arxiv.org/abs/1706.03762 - section 3 explains it better than I can.",
+            "Wikipedia has a good summary: https://en.wikipedia.org/wiki/Naive_Bayes_classifier",
+            "There is a BBC article about this: https://www.bbc.co.uk/news/technology-12345678",
+        ],
+    );
     // The same kind of link in a pitch still keeps it from being published.
-    let pitch = "Buy Tramadol online without prescription overnight delivery https://meds-online-rx.org/tramadol";
-    assert_ne!(decide(&model, pitch), Decision::Accept, "{pitch}");
+    assert_never(
+        &model,
+        Decision::Accept,
+        &["Buy Tramadol online without prescription overnight delivery https://meds-online-rx.org/tramadol"],
+    );
 }
