@@ -361,6 +361,10 @@ pub struct ServeArgs {
     /// Largest comment body in bytes [default: 65536].
     #[arg(long, env = "SARING_MAX_CONTENT_BYTES")]
     pub max_content_bytes: Option<usize>,
+    /// Threads that serve requests [default: 0, one per core]; fewer when Redis or other busy
+    /// processes share the machine's cores.
+    #[arg(long, env = "SARING_WORKERS")]
+    pub workers: Option<usize>,
     /// PEM certificate chain: serve TLS (with --tls-key).
     #[arg(long, env = "SARING_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,

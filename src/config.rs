@@ -49,6 +49,10 @@ pub const DEFAULT_DRAIN_TIMEOUT_SECS: u64 = 10;
 /// this bounds what one client can make the server hold at once.
 pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 256;
 
+/// Most serving threads `workers` may ask for: far past any machine's cores, low enough that a typo
+/// (an extra digit) is refused rather than spawning thousands of threads.
+pub const MAX_WORKERS: usize = 1024;
+
 /// A request's limit: a check takes well under a millisecond; a recheck of a full queue a few seconds.
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 30_000;
 
@@ -401,6 +405,8 @@ pub struct Config {
     pub drain_timeout_secs: u64,
     /// Requests one connection may have in flight at once.
     pub max_concurrent_streams: u32,
+    /// Threads that serve requests; 0 is one per core.
+    pub workers: usize,
     /// Milliseconds a request may take before tonic ends it with CANCELLED ("Timeout expired"); a
     /// client's shorter `grpc-timeout` ends it sooner with DEADLINE_EXCEEDED.
     pub request_timeout_ms: u64,
@@ -443,6 +449,7 @@ impl Default for Config {
             tls_key: None,
             drain_timeout_secs: DEFAULT_DRAIN_TIMEOUT_SECS,
             max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
+            workers: 0,
             request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
             rules: Rules::default(),
             limits: Limits::default(),
@@ -549,6 +556,12 @@ impl Config {
         }
         if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
             tls::check_identity(cert, key).map_err(Error::Invalid)?;
+        }
+        if self.workers > MAX_WORKERS {
+            return bad(format!(
+                "workers {} must be at most {MAX_WORKERS} (0 is one per core)",
+                self.workers
+            ));
         }
         if self.max_concurrent_streams == 0 || self.request_timeout_ms == 0 {
             return bad("max_concurrent_streams and request_timeout_ms must be at least 1".into());
@@ -834,6 +847,14 @@ mod tests {
         let c = Config::from_toml("[limits]\nip = { burst = 0, per_hour = 1 }\n").unwrap();
         assert!(c.validate().unwrap_err().to_string().contains("limits.ip"));
         assert!(Config::from_toml("no_such_key = 1").is_err());
+        let workers = |n: usize| {
+            Config::from_toml(&format!("workers = {n}"))
+                .unwrap()
+                .validate()
+        };
+        assert!(workers(0).is_ok() && workers(MAX_WORKERS).is_ok());
+        let e = workers(MAX_WORKERS + 1).unwrap_err().to_string();
+        assert!(e.contains("workers"), "{e}");
         // A term with no letters or digits could never match: say so rather than ignore it.
         let c = Config::from_toml("[sites.x.rules]\nblocked_terms = [\"ok\", \"!!!\"]\n").unwrap();
         let e = c.validate().unwrap_err().to_string();

@@ -12,6 +12,8 @@
 #   DURATION        seconds of each measurement [10]
 #   WARMUP          seconds of warm-up before each measurement [2]
 #   CONCURRENCY     connection counts to measure [16 64]
+#   WORKERS         scanning threads for saring (--workers) and processes for rspamd (the normal
+#                   worker's count), the same for both [the number of cores]
 #   BENCH_COMMENT   the comment both systems check [a reader's comment saring accepts]
 #   SARING_BIN      a saring binary to use instead of building target/release/saring
 #   OUT             where the results, the raw tool outputs and report.md go [target/bench-rspamd]
@@ -28,6 +30,7 @@ corpus="${SARING_CORPUS:-$repo/../shared/data/corpus}"
 duration="${DURATION:-10}"
 warmup="${WARMUP:-2}"
 concurrency="${CONCURRENCY:-16 64}"
+workers="${WORKERS:-$(nproc)}"
 out="${OUT:-$repo/target/bench-rspamd}"
 # A reader's comment of ordinary length (31 words), long enough for rspamd's Bayes (min_tokens 11)
 # and accepted by saring's shipped model: the common case, with no held comment to store.
@@ -110,6 +113,7 @@ mkdir -p "$tmp/rspamd/db" "$tmp/rspamd/run" "$tmp/rspamd/log"
 sed -e "s/@REDIS@/127.0.0.1:$redis_rspamd/g" \
     -e "s/@NORMAL@/127.0.0.1:$rspamd_normal/g" \
     -e "s/@CONTROLLER@/127.0.0.1:$rspamd_controller/g" \
+    -e "s/@WORKERS@/$workers/g" \
     "$here/rspamd.conf" >"$tmp/rspamd/rspamd.conf"
 rspamd_args=(-f -c "$tmp/rspamd/rspamd.conf"
     --var="DBDIR=$tmp/rspamd/db" --var="RUNDIR=$tmp/rspamd/run" --var="LOGDIR=$tmp/rspamd/log")
@@ -136,7 +140,7 @@ say "rspamd says: $rspamd_verdict"
 say "starting saring serve (127.0.0.1:$grpc, admin :$admin, Redis :$redis_saring)"
 "$saring" serve --config "$repo/benches/e2e.toml" --model "$repo/models/default.model" \
     --redis-url "redis://127.0.0.1:$redis_saring" --data-dir "$tmp/saring" \
-    --addr "127.0.0.1:$grpc" --admin-addr "127.0.0.1:$admin" \
+    --addr "127.0.0.1:$grpc" --admin-addr "127.0.0.1:$admin" --workers "$workers" \
     >"$tmp/saring.out" 2>"$tmp/saring.log" &
 saring_pid=$!
 pids+=($!)
@@ -220,6 +224,7 @@ load_after="$(uptime)"
 {
     echo "saring $("$saring" --version | awk '{print $2}') against rspamd $(rspamd --version | awk '{print $NF}'), $(date -u +%Y-%m-%d)"
     echo "machine: $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); client and servers share the cores"
+    echo "scanning: saring $workers worker thread(s), rspamd $workers normal worker process(es)"
     echo "load before: ${load_before##*load average: }; after: ${load_after##*load average: }"
     echo "tools: $(h2load --version | head -n 1), $(wrk -v 2>&1 | head -n 1 | awk '{print $1, $2}'), redis-server $(redis-server --version | awk '{print $3}' | cut -d= -f2)"
     echo "comment: \"$comment\""

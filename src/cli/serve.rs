@@ -25,6 +25,9 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(n) = args.max_content_bytes {
         config.max_content_bytes = n;
     }
+    if let Some(n) = args.workers {
+        config.workers = n;
+    }
     if args.tls_cert.is_some() || args.tls_key.is_some() {
         config.tls_cert = args.tls_cert;
         config.tls_key = args.tls_key;
@@ -46,7 +49,14 @@ pub(super) fn run(args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("loading the shadow model {}", path.display()))?;
         models = models.with_shadow(shadow);
     }
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if config.workers > 0 {
+        runtime.worker_threads(config.workers);
+    }
+    let runtime = runtime
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
     runtime.block_on(async move {
         let store = super::open_store(&config, None).await?;
         serve(Arc::new(models), config, store).await
@@ -75,7 +85,8 @@ async fn serve(models: Arc<Models>, config: Config, store: Store) -> anyhow::Res
     // Tests and scripts read this line to find the ports when started with --addr 127.0.0.1:0.
     let version = models.serving().model.version().to_string();
     let admin_shown = admin_addr.map_or_else(|| "off".to_string(), |a| a.to_string());
-    tracing::info!(addr = %addr, admin = %admin_shown, model = %version, store = store.kind(), "saring serving");
+    let workers = tokio::runtime::Handle::current().metrics().num_workers();
+    tracing::info!(addr = %addr, admin = %admin_shown, model = %version, store = store.kind(), workers, "saring serving");
     tokio::spawn(reload_on_sighup(models.clone()));
     let checker = Arc::new(Checker::with_models(models, Arc::new(config), store));
     let queue = Arc::new(crate::service::queue::Queue::new(checker));

@@ -11,7 +11,7 @@ use crate::config::{Config, FailMode, RedisDurability, SiteConfig};
 use crate::metrics::Metrics;
 use crate::model::decision::Decision;
 use crate::model::overlay::{self, Overlay};
-use crate::model::tokenize::Features;
+use crate::model::tokenize::{Features, Tokenizer};
 use crate::model::{Explanation, Model, DEFAULT_EXPLAIN_TOKENS};
 use crate::moderation::campaign;
 use crate::moderation::comment::Comment;
@@ -26,6 +26,13 @@ use crate::service::webhook::Webhooks;
 use crate::store::{
     self, Admit, Bands, Begin, Finish, Hold, HoldWrite, Keep, Lesson, Once, Remember, Store, Taught,
 };
+
+thread_local! {
+    /// Each serving thread's tokenizer, whose scratch buffers a check would otherwise grow from empty
+    /// (several reallocations of five buffers, every check); remade when a reloaded model tokenizes
+    /// with other settings.
+    static TOKENIZER: std::cell::RefCell<Tokenizer> = std::cell::RefCell::new(Tokenizer::default());
+}
 
 /// Everything a check needs, shared by all requests (and by the moderation queue, which re-reads held
 /// comments with the same model and policy).
@@ -211,16 +218,21 @@ impl Checker {
 
     /// Tokenize and score a comment with `model`.
     pub fn read(model: &Model, comment: &Comment) -> Reading {
-        let mut tokenizer = model.tokenizer();
-        let (mut features, mut ids) = (Features::new(), Vec::new());
-        tokenizer.tokenize_raw(&comment.document(), &mut features);
-        model.known_ids(&features, &mut ids);
-        Reading {
-            explanation: model.explain(&ids, DEFAULT_EXPLAIN_TOKENS),
-            links: tokenizer.links(),
-            skeleton: tokenizer.skeleton_words(),
-            features,
-        }
+        TOKENIZER.with(|cell| {
+            let mut tokenizer = cell.borrow_mut();
+            if tokenizer.settings() != model.settings() {
+                *tokenizer = model.tokenizer();
+            }
+            let (mut features, mut ids) = (Features::new(), Vec::new());
+            tokenizer.tokenize_raw(&comment.document(), &mut features);
+            model.known_ids(&features, &mut ids);
+            Reading {
+                explanation: model.explain(&ids, DEFAULT_EXPLAIN_TOKENS),
+                links: tokenizer.links(),
+                skeleton: tokenizer.skeleton_words(),
+                features,
+            }
+        })
     }
 
     /// `reading` with the site's overlay's push added to its score, and what the overlay made of it.

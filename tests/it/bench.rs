@@ -284,3 +284,23 @@ fn nonsense_flags_are_usage_errors() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("--site"), "{}", stderr(&o));
 }
+
+/// `--workers` sizes the runtime that serves requests, and the start-up line says how many serve; by
+/// default one per core.
+#[test]
+fn workers_sets_how_many_threads_serve() {
+    let said = |serve: &Serve| {
+        let line = serve.early.last().expect("the start-up line");
+        line.split(" workers=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or_else(|| panic!("no workers= in {line}"))
+    };
+    for n in [1usize, 3] {
+        let target = Target::start(&["--workers", &n.to_string()]);
+        assert_eq!(said(&target.serve), n, "--workers {n}");
+    }
+    let cores = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(said(&Target::start(&[]).serve), cores);
+}
