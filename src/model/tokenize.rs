@@ -200,10 +200,11 @@ pub fn is_destination(feature: &str) -> bool {
 /// Whether a feature only describes a comment's shape (length, link count, capitals, language hint).
 /// Every comment has these, so they are no evidence about what it says.
 pub fn is_shape(feature: &str) -> bool {
-    ["len:", "links:", "caps:", "lang:"]
-        .iter()
-        .any(|p| feature.starts_with(p))
+    SHAPE_PREFIXES.iter().any(|p| feature.starts_with(p))
 }
+
+/// The prefixes of the shape features [`is_shape`] names.
+pub const SHAPE_PREFIXES: [&str; 4] = ["len:", "links:", "caps:", "lang:"];
 
 /// Reusable scratch space for tokenizing; one per thread, so the hot path does not allocate.
 #[derive(Debug, Default)]
