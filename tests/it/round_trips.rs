@@ -1,5 +1,6 @@
 //! A check costs at most two round trips to Redis — one that reads and counts everything the decision
-//! needs, one that writes everything it leaves behind — counted on the wire by Redis's own `MONITOR`,
+//! needs, one that writes everything it leaves behind (after the answer, when that is only the day's
+//! tally) — counted on the wire by Redis's own `MONITOR`,
 //! for each kind of check: a first ACCEPT, a HOLD, a REJECT, a retry answered from memory, a comment
 //! without an id, and a rate-limited one.
 
@@ -42,6 +43,21 @@ impl Monitor {
             port: redis.port,
             marks: 0,
         }
+    }
+
+    /// The round trips of a check that has been answered: a check whose only write is the day's
+    /// tally (no comment id, or a rate-limited answer) sends it after the answer, so wait (bounded)
+    /// for `expected` of them, then take whatever else came.
+    fn settled(&mut self, expected: usize) -> Vec<String> {
+        let mut trips = self.round_trips();
+        for _ in 0..100 {
+            if trips.len() >= expected {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+            trips.extend(self.round_trips());
+        }
+        trips
     }
 
     /// The commands clients sent since the last call, in order, without the health monitor's
@@ -128,17 +144,19 @@ async fn a_check_costs_at_most_two_round_trips_to_redis() {
     let server = TestServer::start_with(config(), Store::redis(store)).await;
     let mut client = server.client().await;
     // The first call of each script loads it (NOSCRIPT, SCRIPT LOAD): once per Redis, not per check.
-    client
-        .check_comment(comment(
-            "warm-up",
-            "Terima kasih, artikelnya membantu sekali.",
-        ))
-        .await
-        .unwrap();
+    // The check without an id first: its tally, sent after its answer, is then on the one connection
+    // long before the second check's writes, which the second's answer waits for.
     client
         .check_comment(request(
             "blog",
             "Warm-up without an id, also a reader's thanks.",
+        ))
+        .await
+        .unwrap();
+    client
+        .check_comment(comment(
+            "warm-up",
+            "Terima kasih, artikelnya membantu sekali.",
         ))
         .await
         .unwrap();
@@ -167,8 +185,7 @@ async fn a_check_costs_at_most_two_round_trips_to_redis() {
         if let Some(expected) = expected {
             assert_eq!(answer.decision(), expected, "{what}: {answer:?}");
         }
-        let trips = monitor.round_trips();
-        assert_eq!(trips, ["EVALSHA", "EVALSHA"], "{what}");
+        assert_eq!(monitor.settled(2), ["EVALSHA", "EVALSHA"], "{what}");
     }
 
     // A retry is answered from memory in one.
@@ -193,9 +210,7 @@ async fn a_check_costs_at_most_two_round_trips_to_redis() {
             break;
         }
     }
-    assert_eq!(
-        limited.expect("the IP's burst runs out within 200 comments"),
-        ["EVALSHA", "EVALSHA"],
-        "a rate-limited check"
-    );
+    let mut limited = limited.expect("the IP's burst runs out within 200 comments");
+    limited.extend(monitor.settled(2 - limited.len()));
+    assert_eq!(limited, ["EVALSHA", "EVALSHA"], "a rate-limited check");
 }
