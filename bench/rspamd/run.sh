@@ -218,6 +218,15 @@ for c in 1 $concurrency; do
     "${helper[@]}" bench-json "$out/bench-$c.json" "$c connection$([ "$c" = 1 ] || echo s), unique ids" "$c" \
         "$cpu_before" "$cpu_after" "$tmp/client-time" "$((after - before))" >>"$results"
 done
+# One client, the comparison's comment without a comment id (nothing remembered, as h2load's).
+say "saring bench --connections 1 --no-comment-ids: the comparison's comment"
+before="$(checks)" cpu_before="$(saring_cpu)"
+{ time "$saring" bench --addr "127.0.0.1:$grpc" --connections 1 --in-flight 1 --no-comment-ids \
+    --duration "${duration}s" --warmup "${warmup}s" --data "$tmp/comment.jsonl" --json \
+    >"$out/bench-1-no-ids.json"; } 2>"$tmp/client-time" || { show "$tmp/saring.log"; die "saring bench failed"; }
+after="$(checks)" cpu_after="$(saring_cpu)"
+"${helper[@]}" bench-json "$out/bench-1-no-ids.json" "1 connection, the comment, no ids" 1 \
+    "$cpu_before" "$cpu_after" "$tmp/client-time" "$((after - before))" >>"$results"
 load_after="$(uptime)"
 
 # --- report ------------------------------------------------------------------------------------------
