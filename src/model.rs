@@ -344,7 +344,8 @@ impl Model {
         let ham_first = |a: &(u32, f64), b: &(u32, f64)| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0));
         // The k strongest each way in one pass, each side kept sorted and at most k long: a long
         // comment has hundreds of features and the reasons name three (a sort of every feature was an
-        // eighth of a check; collecting each side before selecting from it, a twentieth).
+        // eighth of a check; collecting each side into a vector to select from cost two more passes
+        // and two allocations, BENCHMARKS.md).
         let (mut spam, mut ham) = (Vec::new(), Vec::new());
         for &id in ids {
             let c = (id, self.weight[id as usize] * doc);
