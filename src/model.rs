@@ -465,6 +465,22 @@ mod tests {
         assert!((p[0].exp() + p[1].exp() - 1.0).abs() < 1e-12);
     }
 
+    /// A model of `vocabulary` with no bias and a length scale of 1.
+    fn unit_model(vocabulary: Vec<(String, f64)>) -> Model {
+        Model::from_parts(Parts {
+            version: "t".into(),
+            settings: Settings::default(),
+            length_scale: 1.0,
+            thresholds: Thresholds {
+                accept_below: -1.0,
+                reject_at: 2.0,
+            },
+            bias: 0.0,
+            vocabulary,
+        })
+        .unwrap()
+    }
+
     #[test]
     fn evidence_leaves_out_exactly_the_shape_features() {
         // Shape tokens at both ends and in the middle of the sorted vocabulary, and tokens that only
@@ -484,18 +500,7 @@ mod tests {
         .iter()
         .map(|t| (t.to_string(), 0.5))
         .collect();
-        let model = Model::from_parts(Parts {
-            version: "t".into(),
-            settings: Settings::default(),
-            length_scale: 1.0,
-            thresholds: Thresholds {
-                accept_below: -1.0,
-                reject_at: 2.0,
-            },
-            bias: 0.0,
-            vocabulary: vocabulary.clone(),
-        })
-        .unwrap();
+        let model = unit_model(vocabulary.clone());
         let all: Vec<u32> = (0..vocabulary.len() as u32).collect();
         for n in 0..=all.len() {
             let ids = &all[..n];
@@ -520,18 +525,7 @@ mod tests {
                 )
             })
             .collect();
-        let model = Model::from_parts(Parts {
-            version: "t".into(),
-            settings: Settings::default(),
-            length_scale: 1.0,
-            thresholds: Thresholds {
-                accept_below: -1.0,
-                reject_at: 2.0,
-            },
-            bias: 0.0,
-            vocabulary: vocabulary.clone(),
-        })
-        .unwrap();
+        let model = unit_model(vocabulary.clone());
         let mut state = 0x2545_f491_4f6c_dd1du64;
         for round in 0..200 {
             let ids: Vec<u32> = (0..60u32)
