@@ -206,27 +206,29 @@ for c in $concurrency; do
     echo "$line" >>"$results"
 done
 
+# `saring bench` as one results line: NAME (of its raw output), LABEL, CONNECTIONS, DATA, then any
+# further flags.
+saring_bench() {
+    local name="$1" label="$2" c="$3" data="$4"
+    shift 4
+    before="$(checks)" cpu_before="$(saring_cpu)"
+    { time "$saring" bench --addr "127.0.0.1:$grpc" --connections "$c" --in-flight 1 "$@" \
+        --duration "${duration}s" --warmup "${warmup}s" --data "$data" --json \
+        >"$out/$name.json"; } 2>"$tmp/client-time" || { show "$tmp/saring.log"; die "saring bench failed"; }
+    after="$(checks)" cpu_after="$(saring_cpu)"
+    "${helper[@]}" bench-json "$out/$name.json" "$label" "$c" \
+        "$cpu_before" "$cpu_after" "$tmp/client-time" "$((after - before))" >>"$results"
+}
+
 # saring bench: unique comment ids, the whole corpus shuffled, one client and each concurrency.
 "${helper[@]}" mix "$tmp/comments.jsonl" "$corpus"/*.jsonl
 for c in 1 $concurrency; do
     say "saring bench --connections $c: unique comment ids over the corpus"
-    before="$(checks)" cpu_before="$(saring_cpu)"
-    { time "$saring" bench --addr "127.0.0.1:$grpc" --connections "$c" --in-flight 1 \
-        --duration "${duration}s" --warmup "${warmup}s" --data "$tmp/comments.jsonl" --json \
-        >"$out/bench-$c.json"; } 2>"$tmp/client-time" || { show "$tmp/saring.log"; die "saring bench failed"; }
-    after="$(checks)" cpu_after="$(saring_cpu)"
-    "${helper[@]}" bench-json "$out/bench-$c.json" "$c connection$([ "$c" = 1 ] || echo s), unique ids" "$c" \
-        "$cpu_before" "$cpu_after" "$tmp/client-time" "$((after - before))" >>"$results"
+    saring_bench "bench-$c" "$c connection$([ "$c" = 1 ] || echo s), unique ids" "$c" "$tmp/comments.jsonl"
 done
 # One client, the comparison's comment without a comment id (nothing remembered, as h2load's).
 say "saring bench --connections 1 --no-comment-ids: the comparison's comment"
-before="$(checks)" cpu_before="$(saring_cpu)"
-{ time "$saring" bench --addr "127.0.0.1:$grpc" --connections 1 --in-flight 1 --no-comment-ids \
-    --duration "${duration}s" --warmup "${warmup}s" --data "$tmp/comment.jsonl" --json \
-    >"$out/bench-1-no-ids.json"; } 2>"$tmp/client-time" || { show "$tmp/saring.log"; die "saring bench failed"; }
-after="$(checks)" cpu_after="$(saring_cpu)"
-"${helper[@]}" bench-json "$out/bench-1-no-ids.json" "1 connection, the comment, no ids" 1 \
-    "$cpu_before" "$cpu_after" "$tmp/client-time" "$((after - before))" >>"$results"
+saring_bench bench-1-no-ids "1 connection, the comment, no ids" 1 "$tmp/comment.jsonl" --no-comment-ids
 load_after="$(uptime)"
 
 # --- report ------------------------------------------------------------------------------------------

@@ -28,10 +28,11 @@ use crate::store::{
 };
 
 thread_local! {
-    /// Each serving thread's tokenizer, whose scratch buffers a check would otherwise grow from empty
-    /// (several reallocations of five buffers, every check); remade when a reloaded model tokenizes
-    /// with other settings.
-    static TOKENIZER: std::cell::RefCell<Tokenizer> = std::cell::RefCell::new(Tokenizer::default());
+    /// Each serving thread's tokenizer and known-id list, whose buffers a check would otherwise grow
+    /// from empty (several reallocations of six buffers, every check); the tokenizer is remade when a
+    /// reloaded model tokenizes with other settings.
+    static SCRATCH: std::cell::RefCell<(Tokenizer, Vec<u32>)> =
+        std::cell::RefCell::new((Tokenizer::default(), Vec::new()));
 }
 
 /// Everything a check needs, shared by all requests (and by the moderation queue, which re-reads held
@@ -218,16 +219,16 @@ impl Checker {
 
     /// Tokenize and score a comment with `model`.
     pub fn read(model: &Model, comment: &Comment) -> Reading {
-        TOKENIZER.with(|cell| {
-            let mut tokenizer = cell.borrow_mut();
+        SCRATCH.with(|cell| {
+            let (tokenizer, ids) = &mut *cell.borrow_mut();
             if tokenizer.settings() != model.settings() {
                 *tokenizer = model.tokenizer();
             }
-            let (mut features, mut ids) = (Features::new(), Vec::new());
+            let mut features = Features::new();
             tokenizer.tokenize_raw(&comment.document(), &mut features);
-            model.known_ids(&features, &mut ids);
+            model.known_ids(&features, ids);
             Reading {
-                explanation: model.explain(&ids, DEFAULT_EXPLAIN_TOKENS),
+                explanation: model.explain(ids, DEFAULT_EXPLAIN_TOKENS),
                 links: tokenizer.links(),
                 skeleton: tokenizer.skeleton_words(),
                 features,
