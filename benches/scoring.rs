@@ -1,5 +1,5 @@
-//! Criterion benchmarks of the serving hot path (tokenize + score, configured terms) and of loading the
-//! shipped model.
+//! Criterion benchmarks of the serving hot path (tokenize + score, the explanation, configured terms) and
+//! of loading the shipped model.
 //!
 //! Run with `cargo bench --bench scoring`; figures and the machine go into BENCHMARKS.md. The shipped
 //! `models/default.model` is used so the vocabulary is the real one.
@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use criterion::{criterion_group, Criterion};
 use saring::model::terms::TermSet;
 use saring::model::tokenize::{Document, Features};
-use saring::model::Model;
+use saring::model::{Model, DEFAULT_EXPLAIN_TOKENS};
 
 fn model_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default.model")
@@ -56,6 +56,26 @@ fn scoring(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+/// What the service does with every comment: tokenize, the known ids, and the explanation it answers
+/// with (the strongest features each way), which `tokenize_and_score` leaves out.
+fn explaining(c: &mut Criterion) {
+    let model = Model::load(&model_path())
+        .expect("models/default.model must exist: see docs/model.md for the train command");
+    let mut tokenizer = model.tokenizer();
+    let (mut features, mut ids) = (Features::new(), Vec::new());
+    c.bench_function("tokenize_and_explain/lookalike_300_chars", |b| {
+        b.iter(|| {
+            let doc = Document {
+                text: black_box(LOOKALIKE_300),
+                ..Document::default()
+            };
+            tokenizer.tokenize_raw(&doc, &mut features);
+            model.known_ids(&features, &mut ids);
+            black_box(model.explain(&ids, DEFAULT_EXPLAIN_TOKENS))
+        })
+    });
 }
 
 /// A site with a long blocklist (WordPress's shared "disallowed keys" lists run to thousands of
@@ -117,7 +137,7 @@ fn report_model_memory() {
     drop(black_box(model));
 }
 
-criterion_group!(benches, scoring, terms, loading);
+criterion_group!(benches, scoring, explaining, terms, loading);
 
 fn main() {
     report_model_memory();
