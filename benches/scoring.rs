@@ -13,10 +13,17 @@ use std::path::PathBuf;
 use criterion::{criterion_group, Criterion};
 use saring::model::terms::TermSet;
 use saring::model::tokenize::{Document, Features};
-use saring::model::{Model, DEFAULT_EXPLAIN_TOKENS};
+use saring::model::Model;
+use saring::moderation::comment::Comment;
+use saring::service::check::Checker;
 
 fn model_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/default.model")
+}
+
+fn shipped_model() -> Model {
+    Model::load(&model_path())
+        .expect("models/default.model must exist: see docs/model.md for the train command")
 }
 
 const SHORT: &str = "Great post, thanks!";
@@ -34,8 +41,7 @@ fn long_comment() -> String {
 }
 
 fn scoring(c: &mut Criterion) {
-    let model = Model::load(&model_path())
-        .expect("models/default.model must exist: see docs/model.md for the train command");
+    let model = shipped_model();
     let long = long_comment();
     let mut group = c.benchmark_group("tokenize_and_score");
     for (name, text) in [
@@ -58,23 +64,17 @@ fn scoring(c: &mut Criterion) {
     group.finish();
 }
 
-/// What the service does with every comment: tokenize, the known ids, and the explanation it answers
-/// with (the strongest features each way), which `tokenize_and_score` leaves out.
+/// What the service does with every comment (`Checker::read`): tokenize, the known ids, the explanation
+/// it answers with (the strongest features each way), the links and the skeleton words, of which
+/// `tokenize_and_score` does the first two.
 fn explaining(c: &mut Criterion) {
-    let model = Model::load(&model_path())
-        .expect("models/default.model must exist: see docs/model.md for the train command");
-    let mut tokenizer = model.tokenizer();
-    let (mut features, mut ids) = (Features::new(), Vec::new());
+    let model = shipped_model();
+    let comment = Comment {
+        content: LOOKALIKE_300.to_string(),
+        ..Comment::default()
+    };
     c.bench_function("tokenize_and_explain/lookalike_300_chars", |b| {
-        b.iter(|| {
-            let doc = Document {
-                text: black_box(LOOKALIKE_300),
-                ..Document::default()
-            };
-            tokenizer.tokenize_raw(&doc, &mut features);
-            model.known_ids(&features, &mut ids);
-            black_box(model.explain(&ids, DEFAULT_EXPLAIN_TOKENS))
-        })
+        b.iter(|| black_box(Checker::read(&model, black_box(&comment))))
     });
 }
 

@@ -209,7 +209,7 @@ done
 # `saring bench` as one results line: NAME (of its raw output), LABEL, CONNECTIONS, DATA, then any
 # further flags.
 saring_bench() {
-    local name="$1" label="$2" c="$3" data="$4"
+    local name="$1" label="$2" c="$3" data="$4" before cpu_before after cpu_after
     shift 4
     before="$(checks)" cpu_before="$(saring_cpu)"
     { time "$saring" bench --addr "127.0.0.1:$grpc" --connections "$c" --in-flight 1 "$@" \
