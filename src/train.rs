@@ -36,7 +36,7 @@ use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
 use crate::model::decision::Thresholds;
-use crate::model::tokenize::{is_destination, Features, Settings, Tokenizer};
+use crate::model::tokenize::{is_author_name, is_destination, Features, Settings, Tokenizer};
 use crate::model::{Model, Parts, Weighting};
 use crate::train::corpus::{Example, Label};
 use crate::train::logistic::Fit;
@@ -999,6 +999,8 @@ impl Interned {
             for f in features.iter().flatten() {
                 let mut doc: Vec<u32> = f
                     .iter()
+                    // Who wrote a comment is not learnt, only what the name looks like.
+                    .filter(|t| !is_author_name(t))
                     .map(|t| match ids.get(t) {
                         Some(&id) => id,
                         None => {
@@ -1641,6 +1643,39 @@ mod tests {
             .vocabulary()
             .any(|(t, w)| !is_destination(t) && w.abs() > cap));
         assert!(capped.validation.f1 > 0.8, "{:?}", capped.validation);
+    }
+
+    #[test]
+    fn author_names_are_not_learnt_but_their_shape_is() {
+        let data = synthetic::examples();
+        // The corpus does name its authors: "Budi", "Sarah", … on ham, "PROMO", "Slot88Official" on spam.
+        let all = Interned::tokenize(&data, &small_opts());
+        assert!(
+            !all.strings.iter().any(|t| is_author_name(t)),
+            "{:?}",
+            all.strings
+                .iter()
+                .filter(|t| t.starts_with("author:"))
+                .collect::<Vec<_>>()
+        );
+        let mut f = Features::new();
+        let mut tokenizer = Tokenizer::new(small_opts().settings);
+        let named = data
+            .iter()
+            .find(|e| e.author.as_deref() == Some("Budi"))
+            .unwrap();
+        tokenizer.tokenize(&named.document(), &mut f);
+        assert!(f.iter().any(|t| t == "author:budi"));
+
+        let outcome = train(&data, &small_opts()).unwrap();
+        let authors: Vec<&str> = outcome
+            .model
+            .vocabulary()
+            .map(|(t, _)| t)
+            .filter(|t| t.starts_with("author:"))
+            .collect();
+        assert!(authors.contains(&"author:brand_like"), "{authors:?}");
+        assert!(authors.iter().all(|t| !is_author_name(t)), "{authors:?}");
     }
 
     #[test]

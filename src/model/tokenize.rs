@@ -197,6 +197,16 @@ pub fn is_destination(feature: &str) -> bool {
     .any(|p| feature.starts_with(p))
 }
 
+/// Whether a feature is one word of an author's name (`author:paul`) rather than what the name looks
+/// like (`author:has_digits`, `author:brand_like`). A name says who wrote a comment on one site; the
+/// global model must not learn it, or every reader who shares a name with a training set's spammer is
+/// held for it. A site's overlay still learns its own commenters' names from its moderators.
+pub fn is_author_name(feature: &str) -> bool {
+    feature
+        .strip_prefix("author:")
+        .is_some_and(|rest| rest != "has_digits" && rest != "brand_like")
+}
+
 /// Whether a feature only describes a comment's shape (length, link count, capitals, language hint).
 /// Every comment has these, so they are no evidence about what it says.
 pub fn is_shape(feature: &str) -> bool {
@@ -938,6 +948,16 @@ mod tests {
 
     fn has(fs: &[String], f: &str) -> bool {
         fs.iter().any(|x| x == f)
+    }
+
+    #[test]
+    fn an_author_names_words_are_names_and_its_shape_is_not() {
+        assert!(is_author_name("author:paul"));
+        assert!(is_author_name("author:slot88official"));
+        assert!(!is_author_name("author:has_digits"));
+        assert!(!is_author_name("author:brand_like"));
+        assert!(!is_author_name("author_url.host:example.com"));
+        assert!(!is_author_name("w:author"));
     }
 
     #[test]
