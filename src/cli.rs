@@ -4,6 +4,22 @@
 //! the one place that prints reports to stdout.
 #![allow(clippy::print_stdout)]
 
+/// `println!`/`print!` for command output that a closed pipe (`saring check … | head -1`) ends quietly
+/// instead of panicking: the write error goes up as an error, which `main` recognises.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+/// `print!` for command output, as `outln!` is `println!`.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
 mod admin;
 mod bench;
 mod check;

@@ -156,12 +156,12 @@ pub(super) fn run(args: BenchArgs) -> anyhow::Result<()> {
     })?;
 
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&report).context("encoding the report")?
         );
     } else {
-        print!("{}", describe(&report));
+        out!("{}", describe(&report));
     }
     if report.requests == 0 {
         bail!("no request was measured: lengthen --duration");

@@ -53,16 +53,16 @@ pub(super) fn run(args: CheckArgs) -> anyhow::Result<()> {
             "towards_spam": list(&ex.towards_spam),
             "towards_ham": list(&ex.towards_ham),
         });
-        println!("{out}");
+        outln!("{out}");
         return Ok(());
     }
-    println!(
+    outln!(
         "{}  spam probability {:.6} (log-odds {:+.3})",
         ex.decision.as_str().to_uppercase(),
         ex.score.spam_probability(),
         ex.score.log_odds
     );
-    println!(
+    outln!(
         "model {}: accept below {:+.3}, reject at {:+.3}; {} of {} features known",
         model.version(),
         t.accept_below,
@@ -74,12 +74,12 @@ pub(super) fn run(args: CheckArgs) -> anyhow::Result<()> {
         ("towards spam", &ex.towards_spam),
         ("towards ham", &ex.towards_ham),
     ] {
-        println!("{title}:");
+        outln!("{title}:");
         if list.is_empty() {
-            println!("  (none)");
+            outln!("  (none)");
         }
         for c in list {
-            println!("  {:+8.3}  {}", c.weight, c.token);
+            outln!("  {:+8.3}  {}", c.weight, c.token);
         }
     }
     Ok(())

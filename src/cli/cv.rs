@@ -24,7 +24,7 @@ pub(super) fn run(args: CvArgs) -> anyhow::Result<()> {
         let outcome = crate::train::cv::cross_validate(&loaded.examples, scheme, &opts)
             .with_context(|| format!("{} cross-validation failed", scheme.name()))?;
         if !args.json {
-            print_outcome(scheme, &outcome);
+            print_outcome(scheme, &outcome)?;
         }
         outcomes.push(outcome);
     }
@@ -33,7 +33,7 @@ pub(super) fn run(args: CvArgs) -> anyhow::Result<()> {
             .with_context(|| format!("writing the folds to {}", path.display()))?;
     }
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string(&outcomes).context("encoding the report")?
         );
@@ -69,7 +69,7 @@ pub(super) fn run(args: CvArgs) -> anyhow::Result<()> {
     }
     if checked > 0 {
         // The plain "N passed, M failed" line CI summaries read.
-        println!(
+        outln!(
             "quality bars: {} passed, {} failed",
             checked - missed.len(),
             missed.len()
@@ -81,18 +81,18 @@ pub(super) fn run(args: CvArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_outcome(scheme: Scheme, outcome: &Outcome) {
+fn print_outcome(scheme: Scheme, outcome: &Outcome) -> anyhow::Result<()> {
     match scheme {
-        Scheme::KFold(k) => println!(
+        Scheme::KFold(k) => outln!(
             "{k}-fold cross-validation by (source, group), {} rows; held-out figures pooled over folds:",
             outcome.overall.n
         ),
-        Scheme::LeaveSourceOut => println!(
+        Scheme::LeaveSourceOut => outln!(
             "leave-source-out cross-validation, {} rows; each source scored by a model trained on the others:",
             outcome.overall.n
         ),
     }
-    print!("{}", table::quality(&outcome.by_source, &outcome.overall));
+    out!("{}", table::quality(&outcome.by_source, &outcome.overall));
     for f in &outcome.folds {
         let logistic = match (f.c, f.beta) {
             (Some(c), Some(beta)) => format!(", logistic C {c}, beta {beta}"),
@@ -104,12 +104,13 @@ fn print_outcome(scheme: Scheme, outcome: &Outcome) {
             let names: Vec<&str> = f.gave_way.iter().map(|b| b.name()).collect();
             format!(" (gave way: {})", names.join(", "))
         };
-        println!(
+        outln!(
             "fold {}: {} training rows, {} tested; alpha {}{logistic}; accept below {:.3}, reject at {:.3}{gave_way}",
             f.fold, f.train_rows, f.test_rows, f.alpha, f.accept_below, f.reject_at
         );
     }
-    println!();
+    outln!();
+    Ok(())
 }
 
 /// One JSON object a row, for each scheme in turn and in the order of the data: the scheme, the row's

@@ -54,18 +54,18 @@ pub(super) fn run(args: EvalArgs) -> anyhow::Result<()> {
             model_version: model.version(),
             by_source: &by_source,
         };
-        println!(
+        outln!(
             "{}",
             serde_json::to_string(&out).context("encoding the report")?
         );
     } else {
-        println!(
+        outln!(
             "model {}: {} rows, {:.1} µs per comment",
             model.version(),
             overall.n,
             mean_us_per_doc
         );
-        print!("{}", table::quality(&by_source, &overall));
+        out!("{}", table::quality(&by_source, &overall));
     }
     Ok(())
 }

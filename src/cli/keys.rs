@@ -43,7 +43,7 @@ pub(super) fn run(command: KeysCommand) -> anyhow::Result<()> {
             remote(&at, op).await
         }
     })?;
-    print!("{out}");
+    out!("{out}");
     Ok(())
 }
 

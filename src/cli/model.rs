@@ -39,9 +39,9 @@ pub(super) fn run(command: ModelCommand) -> anyhow::Result<()> {
         };
         let info = info.map_err(refused)?.into_inner();
         if json {
-            println!("{}", to_json(&info));
+            outln!("{}", to_json(&info));
         } else {
-            print!("{}", describe(&info));
+            out!("{}", describe(&info));
         }
         Ok(())
     })

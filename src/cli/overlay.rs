@@ -45,9 +45,9 @@ pub(super) fn run(command: OverlayCommand) -> anyhow::Result<()> {
         };
         let info = info.map_err(refused)?.into_inner();
         if json {
-            println!("{}", to_json(&info));
+            outln!("{}", to_json(&info));
         } else {
-            print!("{}", describe(&info));
+            out!("{}", describe(&info));
         }
         Ok(())
     })

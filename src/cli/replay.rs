@@ -109,7 +109,7 @@ pub(super) fn run(args: ReplayArgs) -> anyhow::Result<()> {
                 "candidate": r.candidate.1.as_str(),
             })
         };
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "site": args.site,
@@ -121,7 +121,7 @@ pub(super) fn run(args: ReplayArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    println!(
+    outln!(
         "site {}: {} labelled comments (moderators' verdicts and feedback), decided by the rules and each model",
         args.site,
         replayed.len()
@@ -136,7 +136,7 @@ pub(super) fn run(args: ReplayArgs) -> anyhow::Result<()> {
             format!("{:.2}%", 100.0 * r.hold_rate),
         ]
     };
-    print!(
+    out!(
         "{}",
         table::render(
             &[
@@ -153,7 +153,7 @@ pub(super) fn run(args: ReplayArgs) -> anyhow::Result<()> {
             ]
         )
     );
-    println!("{} decisions would change", flips.len());
+    outln!("{} decisions would change", flips.len());
     let mut changes = std::collections::BTreeMap::<(&str, &str, &str), usize>::new();
     for r in &flips {
         *changes
@@ -165,11 +165,11 @@ pub(super) fn run(args: ReplayArgs) -> anyhow::Result<()> {
             .or_default() += 1;
     }
     for ((label, from, to), n) in &changes {
-        println!("  {label:4}  {from} -> {to}: {n}");
+        outln!("  {label:4}  {from} -> {to}: {n}");
     }
     for r in flips.iter().take(args.show) {
         let text: String = r.content.chars().take(80).collect();
-        println!(
+        outln!(
             "  {}  {}  {} -> {}  {text}",
             r.decision_id,
             r.label.as_str(),

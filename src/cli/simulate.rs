@@ -212,7 +212,7 @@ pub(super) fn run(args: SimulateArgs) -> anyhow::Result<()> {
         ))?;
         results.push((overlay, windows));
     }
-    report(&results, args.window.max(1), args.json);
+    report(&results, args.window.max(1), args.json)?;
     Ok(())
 }
 
@@ -339,7 +339,7 @@ async fn simulate(
     Ok(tallies)
 }
 
-fn report(results: &[(bool, Vec<Tally>)], window: usize, json: bool) {
+fn report(results: &[(bool, Vec<Tally>)], window: usize, json: bool) -> anyhow::Result<()> {
     let label = |i: usize, n: usize| {
         if i + 1 == n {
             "all".to_string()
@@ -361,13 +361,13 @@ fn report(results: &[(bool, Vec<Tally>)], window: usize, json: bool) {
                 })
             })
             .collect();
-        println!("{}", serde_json::json!({ "window": window, "runs": runs }));
-        return;
+        outln!("{}", serde_json::json!({ "window": window, "runs": runs }));
+        return Ok(());
     }
     let (Some((_, off)), Some((_, on))) = (results.first(), results.get(1)) else {
-        return;
+        return Ok(());
     };
-    println!(
+    outln!(
         "{:<12} {:>8} | {:>14} {:>13} {:>7} {:>6} | {:>14} {:>13} {:>7} {:>6}",
         "comments",
         "n",
@@ -380,9 +380,12 @@ fn report(results: &[(bool, Vec<Tally>)], window: usize, json: bool) {
         "held",
         "F1"
     );
-    println!(
+    outln!(
         "{:<12} {:>8} | {:^44} | {:^44}",
-        "of a site", "", "without the overlay", "with the overlay"
+        "of a site",
+        "",
+        "without the overlay",
+        "with the overlay"
     );
     for (i, (a, b)) in off.iter().zip(on).enumerate() {
         if a.spam + a.ham == 0 {
@@ -391,7 +394,7 @@ fn report(results: &[(bool, Vec<Tally>)], window: usize, json: bool) {
         let (fa, fb) = (a.figures(), b.figures());
         let pct = |v: &serde_json::Value| format!("{:.1}%", v.as_f64().unwrap_or(0.0) * 100.0);
         let f1 = |v: &serde_json::Value| format!("{:.3}", v.as_f64().unwrap_or(0.0));
-        println!(
+        outln!(
             "{:<12} {:>8} | {:>14} {:>13} {:>7} {:>6} | {:>14} {:>13} {:>7} {:>6}",
             label(i, off.len()),
             a.spam + a.ham,
@@ -405,6 +408,7 @@ fn report(results: &[(bool, Vec<Tally>)], window: usize, json: bool) {
             f1(&fb["f1"]),
         );
     }
+    Ok(())
 }
 
 #[cfg(test)]

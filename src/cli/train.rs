@@ -36,7 +36,7 @@ pub(super) fn run(args: TrainArgs) -> anyhow::Result<()> {
         .with_context(|| format!("writing the model card to {}", card_path.display()))?;
 
     let t = outcome.model.thresholds();
-    println!(
+    outln!(
         "model {} written to {} ({} features, alpha {}), card {}",
         outcome.model.version(),
         args.out.display(),
@@ -44,12 +44,12 @@ pub(super) fn run(args: TrainArgs) -> anyhow::Result<()> {
         outcome.alpha,
         card_path.display()
     );
-    println!(
+    outln!(
         "trained on {} rows; settings and thresholds chosen on out-of-fold scores of {} folds by group: accept below {:.3}, reject at {:.3} (spam log-odds)",
         outcome.train_rows, outcome.inner_folds, t.accept_below, t.reject_at
     );
-    println!();
-    print!(
+    outln!();
+    out!(
         "{}",
         table::quality(&outcome.validation_by_source, &outcome.validation)
     );

@@ -75,6 +75,31 @@ fn eval_json_has_every_documented_key() {
     assert!(v["f1"].as_f64().unwrap() > 0.8);
 }
 
+/// `saring check … | head -1`: the reader closes the pipe before saring has written everything.
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let fx = Fixture::new();
+    let model = fx.train("m.model");
+    let (reader, writer) = std::io::pipe().unwrap();
+    // Closed before saring writes a byte, so its first write fails.
+    drop(reader);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_saring"))
+        .args([
+            "check",
+            "--model",
+            model.to_str().unwrap(),
+            "thanks, this helped",
+        ])
+        .env("RUST_BACKTRACE", "0")
+        .stdin(std::process::Stdio::null())
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{:?}: {}", o.status, stderr(&o));
+    assert_eq!(stderr(&o), "");
+}
+
 #[test]
 fn check_explains_a_decision_from_argument_or_stdin() {
     let fx = Fixture::new();
