@@ -5,19 +5,33 @@
 #![allow(clippy::print_stdout)]
 
 /// `println!`/`print!` for command output that a closed pipe (`saring check … | head -1`) ends quietly
-/// instead of panicking: the write error goes up as an error, which `main` recognises.
+/// instead of panicking: the write error goes up as [`OutputClosed`], which `main` recognises.
 macro_rules! outln {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        writeln!(std::io::stdout().lock(), $($arg)*)?
+        writeln!(std::io::stdout().lock(), $($arg)*).map_err(crate::cli::output_error)?
     }};
 }
 /// `print!` for command output, as `outln!` is `println!`.
 macro_rules! out {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        write!(std::io::stdout().lock(), $($arg)*)?
+        write!(std::io::stdout().lock(), $($arg)*).map_err(crate::cli::output_error)?
     }};
+}
+
+/// The reader of a command's output went away: it has what it wanted, so the command ends quietly.
+/// Only a write to stdout gives this; a broken connection to a server stays an error.
+#[derive(Debug, thiserror::Error)]
+#[error("standard output was closed")]
+pub struct OutputClosed;
+
+fn output_error(err: std::io::Error) -> anyhow::Error {
+    if err.kind() == std::io::ErrorKind::BrokenPipe {
+        OutputClosed.into()
+    } else {
+        anyhow::Error::new(err).context("writing to standard output")
+    }
 }
 
 mod admin;

@@ -9,8 +9,7 @@ fn main() -> ExitCode {
     saring::telemetry::init_with(cli.log_json, cli.default_log_filter());
     match saring::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        // The reader of the output went away (`saring check … | head -1`): it has what it wanted.
-        Err(err) if closed_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) if err.downcast_ref::<saring::cli::OutputClosed>().is_some() => ExitCode::SUCCESS,
         Err(err) => {
             // One line: the error and its causes, outermost first.
             eprintln!("error: {err:#}");
@@ -22,14 +21,6 @@ fn main() -> ExitCode {
             }
         }
     }
-}
-
-fn closed_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-    })
 }
 
 // mimalloc rather than glibc's malloc: a check allocates and frees many small buffers across tokio's
